@@ -1,0 +1,125 @@
+// The global scope of an edge isolate: what a Cloudflare Worker finds on `globalThis`.
+// Every API comes from Deno's web extensions; this module only wires them onto the global.
+import { core, internals, primordials } from "ext:core/mod.js";
+
+const { ObjectDefineProperties, ObjectFreeze, ObjectSetPrototypeOf } = primordials;
+const { op_edge_console } = core.ops;
+
+// deno_fetch traces outbound requests through deno_telemetry when OpenTelemetry is on. edge
+// traces on the Rust side instead, so fetch gets telemetry that is always off (it then never
+// calls the span functions) and deno_telemetry is not shipped.
+const noop = () => {};
+internals.__telemetry ??= ObjectFreeze({
+  TRACING_ENABLED: false,
+  PROPAGATORS: ObjectFreeze([]),
+  DID_NOT_ENTER: ObjectFreeze({}),
+  builtinTracer: noop,
+  ContextManager: ObjectFreeze({ active: noop }),
+  enterSpan: noop,
+  exitSpan: noop,
+});
+internals.__telemetryUtil ??= ObjectFreeze({
+  updateSpanFromClientResponse: noop,
+  updateSpanFromError: noop,
+  updateSpanFromRequest: noop,
+});
+
+const webidl = core.loadExtScript("ext:deno_webidl/00_webidl.js");
+const url = core.loadExtScript("ext:deno_web/00_url.js");
+const console = core.loadExtScript("ext:deno_web/01_console.js");
+const { DOMException } = core.loadExtScript("ext:deno_web/01_dom_exception.js");
+const urlPattern = core.loadExtScript("ext:deno_web/01_urlpattern.js");
+const event = core.loadExtScript("ext:deno_web/02_event.js");
+const timers = core.loadExtScript("ext:deno_web/02_timers.js");
+const abortSignal = core.loadExtScript("ext:deno_web/03_abort_signal.js");
+const base64 = core.loadExtScript("ext:deno_web/05_base64.js");
+const streams = core.loadExtScript("ext:deno_web/06_streams.js");
+const encoding = core.loadExtScript("ext:deno_web/08_text_encoding.js");
+const file = core.loadExtScript("ext:deno_web/09_file.js");
+const fileReader = core.loadExtScript("ext:deno_web/10_filereader.js");
+const messagePort = core.loadExtScript("ext:deno_web/13_message_port.js");
+const compression = core.loadExtScript("ext:deno_web/14_compression.js");
+const performance = core.loadExtScript("ext:deno_web/15_performance.js");
+const crypto = core.loadExtScript("ext:deno_crypto/00_crypto.js");
+const headers = core.loadExtScript("ext:deno_fetch/20_headers.js");
+const formData = core.loadExtScript("ext:deno_fetch/21_formdata.js");
+const request = core.loadExtScript("ext:deno_fetch/23_request.js");
+const response = core.loadExtScript("ext:deno_fetch/23_response.js");
+const fetch = core.loadExtScript("ext:deno_fetch/26_fetch.js");
+
+const nonEnum = core.propNonEnumerable;
+const writable = core.propWritable;
+
+const scope = {
+  AbortController: nonEnum(abortSignal.AbortController),
+  AbortSignal: nonEnum(abortSignal.AbortSignal),
+  Blob: nonEnum(file.Blob),
+  ByteLengthQueuingStrategy: nonEnum(streams.ByteLengthQueuingStrategy),
+  CompressionStream: nonEnum(compression.CompressionStream),
+  CountQueuingStrategy: nonEnum(streams.CountQueuingStrategy),
+  CryptoKey: nonEnum(crypto.CryptoKey),
+  Crypto: nonEnum(crypto.Crypto),
+  CustomEvent: nonEnum(event.CustomEvent),
+  DecompressionStream: nonEnum(compression.DecompressionStream),
+  DOMException: nonEnum(DOMException),
+  ErrorEvent: nonEnum(event.ErrorEvent),
+  Event: nonEnum(event.Event),
+  EventTarget: nonEnum(event.EventTarget),
+  File: nonEnum(file.File),
+  FileReader: nonEnum(fileReader.FileReader),
+  FormData: nonEnum(formData.FormData),
+  Headers: nonEnum(headers.Headers),
+  MessageChannel: nonEnum(messagePort.MessageChannel),
+  MessageEvent: nonEnum(event.MessageEvent),
+  MessagePort: nonEnum(messagePort.MessagePort),
+  Performance: nonEnum(performance.Performance),
+  PerformanceEntry: nonEnum(performance.PerformanceEntry),
+  PerformanceMark: nonEnum(performance.PerformanceMark),
+  PerformanceMeasure: nonEnum(performance.PerformanceMeasure),
+  PromiseRejectionEvent: nonEnum(event.PromiseRejectionEvent),
+  ReadableByteStreamController: nonEnum(streams.ReadableByteStreamController),
+  ReadableStream: nonEnum(streams.ReadableStream),
+  ReadableStreamBYOBReader: nonEnum(streams.ReadableStreamBYOBReader),
+  ReadableStreamBYOBRequest: nonEnum(streams.ReadableStreamBYOBRequest),
+  ReadableStreamDefaultController: nonEnum(streams.ReadableStreamDefaultController),
+  ReadableStreamDefaultReader: nonEnum(streams.ReadableStreamDefaultReader),
+  Request: nonEnum(request.Request),
+  Response: nonEnum(response.Response),
+  SubtleCrypto: nonEnum(crypto.SubtleCrypto),
+  TextDecoder: nonEnum(encoding.TextDecoder),
+  TextDecoderStream: nonEnum(encoding.TextDecoderStream),
+  TextEncoder: nonEnum(encoding.TextEncoder),
+  TextEncoderStream: nonEnum(encoding.TextEncoderStream),
+  TransformStream: nonEnum(streams.TransformStream),
+  TransformStreamDefaultController: nonEnum(streams.TransformStreamDefaultController),
+  URL: nonEnum(url.URL),
+  URLPattern: nonEnum(urlPattern.URLPattern),
+  URLSearchParams: nonEnum(url.URLSearchParams),
+  WritableStream: nonEnum(streams.WritableStream),
+  WritableStreamDefaultController: nonEnum(streams.WritableStreamDefaultController),
+  WritableStreamDefaultWriter: nonEnum(streams.WritableStreamDefaultWriter),
+  atob: writable(base64.atob),
+  btoa: writable(base64.btoa),
+  clearInterval: writable(timers.clearInterval),
+  clearTimeout: writable(timers.clearTimeout),
+  console: nonEnum(new console.Console((msg, level) => op_edge_console(msg, level))),
+  crypto: core.propReadOnly(crypto.crypto),
+  fetch: writable(fetch.fetch),
+  navigator: core.propReadOnly({ userAgent: "edge" }),
+  performance: writable(performance.performance),
+  reportError: writable(event.reportError),
+  self: core.propGetterOnly(() => globalThis),
+  setInterval: writable(timers.setInterval),
+  setTimeout: writable(timers.setTimeout),
+  structuredClone: writable(messagePort.structuredClone),
+  [webidl.brand]: nonEnum(webidl.brand),
+};
+
+ObjectDefineProperties(globalThis, scope);
+
+// The service-worker syntax (`addEventListener("fetch", ...)`) needs the global to be an
+// EventTarget, as it is in a Worker.
+ObjectSetPrototypeOf(globalThis, event.EventTarget.prototype);
+event.setEventTargetData(globalThis);
+event.saveGlobalThisReference(globalThis);
+

@@ -1,0 +1,90 @@
+//! Web platform APIs for edge isolates.
+//!
+//! A Worker expects the browser-like global scope Cloudflare Workers gives it: `fetch`, `Request`,
+//! `Response`, `Headers`, `URL`, `TextEncoder`, streams, timers, `crypto`, `console` and so on.
+//! This crate does not hand-write any of them. It assembles Deno's extension crates
+//! (`deno_webidl`, `deno_web`, `deno_crypto`, `deno_fetch`) and adds one small extension of its
+//! own, `edge_web`, whose bootstrap module installs the globals and routes `console` to
+//! `tracing`.
+//!
+//! Outbound `fetch` passes through [`NetPolicy`]: public hosts are reachable, loopback, private
+//! and link-local ranges are not unless the app's config allows them.
+//!
+//! [`extensions`] returns the extensions in the order the JavaScript runtime must load them. The
+//! same list (with the same order) must be used when a startup snapshot is created and when an
+//! isolate is restored from it.
+
+mod console;
+mod net_policy;
+
+use std::sync::Arc;
+
+pub use console::ConsoleLabel;
+pub use net_policy::{NetPolicy, NetPolicyError};
+
+// deno_fetch's HTTP-client module imports `ext:deno_net/02_tls.js` (for
+// `Deno.createHttpClient` client certificates, which Workers do not have). Shipping deno_net
+// itself would bring raw TCP, UDP and QUIC ops; this extension provides just that module, whose
+// one function refuses. It must carry deno_net's name for the specifier to resolve.
+deno_core::extension!(
+    deno_net,
+    lazy_loaded_js = [dir "js", "02_tls.js"],
+);
+
+deno_core::extension!(
+    edge_web,
+    deps = [deno_webidl, deno_web, deno_crypto, deno_fetch],
+    ops = [console::op_edge_console],
+    esm_entry_point = "ext:edge_web/00_globals.js",
+    esm = [dir "js", "00_globals.js"],
+    options = { label: ConsoleLabel },
+    state = |state, options| {
+        state.put(options.label);
+    },
+);
+
+/// What an isolate's web extensions are configured with.
+#[derive(Clone, Debug, Default)]
+pub struct WebOptions {
+    /// Who may be reached with outbound `fetch`.
+    pub net: NetPolicy,
+    /// The `tracing` fields attached to `console.*` output.
+    pub console: ConsoleLabel,
+    /// The `User-Agent` of outbound requests.
+    pub user_agent: String,
+}
+
+/// The web extensions, in load order, configured by `options`.
+///
+/// Fails only when the net policy names a host that cannot be parsed.
+pub fn extensions(options: WebOptions) -> Result<Vec<deno_core::Extension>, NetPolicyError> {
+    let permissions = options.net.permissions()?;
+    let mut fetch_options = deno_fetch::Options {
+        user_agent: options.user_agent,
+        ..Default::default()
+    };
+    options.net.apply(&mut fetch_options);
+    Ok(vec![
+        deno_webidl::deno_webidl::init(),
+        deno_web::deno_web::init(
+            Arc::new(deno_web::BlobStore::default()),
+            None,
+            false,
+            deno_web::InMemoryBroadcastChannel::default(),
+        ),
+        deno_crypto::deno_crypto::init(None),
+        deno_net::init(),
+        deno_fetch::deno_fetch::init(fetch_options),
+        edge_web::init(options.console),
+        permissions_extension::init(permissions),
+    ])
+}
+
+deno_core::extension!(
+    // Holds the permission container deno_fetch checks outbound requests against.
+    permissions_extension,
+    options = { permissions: deno_permissions::PermissionsContainer },
+    state = |state, options| {
+        state.put(options.permissions);
+    },
+);

@@ -1,0 +1,45 @@
+//! `edge dev [DIR]`: one app, every request goes to it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use edge_runtime::{Node, NodeOptions};
+
+use crate::logging::{self, LogFormat};
+
+/// Arguments of `edge dev`.
+#[derive(Args)]
+pub struct DevArgs {
+    /// The app folder (holding edge.toml).
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 8787)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Seconds an isolate with nothing to do stays warm.
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+}
+
+/// Runs `edge dev`.
+pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    logging::init(args.log_format);
+    let options = NodeOptions {
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        expose_errors: true,
+        ..NodeOptions::default()
+    };
+    let node = Node::single(&args.dir, options)
+        .with_context(|| format!("cannot start the app in {}", args.dir.display()))?;
+    let addr = format!("{}:{}", args.host, args.port);
+    crate::serve::listen(node, &addr)
+}

@@ -1,0 +1,48 @@
+//! `edge`: run Workers-style JavaScript apps, locally (`edge dev`) or on a node (`edge serve`).
+
+mod check;
+mod dev;
+mod logging;
+mod new;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Run Workers-style JavaScript apps: `export default { fetch(request, env, ctx) { … } }`.
+#[derive(Parser)]
+#[command(name = "edge", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve one app on your machine while you write it.
+    Dev(dev::DevArgs),
+    /// Serve every app in a directory, routed by host and path (an edge node).
+    Serve(serve::ServeArgs),
+    /// Create a new app folder with an edge.toml and a handler that works.
+    New(new::NewArgs),
+    /// Load an app's config and script and report any error (exit code 1 on error).
+    Check(check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dev(args) => dev::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::New(args) => new::run(args),
+        Command::Check(args) => check::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

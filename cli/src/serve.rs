@@ -1,0 +1,79 @@
+//! `edge serve --apps DIR`: every app folder in DIR, routed by host and path.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use edge_runtime::{Node, NodeOptions};
+
+use crate::logging::{self, LogFormat};
+
+/// Arguments of `edge serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The directory whose subfolders (each with an edge.toml) are the apps.
+    #[arg(long)]
+    apps: PathBuf,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: String,
+    /// Where the node keeps its state (default: ./.edge-data). Holds the startup-snapshot cache.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Seconds an isolate with nothing to do stays warm.
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+}
+
+/// Runs `edge serve`.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    logging::init(args.log_format);
+    let data_dir = args.data_dir.unwrap_or_else(|| PathBuf::from(".edge-data"));
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let options = NodeOptions {
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        expose_errors: false,
+        cache_dir: Some(data_dir.join("cache")),
+    };
+    let (node, errors) = Node::from_apps_dir(&args.apps, options)
+        .with_context(|| format!("cannot start a node for {}", args.apps.display()))?;
+    for e in &errors {
+        tracing::error!("app skipped: {e}");
+    }
+    tracing::info!(apps = node.tenants().len(), skipped = errors.len(), "apps loaded");
+    listen(node, &args.listen)
+}
+
+/// Binds `addr`, prints `listening on http://HOST:PORT` on stdout, and serves until killed.
+pub fn listen(node: Node, addr: &str) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        #[allow(clippy::print_stdout, reason = "the readiness line is the CLI's output")]
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "listening on http://{local}")?;
+            out.flush()?;
+        }
+        let node = Arc::new(node);
+        tokio::select! {
+            r = edge_runtime::server::serve(listener, node) => r.context("server failed")?,
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

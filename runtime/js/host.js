@@ -1,0 +1,243 @@
+// The host side of an isolate: takes requests from Rust, runs the tenant's handler, and hands
+// the response back. One `serve` loop per isolate; each request runs concurrently with the rest.
+import { core, primordials } from "ext:core/mod.js";
+
+const {
+  ArrayPrototypePush,
+  ObjectPrototypeIsPrototypeOf,
+  PromisePrototypeThen,
+  PromiseResolve,
+  SafePromiseAll,
+  Symbol,
+  TypeError,
+  TypedArrayPrototypeGetByteLength,
+  Uint8Array,
+} = primordials;
+const {
+  op_edge_env,
+  op_edge_next_request,
+  op_edge_ready,
+  op_edge_fail,
+  op_edge_respond_text,
+  op_edge_respond_bytes,
+  op_edge_respond_stream,
+  op_edge_body_write,
+  op_edge_body_close,
+  op_edge_body_error,
+  op_edge_wait_until,
+  op_edge_wait_until_done,
+  op_edge_unhandled_rejection,
+} = core.ops;
+
+const requestMod = core.loadExtScript("ext:deno_fetch/23_request.js");
+const responseMod = core.loadExtScript("ext:deno_fetch/23_response.js");
+const bodyMod = core.loadExtScript("ext:deno_fetch/22_body.js");
+const streams = core.loadExtScript("ext:deno_web/06_streams.js");
+const event = core.loadExtScript("ext:deno_web/02_event.js");
+
+const ResponsePrototype = responseMod.ResponsePrototype;
+
+/** Formats a thrown value for the log: the stack when there is one. */
+function describe(err) {
+  if (err !== null && typeof err === "object" && typeof err.stack === "string") {
+    return err.stack;
+  }
+  try {
+    return `Uncaught ${String(err)}`;
+  } catch {
+    return "Uncaught (unprintable value)";
+  }
+}
+
+/** The `ctx` argument of a module handler (`ExecutionContext` in Workers). */
+class ExecutionContext {
+  #id;
+  constructor(id) {
+    this.#id = id;
+  }
+  waitUntil(promise) {
+    const id = this.#id;
+    op_edge_wait_until(id);
+    PromisePrototypeThen(
+      PromiseResolve(promise),
+      () => op_edge_wait_until_done(id, ""),
+      (err) => op_edge_wait_until_done(id, describe(err)),
+    );
+  }
+  passThroughOnException() {
+    // There is no origin to fall through to on edge; accepted for compatibility.
+  }
+  get props() {
+    return {};
+  }
+}
+
+const _respondWith = Symbol("respondWith");
+
+/** The event of the service-worker syntax: `addEventListener("fetch", (e) => e.respondWith(...))`. */
+class FetchEvent extends event.Event {
+  #ctx;
+  #request;
+  constructor(type, init) {
+    super(type);
+    this.#request = init.request;
+    this.#ctx = init.ctx;
+    this[_respondWith] = null;
+  }
+  get request() {
+    return this.#request;
+  }
+  respondWith(response) {
+    if (this[_respondWith] !== null) {
+      throw new TypeError("respondWith() was already called for this event");
+    }
+    this[_respondWith] = PromiseResolve(response);
+    this.stopImmediatePropagation();
+  }
+  waitUntil(promise) {
+    this.#ctx.waitUntil(promise);
+  }
+  passThroughOnException() {
+    this.#ctx.passThroughOnException();
+  }
+}
+globalThis.FetchEvent = FetchEvent;
+
+function newRequest(next) {
+  const body = next.bodyRid === null
+    ? null
+    : new bodyMod.InnerBody(streams.readableStreamForRid(next.bodyRid));
+  const headers = next.headers;
+  const inner = requestMod.newInnerRequest(next.method, next.url, () => headers, body, false);
+  return requestMod.fromInnerRequest(inner, "immutable");
+}
+
+async function pump(id, stream) {
+  const reader = stream.getReader();
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      if (!ObjectPrototypeIsPrototypeOf(Uint8Array.prototype, value)) {
+        throw new TypeError("response body chunks must be Uint8Array");
+      }
+      if (TypedArrayPrototypeGetByteLength(value) === 0) continue;
+      if (!(await op_edge_body_write(id, value))) {
+        // The client went away: stop producing.
+        await reader.cancel();
+        return;
+      }
+    }
+    op_edge_body_close(id);
+  } catch (err) {
+    op_edge_body_error(id, describe(err));
+    try {
+      await reader.cancel(err);
+    } catch {
+      // Already errored.
+    }
+  }
+}
+
+function respond(id, response) {
+  if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, response)) {
+    op_edge_fail(id, `TypeError: the fetch handler returned ${typeof response}, not a Response`);
+    return;
+  }
+  const inner = responseMod.toInnerResponse(response);
+  if (inner.type === "error") {
+    op_edge_fail(id, "TypeError: the fetch handler returned Response.error()");
+    return;
+  }
+  const body = inner.body;
+  if (body === null) {
+    op_edge_respond_text(id, inner.status, inner.headerList, "");
+    return;
+  }
+  const sos = body.streamOrStatic;
+  if (!ObjectPrototypeIsPrototypeOf(streams.ReadableStreamPrototype, sos)) {
+    if (sos.consumed) {
+      op_edge_fail(id, "TypeError: the response body was already used");
+      return;
+    }
+    sos.consumed = true;
+    if (typeof sos.body === "string") {
+      op_edge_respond_text(id, inner.status, inner.headerList, sos.body);
+    } else {
+      op_edge_respond_bytes(id, inner.status, inner.headerList, sos.body);
+    }
+    return;
+  }
+  if (sos.locked || streams.isReadableStreamDisturbed(sos)) {
+    op_edge_fail(id, "TypeError: the response body stream is locked or already read");
+    return;
+  }
+  op_edge_respond_stream(id, inner.status, inner.headerList);
+  pump(id, sos);
+}
+
+function invoke(handler, env, next) {
+  const id = next.id;
+  const request = newRequest(next);
+  const ctx = new ExecutionContext(id);
+  let result;
+  try {
+    result = handler(request, env, ctx);
+  } catch (err) {
+    op_edge_fail(id, describe(err));
+    return;
+  }
+  PromisePrototypeThen(
+    PromiseResolve(result),
+    (response) => respond(id, response),
+    (err) => op_edge_fail(id, describe(err)),
+  );
+}
+
+/** The handler of the service-worker syntax: dispatch a FetchEvent on the global scope. */
+function serviceWorkerHandler(request, _env, ctx) {
+  const ev = new FetchEvent("fetch", { request, ctx });
+  globalThis.dispatchEvent(ev);
+  if (ev[_respondWith] === null) {
+    throw new TypeError("no fetch event listener called respondWith()");
+  }
+  return ev[_respondWith];
+}
+
+function pickHandler(ns) {
+  const def = ns.default;
+  if (def !== undefined && def !== null && typeof def.fetch === "function") {
+    return (request, env, ctx) => def.fetch(request, env, ctx);
+  }
+  if (event.listenerCount(globalThis, "fetch") > 0) {
+    return serviceWorkerHandler;
+  }
+  if (def !== undefined && def !== null) {
+    throw new TypeError(
+      "the module's default export has no fetch() method; export default { async fetch(request, env, ctx) { ... } }",
+    );
+  }
+  throw new TypeError(
+    "the module registers no fetch handler: export default { fetch } or addEventListener(\"fetch\", ...)",
+  );
+}
+
+/** Runs the isolate: import the tenant's main module, then serve requests until told to stop. */
+async function serve(mainUrl) {
+  // A Worker's stray rejected promise is logged, not fatal to the isolate.
+  core.setUnhandledPromiseRejectionHandler((_promise, reason) => {
+    op_edge_unhandled_rejection(describe(reason));
+    return true;
+  });
+  const ns = await import(mainUrl);
+  const handler = pickHandler(ns);
+  const env = op_edge_env();
+  op_edge_ready();
+  while (true) {
+    const next = await op_edge_next_request();
+    if (next === null) return;
+    invoke(handler, env, next);
+  }
+}
+
+globalThis[Symbol.for("edge.serve")] = serve;

@@ -1,0 +1,294 @@
+//! `edge.toml`: one app's configuration.
+//!
+//! Keys follow `wrangler.toml` where the meaning is the same, so a Worker's config carries over:
+//! `name`, `main`, `compatibility_date`, `compatibility_flags`, `routes` (or `route`) and
+//! `[vars]`. Unknown keys and bad values are errors that name the file, the key and the reason.
+
+mod route;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use route::{HostPattern, RoutePattern};
+
+/// The file name of an app's configuration.
+pub const CONFIG_FILE: &str = "edge.toml";
+
+/// One app's configuration, validated.
+#[derive(Clone, Debug)]
+pub struct AppConfig {
+    /// The app's name: its tenant id in logs and errors.
+    pub name: String,
+    /// The main module, as an absolute path inside the app directory.
+    pub main: PathBuf,
+    /// The directory holding `edge.toml`; modules may import only from inside it.
+    pub root: PathBuf,
+    /// `compatibility_date`, recorded as given.
+    pub compatibility_date: Option<String>,
+    /// `compatibility_flags`, recorded as given.
+    pub compatibility_flags: Vec<String>,
+    /// Where this app is served (ignored by `edge dev`, which sends everything to its one app).
+    pub routes: Vec<RoutePattern>,
+    /// `[vars]`: plain values exposed on `env`.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+    /// Outbound `fetch` may reach loopback and private networks (`[outbound] allow_private`).
+    pub allow_private_network: bool,
+}
+
+/// Why an app's configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown or has the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, with line and column.
+        message: String,
+    },
+    /// A key has a value that parses but is not acceptable.
+    #[error("{path}: `{key}`: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: Option<String>,
+    main: Option<String>,
+    compatibility_date: Option<String>,
+    #[serde(default)]
+    compatibility_flags: Vec<String>,
+    route: Option<RawRoute>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+    #[serde(default)]
+    vars: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    outbound: RawOutbound,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawOutbound {
+    #[serde(default)]
+    allow_private: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRoute {
+    Pattern(String),
+    Table(RawRouteTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouteTable {
+    pattern: String,
+    #[allow(dead_code, reason = "accepted for wrangler compatibility; routing is by pattern")]
+    zone_name: Option<String>,
+    #[allow(dead_code, reason = "accepted for wrangler compatibility; routing is by pattern")]
+    custom_domain: Option<bool>,
+}
+
+impl AppConfig {
+    /// Loads and validates `dir/edge.toml`.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(dir, &path, &text)
+    }
+
+    /// Parses and validates config text read from `path` for the app in `dir`.
+    pub fn parse(dir: &Path, path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let root = dir
+            .canonicalize()
+            .map_err(|e| invalid("main", format!("cannot resolve the app directory: {e}")))?;
+
+        let name = match raw.name {
+            Some(name) => name,
+            None => root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| invalid("name", "missing, and the directory has no name".into()))?,
+        };
+        if name.is_empty()
+            || name.len() > 63
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(
+                "name",
+                format!("{name:?} is not valid: use 1 to 63 letters, digits, `-` or `_`"),
+            ));
+        }
+
+        let main_rel = raw.main.ok_or_else(|| {
+            invalid(
+                "main",
+                "missing: name the entry module, e.g. main = \"src/index.js\"".into(),
+            )
+        })?;
+        let main = root.join(&main_rel);
+        let main = main
+            .canonicalize()
+            .map_err(|e| invalid("main", format!("{main_rel:?}: {e}")))?;
+        if !main.starts_with(&root) {
+            return Err(invalid(
+                "main",
+                format!("{main_rel:?} is outside the app directory"),
+            ));
+        }
+        match main.extension().and_then(|e| e.to_str()) {
+            Some("js" | "mjs") => {}
+            _ => {
+                return Err(invalid(
+                    "main",
+                    format!("{main_rel:?} is not a JavaScript module (.js or .mjs)"),
+                ));
+            }
+        }
+
+        if let Some(date) = &raw.compatibility_date
+            && !is_date(date)
+        {
+            return Err(invalid(
+                "compatibility_date",
+                format!("{date:?} is not a date of the form YYYY-MM-DD"),
+            ));
+        }
+
+        let mut routes = Vec::new();
+        for (i, r) in raw.route.into_iter().chain(raw.routes).enumerate() {
+            let pattern = match r {
+                RawRoute::Pattern(p) => p,
+                RawRoute::Table(t) => t.pattern,
+            };
+            routes.push(
+                RoutePattern::parse(&pattern)
+                    .map_err(|reason| invalid(&format!("routes[{i}]"), reason))?,
+            );
+        }
+
+        let mut vars = serde_json::Map::new();
+        for (k, v) in raw.vars {
+            let json = serde_json::to_value(&v)
+                .map_err(|e| invalid(&format!("vars.{k}"), e.to_string()))?;
+            vars.insert(k, json);
+        }
+
+        Ok(Self {
+            name,
+            main,
+            root,
+            compatibility_date: raw.compatibility_date,
+            compatibility_flags: raw.compatibility_flags,
+            routes,
+            vars,
+            allow_private_network: raw.outbound.allow_private,
+        })
+    }
+}
+
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(toml: &str) -> Result<AppConfig, ConfigError> {
+        let dir = std::env::temp_dir().join(format!(
+            "edge-config-test-{}-{}",
+            std::process::id(),
+            toml.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.js"), "export default {}").unwrap();
+        AppConfig::parse(&dir, &dir.join(CONFIG_FILE), toml)
+    }
+
+    #[test]
+    fn full_config() {
+        let c = app(r#"
+name = "alpha"
+main = "index.js"
+compatibility_date = "2024-09-23"
+routes = ["alpha.test/*", { pattern = "example.com/api/*", zone_name = "example.com" }]
+[vars]
+GREETING = "hi"
+COUNT = 3
+"#)
+        .unwrap();
+        assert_eq!(c.name, "alpha");
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.vars["GREETING"], "hi");
+        assert_eq!(c.vars["COUNT"], 3);
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let e = app("name = \"a\"\nmain = \"index.js\"\nmian = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("edge.toml"), "{e}");
+        assert!(e.contains("unknown field `mian`"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = app("main = \"nope.js\"").unwrap_err().to_string();
+        assert!(e.contains("`main`") && e.contains("nope.js"), "{e}");
+        let e = app("main = \"index.js\"\ncompatibility_date = \"soon\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`compatibility_date`"), "{e}");
+        let e = app("main = \"index.js\"\nroutes = [\"no-path\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`routes[0]`"), "{e}");
+        let e = app("main = \"index.js\"\nname = \"bad name\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`name`"), "{e}");
+    }
+}

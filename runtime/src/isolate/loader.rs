@@ -1,0 +1,102 @@
+//! Loads a tenant's modules from its app directory, and nowhere else.
+
+use std::path::PathBuf;
+
+use deno_core::error::ModuleLoaderError;
+use deno_core::{
+    ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource,
+    ModuleSourceCode, ModuleSpecifier, ModuleType, RequestedModuleType, ResolutionKind,
+    ModuleResolveResponse, resolve_import,
+};
+use deno_error::JsErrorBox;
+
+/// Resolves and loads `file:` modules under one app's root directory. Remote imports, bare
+/// specifiers and paths that escape the root are refused with an error naming the specifier.
+pub(crate) struct AppModuleLoader {
+    root: PathBuf,
+}
+
+impl AppModuleLoader {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    fn load_sync(
+        &self,
+        specifier: &ModuleSpecifier,
+        requested: &RequestedModuleType,
+    ) -> Result<ModuleSource, ModuleLoaderError> {
+        let path = specifier
+            .to_file_path()
+            .map_err(|()| JsErrorBox::type_error(format!("cannot import {specifier}: not a file")))?;
+        let path = path.canonicalize().map_err(|e| {
+            JsErrorBox::type_error(format!("cannot import {specifier}: {e}"))
+        })?;
+        if !path.starts_with(&self.root) {
+            return Err(JsErrorBox::type_error(format!(
+                "cannot import {specifier}: outside the app directory"
+            )));
+        }
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let module_type = match (requested, ext.as_str()) {
+            (RequestedModuleType::Json, "json") => ModuleType::Json,
+            (RequestedModuleType::Json, _) => {
+                return Err(JsErrorBox::type_error(format!(
+                    "cannot import {specifier} as JSON: not a .json file"
+                )));
+            }
+            (_, "json") => {
+                return Err(JsErrorBox::type_error(format!(
+                    "cannot import {specifier}: JSON modules need `with {{ type: \"json\" }}`"
+                )));
+            }
+            (RequestedModuleType::Text, _) => ModuleType::Text,
+            (RequestedModuleType::Bytes, _) => ModuleType::Bytes,
+            (_, "wasm") => ModuleType::Wasm,
+            (_, "js" | "mjs") => ModuleType::JavaScript,
+            _ => {
+                return Err(JsErrorBox::type_error(format!(
+                    "cannot import {specifier}: unsupported file type (expected .js, .mjs, .json or .wasm)"
+                )));
+            }
+        };
+        let code = std::fs::read(&path)
+            .map_err(|e| JsErrorBox::type_error(format!("cannot import {specifier}: {e}")))?;
+        Ok(ModuleSource::new(
+            module_type,
+            ModuleSourceCode::Bytes(code.into_boxed_slice().into()),
+            specifier,
+            None,
+        ))
+    }
+}
+
+impl ModuleLoader for AppModuleLoader {
+    fn resolve(
+        &self,
+        specifier: &str,
+        referrer: &str,
+        _kind: ResolutionKind,
+    ) -> ModuleResolveResponse {
+        let resolved = resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)?;
+        if resolved.scheme() != "file" {
+            return Err(JsErrorBox::type_error(format!(
+                "cannot import {specifier:?} from {referrer}: only files inside the app directory can be imported"
+            )));
+        }
+        Ok(resolved)
+    }
+
+    fn load(
+        &self,
+        specifier: &ModuleSpecifier,
+        _referrer: Option<&ModuleLoadReferrer>,
+        options: ModuleLoadOptions,
+    ) -> ModuleLoadResponse {
+        ModuleLoadResponse::Sync(self.load_sync(specifier, &options.requested_module_type))
+    }
+}

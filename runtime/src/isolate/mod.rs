@@ -1,0 +1,102 @@
+//! JavaScript isolates: one tenant's script running on a thread of its own.
+//!
+//! An isolate is `!Send`, and the quickjs engine backend keeps a per-thread table of native
+//! functions that is never freed (about 50 runtimes fill it, after which calls go to the wrong
+//! function). So every isolate gets a fresh OS thread for its whole life and the thread exits
+//! when the isolate is dropped; no thread ever hosts a second runtime. The front door talks to
+//! an isolate only through [`IsolateHandle`]: an unbounded channel of [`Invocation`]s, each with
+//! a oneshot for its reply. One isolate serves many requests concurrently, as Workers do.
+
+mod loader;
+mod ops;
+mod request_body;
+pub mod snapshot;
+mod thread;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use deno_core::convert::ByteString;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::body::ResponseBody;
+use crate::config::AppConfig;
+use crate::error::InvokeError;
+
+pub(crate) use ops::edge_host;
+
+/// The body of a request on its way into an isolate.
+pub type RequestBody =
+    http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// What an isolate answers: a response (whose body may still be streaming) or why there is none.
+pub type Reply = Result<http::Response<ResponseBody>, InvokeError>;
+
+/// One request for an isolate to handle.
+pub struct Invocation {
+    /// The id logged with everything this request causes.
+    pub request_id: Arc<str>,
+    /// The HTTP method.
+    pub method: String,
+    /// The full URL, with scheme and host.
+    pub url: String,
+    /// Request headers, in order, as bytes.
+    pub headers: Vec<(ByteString, ByteString)>,
+    /// The body, if the request has one.
+    pub body: Option<RequestBody>,
+    /// Where the reply goes.
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// Everything an isolate thread needs to run one app.
+#[derive(Clone)]
+pub struct IsolateSpec {
+    /// Unique across the node's life; tells a tenant which isolate is reporting.
+    pub id: u64,
+    /// The app to run.
+    pub app: Arc<AppConfig>,
+    /// The startup snapshot every isolate is restored from.
+    pub snapshot: &'static [u8],
+    /// How long an isolate with nothing to do stays warm.
+    pub idle_timeout: Duration,
+}
+
+/// How an isolate reports on its life to whoever owns it (the tenant).
+///
+/// Calls come from the isolate's own thread.
+pub trait Supervisor: Send + Sync + 'static {
+    /// The main module evaluated and a fetch handler was found.
+    fn loaded(&self, isolate: u64);
+    /// The app failed to load; `error` is the full message with file and line.
+    fn load_failed(&self, isolate: u64, error: String);
+    /// The isolate has been idle past its timeout with nothing in flight. Return true to let it
+    /// stop; after a true return no further invocations may be sent to it.
+    fn try_retire(&self, isolate: u64) -> bool;
+    /// The isolate stopped. Invocations still queued for it are handed back to be re-dispatched
+    /// (or answered with an error).
+    fn exited(&self, isolate: u64, leftover: Vec<Invocation>);
+}
+
+/// The sending side of a running isolate.
+#[derive(Clone)]
+pub struct IsolateHandle {
+    /// The isolate's id.
+    pub id: u64,
+    tx: mpsc::UnboundedSender<Invocation>,
+}
+
+impl IsolateHandle {
+    /// Queues an invocation; gives it back if the isolate has already stopped.
+    pub fn send(&self, inv: Invocation) -> Result<(), Invocation> {
+        self.tx.send(inv).map_err(|e| e.0)
+    }
+}
+
+/// Starts an isolate on a new thread. It loads the app, then serves what arrives on the handle.
+pub fn spawn(spec: IsolateSpec, supervisor: Arc<dyn Supervisor>) -> std::io::Result<IsolateHandle> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let id = spec.id;
+    thread::spawn(spec, rx, supervisor)?;
+    Ok(IsolateHandle { id, tx })
+}

@@ -1,0 +1,348 @@
+//! The ops `host.js` calls: take the next request, answer it, stream its body, track
+//! `waitUntil` work. They are the only way requests and responses cross between Rust and the
+//! isolate.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use deno_core::convert::ByteString;
+use deno_core::{JsBuffer, OpState, ToV8, op2};
+use http::{HeaderName, HeaderValue, StatusCode};
+use tokio::sync::{mpsc, oneshot};
+
+use super::request_body::RequestBodyResource;
+use super::{Invocation, Reply, Supervisor};
+use crate::body::{BodyError, ResponseBody};
+use crate::error::{ErrorCode, InvokeError};
+
+/// How many response chunks may wait between the script and a slow client.
+const BODY_CHANNEL_CHUNKS: usize = 8;
+
+/// Per-isolate state the host ops share, kept in `OpState`.
+pub(crate) struct HostState {
+    pub(crate) tenant: Arc<str>,
+    pub(crate) isolate_id: u64,
+    pub(crate) rx: Rc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
+    pub(crate) supervisor: Arc<dyn Supervisor>,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) env: serde_json::Value,
+    pub(crate) next_id: u32,
+    pub(crate) inflight: HashMap<u32, Inflight>,
+    pub(crate) wait_until: usize,
+    pub(crate) ready: bool,
+}
+
+/// One request the script is working on.
+pub(crate) struct Inflight {
+    request_id: Arc<str>,
+    reply: Option<oneshot::Sender<Reply>>,
+    body_tx: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
+}
+
+impl HostState {
+    fn take_reply(&mut self, id: u32) -> Option<(Arc<str>, oneshot::Sender<Reply>)> {
+        let entry = self.inflight.get_mut(&id)?;
+        let reply = entry.reply.take()?;
+        Some((entry.request_id.clone(), reply))
+    }
+
+    fn finish(&mut self, id: u32) {
+        self.inflight.remove(&id);
+    }
+}
+
+/// A request as `host.js` receives it.
+#[derive(ToV8)]
+pub(crate) struct NextRequest {
+    id: u32,
+    method: String,
+    url: String,
+    headers: Vec<(ByteString, ByteString)>,
+    body_rid: Option<u32>,
+}
+
+deno_core::extension!(
+    edge_host,
+    deps = [edge_web],
+    ops = [
+        op_edge_env,
+        op_edge_ready,
+        op_edge_next_request,
+        op_edge_respond_text,
+        op_edge_respond_bytes,
+        op_edge_respond_stream,
+        op_edge_body_write,
+        op_edge_body_close,
+        op_edge_body_error,
+        op_edge_fail,
+        op_edge_wait_until,
+        op_edge_wait_until_done,
+        op_edge_unhandled_rejection,
+    ],
+    esm_entry_point = "ext:edge_host/host.js",
+    esm = [dir "js", "host.js"],
+    options = { host: Option<HostState> },
+    state = |state, options| {
+        if let Some(host) = options.host {
+            state.put(host);
+        }
+    },
+);
+
+/// `env`: the app's `[vars]`.
+#[op2]
+#[serde]
+fn op_edge_env(state: &mut OpState) -> serde_json::Value {
+    state.borrow::<HostState>().env.clone()
+}
+
+/// The main module loaded and a handler was found.
+#[op2(fast)]
+fn op_edge_ready(state: &mut OpState) {
+    let host = state.borrow_mut::<HostState>();
+    host.ready = true;
+    host.supervisor.loaded(host.isolate_id);
+}
+
+/// Waits for the next request, or returns null when the isolate should stop (the tenant was
+/// retired, or the isolate sat idle with nothing in flight).
+#[op2]
+async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest> {
+    let (rx, idle) = {
+        let s = state.borrow();
+        let host = s.borrow::<HostState>();
+        (host.rx.clone(), host.idle_timeout)
+    };
+    let mut rx = rx.lock().await;
+    let invocation = loop {
+        match tokio::time::timeout(idle, rx.recv()).await {
+            Ok(Some(inv)) => break inv,
+            Ok(None) => return None,
+            Err(_elapsed) => {
+                let s = state.borrow();
+                let host = s.borrow::<HostState>();
+                if host.inflight.is_empty()
+                    && host.wait_until == 0
+                    && host.supervisor.try_retire(host.isolate_id)
+                {
+                    return None;
+                }
+            }
+        }
+    };
+    let mut s = state.borrow_mut();
+    let body_rid = invocation
+        .body
+        .map(|b| s.resource_table.add(RequestBodyResource::new(b)));
+    let host = s.borrow_mut::<HostState>();
+    let id = host.next_id;
+    host.next_id = host.next_id.wrapping_add(1);
+    host.inflight.insert(
+        id,
+        Inflight {
+            request_id: invocation.request_id,
+            reply: Some(invocation.reply),
+            body_tx: None,
+        },
+    );
+    Some(NextRequest {
+        id,
+        method: invocation.method,
+        url: invocation.url,
+        headers: invocation.headers,
+        body_rid,
+    })
+}
+
+fn build_head(
+    status: u32,
+    headers: &[(ByteString, ByteString)],
+    body: ResponseBody,
+) -> Result<http::Response<ResponseBody>, String> {
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| format!("invalid response status {status}"))?;
+    let mut res = http::Response::new(body);
+    *res.status_mut() = status;
+    let map = res.headers_mut();
+    map.reserve(headers.len());
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name)
+            .map_err(|_| format!("invalid response header name {:?}", String::from_utf8_lossy(name)))?;
+        let value = HeaderValue::from_bytes(value)
+            .map_err(|_| format!("invalid value for response header {name}"))?;
+        map.append(name, value);
+    }
+    Ok(res)
+}
+
+fn send_reply(state: &mut OpState, id: u32, reply: Reply) {
+    let host = state.borrow_mut::<HostState>();
+    if let Some((_, tx)) = host.take_reply(id) {
+        let _ = tx.send(reply);
+    }
+}
+
+fn fail(state: &mut OpState, id: u32, message: &str) {
+    let host = state.borrow_mut::<HostState>();
+    let tenant = host.tenant.clone();
+    if let Some((request_id, tx)) = host.take_reply(id) {
+        tracing::error!(
+            target: "edge::script",
+            tenant = &*tenant,
+            request_id = &*request_id,
+            "uncaught exception in fetch handler: {message}"
+        );
+        let _ = tx.send(Err(InvokeError::new(
+            ErrorCode::ScriptError,
+            "the app's fetch handler threw an exception",
+        )));
+    }
+    host.finish(id);
+}
+
+fn respond_full(state: &mut OpState, id: u32, status: u32, headers: &[(ByteString, ByteString)], body: ResponseBody) {
+    match build_head(status, headers, body) {
+        Ok(res) => {
+            send_reply(state, id, Ok(res));
+            state.borrow_mut::<HostState>().finish(id);
+        }
+        Err(msg) => fail(state, id, &format!("TypeError: {msg}")),
+    }
+}
+
+/// Answers request `id` with a text body known in full (or none: an empty string).
+#[op2]
+fn op_edge_respond_text(
+    state: &mut OpState,
+    #[smi] id: u32,
+    #[smi] status: u32,
+    #[scoped] headers: Vec<(ByteString, ByteString)>,
+    #[string] body: String,
+) {
+    respond_full(state, id, status, &headers, ResponseBody::from(body));
+}
+
+/// Answers request `id` with a byte body known in full.
+#[op2]
+fn op_edge_respond_bytes(
+    state: &mut OpState,
+    #[smi] id: u32,
+    #[smi] status: u32,
+    #[scoped] headers: Vec<(ByteString, ByteString)>,
+    #[buffer] body: JsBuffer,
+) {
+    let body = ResponseBody::from(Bytes::copy_from_slice(&body));
+    respond_full(state, id, status, &headers, body);
+}
+
+/// Answers request `id` with a body that the script will stream with `op_edge_body_write`.
+#[op2]
+fn op_edge_respond_stream(
+    state: &mut OpState,
+    #[smi] id: u32,
+    #[smi] status: u32,
+    #[scoped] headers: Vec<(ByteString, ByteString)>,
+) {
+    let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
+    match build_head(status, &headers, ResponseBody::Stream(rx)) {
+        Ok(res) => {
+            if let Some(entry) = state.borrow_mut::<HostState>().inflight.get_mut(&id) {
+                entry.body_tx = Some(tx);
+            }
+            send_reply(state, id, Ok(res));
+        }
+        Err(msg) => fail(state, id, &format!("TypeError: {msg}")),
+    }
+}
+
+/// Sends one chunk of a streamed response. Resolves to false when the client went away.
+#[op2]
+async fn op_edge_body_write(
+    state: Rc<RefCell<OpState>>,
+    #[smi] id: u32,
+    #[buffer] chunk: JsBuffer,
+) -> bool {
+    let tx = {
+        let s = state.borrow();
+        match s.borrow::<HostState>().inflight.get(&id).and_then(|e| e.body_tx.clone()) {
+            Some(tx) => tx,
+            None => return false,
+        }
+    };
+    let ok = tx.send(Ok(Bytes::copy_from_slice(&chunk))).await.is_ok();
+    if !ok {
+        state.borrow_mut().borrow_mut::<HostState>().finish(id);
+    }
+    ok
+}
+
+/// Ends a streamed response.
+#[op2(fast)]
+fn op_edge_body_close(state: &mut OpState, #[smi] id: u32) {
+    state.borrow_mut::<HostState>().finish(id);
+}
+
+/// Aborts a streamed response: the client sees the connection cut, not a clean end.
+#[op2(fast)]
+fn op_edge_body_error(state: &mut OpState, #[smi] id: u32, #[string] message: &str) {
+    let host = state.borrow_mut::<HostState>();
+    if let Some(entry) = host.inflight.remove(&id) {
+        tracing::error!(
+            target: "edge::script",
+            tenant = &*host.tenant,
+            request_id = &*entry.request_id,
+            "response body stream failed: {message}"
+        );
+        if let Some(tx) = entry.body_tx {
+            let _ = tx.try_send(Err(BodyError(message.to_string())));
+        }
+    }
+}
+
+/// The handler threw or returned something that is not a Response.
+#[op2(fast)]
+fn op_edge_fail(state: &mut OpState, #[smi] id: u32, #[string] message: &str) {
+    fail(state, id, message);
+}
+
+/// `ctx.waitUntil(promise)` was called for request `id`.
+#[op2(fast)]
+fn op_edge_wait_until(state: &mut OpState, #[smi] _id: u32) {
+    state.borrow_mut::<HostState>().wait_until += 1;
+}
+
+/// A `waitUntil` promise settled; `error` is empty when it fulfilled.
+#[op2(fast)]
+fn op_edge_wait_until_done(state: &mut OpState, #[smi] _id: u32, #[string] error: &str) {
+    let host = state.borrow_mut::<HostState>();
+    host.wait_until = host.wait_until.saturating_sub(1);
+    if !error.is_empty() {
+        tracing::error!(target: "edge::script", tenant = &*host.tenant, "waitUntil promise rejected: {error}");
+    }
+}
+
+/// A promise rejected with no handler: logged, and the isolate keeps serving.
+#[op2(fast)]
+fn op_edge_unhandled_rejection(state: &mut OpState, #[string] error: &str) {
+    let host = state.borrow::<HostState>();
+    tracing::error!(target: "edge::script", tenant = &*host.tenant, "unhandled promise rejection: {error}");
+}
+
+/// Answers every request still waiting on an isolate that is going away.
+pub(crate) fn abandon_inflight(state: &mut OpState, error: &InvokeError) {
+    let host = state.borrow_mut::<HostState>();
+    for (_, entry) in host.inflight.drain() {
+        if let Some(tx) = entry.reply {
+            let _ = tx.send(Err(error.clone()));
+        }
+        if let Some(tx) = entry.body_tx {
+            let _ = tx.try_send(Err(BodyError(error.message.clone())));
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The edge host: configuration, tenants, routing, the HTTP front door and the JavaScript
+//! isolates that run tenants' Workers-style handlers.
+//!
+//! A [`Node`] holds the tenants; [`server::serve`] answers HTTP for it. Each tenant's script
+//! runs in an isolate on a thread of its own (see [`isolate`]); the front door reaches it only
+//! through a channel. Bindings (KV, queues, …) live in their own crates under `bindings/` and
+//! are known here only through their traits.
+
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod isolate;
+pub mod node;
+pub mod router;
+pub mod server;
+pub mod tenant;
+
+pub use config::AppConfig;
+pub use error::{ERROR_HEADER, ErrorCode, InvokeError};
+pub use node::{Node, NodeError, NodeOptions};

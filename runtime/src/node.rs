@@ -1,0 +1,174 @@
+//! A node: the tenants it hosts and how requests find them.
+//!
+//! `edge serve` hosts every app folder of an apps directory and routes by Host and path;
+//! `edge dev` hosts one app and sends it every request.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{AppConfig, CONFIG_FILE, ConfigError, RoutePattern};
+use crate::router::{RouteConflict, Router};
+use crate::tenant::{Tenant, TenantShared};
+
+/// How a node runs its tenants.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// How long an isolate with nothing to do stays warm.
+    pub idle_timeout: Duration,
+    /// Put error details (load errors) in response bodies. On in `edge dev`, off in `edge serve`.
+    pub expose_errors: bool,
+    /// Where the startup snapshot is cached.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(300),
+            expose_errors: false,
+            cache_dir: crate::isolate::snapshot::default_cache_dir(),
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The apps directory could not be read.
+    #[error("cannot read the apps directory {path}: {source}")]
+    AppsDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The one app of `edge dev` has a bad config.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Two apps claim the same route.
+    #[error(transparent)]
+    Route(#[from] RouteConflict),
+    /// Two app folders declare the same name.
+    #[error("two apps are named {name:?}: {first} and {second}")]
+    DuplicateName {
+        /// The name.
+        name: String,
+        /// The first folder.
+        first: PathBuf,
+        /// The second folder.
+        second: PathBuf,
+    },
+    /// The startup snapshot could not be made.
+    #[error(transparent)]
+    Snapshot(#[from] crate::isolate::snapshot::SnapshotError),
+}
+
+enum Routing {
+    /// Every request goes to this tenant.
+    Single(Arc<Tenant>),
+    /// By Host and path.
+    Table(Router),
+}
+
+/// The set of tenants a process hosts.
+pub struct Node {
+    routing: Routing,
+    tenants: Vec<Arc<Tenant>>,
+    options: NodeOptions,
+}
+
+impl Node {
+    /// A node hosting the single app in `dir` (for `edge dev`).
+    pub fn single(dir: &Path, options: NodeOptions) -> Result<Self, NodeError> {
+        let app = AppConfig::load(dir)?;
+        let shared = shared(&options)?;
+        let tenant = Tenant::new(app, shared);
+        Ok(Self {
+            routing: Routing::Single(tenant.clone()),
+            tenants: vec![tenant],
+            options,
+        })
+    }
+
+    /// A node hosting every app folder (a subfolder with an `edge.toml`) in `dir`. Apps whose
+    /// config is invalid are left out and returned with their errors; the rest are served.
+    pub fn from_apps_dir(
+        dir: &Path,
+        options: NodeOptions,
+    ) -> Result<(Self, Vec<ConfigError>), NodeError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| NodeError::AppsDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut folders: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.join(CONFIG_FILE).is_file())
+            .collect();
+        folders.sort();
+
+        let shared = shared(&options)?;
+        let mut router = Router::default();
+        let mut tenants: Vec<Arc<Tenant>> = Vec::new();
+        let mut errors = Vec::new();
+        for folder in folders {
+            let app = match AppConfig::load(&folder) {
+                Ok(app) => app,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            if let Some(other) = tenants.iter().find(|t| t.name() == app.name) {
+                return Err(NodeError::DuplicateName {
+                    name: app.name.clone(),
+                    first: other.app().root.clone(),
+                    second: folder,
+                });
+            }
+            let mut routes = app.routes.clone();
+            // Every app is also reachable at `<name>.localhost`, handy with curl and in tests.
+            routes.push(
+                RoutePattern::parse(&format!("{}.localhost/*", app.name.to_ascii_lowercase()))
+                    .expect("app names are valid hosts"),
+            );
+            let tenant = Tenant::new(app, shared.clone());
+            for route in routes {
+                router.add(route, tenant.clone())?;
+            }
+            tenants.push(tenant);
+        }
+        Ok((
+            Self {
+                routing: Routing::Table(router),
+                tenants,
+                options,
+            },
+            errors,
+        ))
+    }
+
+    /// The tenant serving `host` and `path`, if any.
+    pub fn route(&self, host: &str, path: &str) -> Option<&Arc<Tenant>> {
+        match &self.routing {
+            Routing::Single(t) => Some(t),
+            Routing::Table(r) => r.route(host, path),
+        }
+    }
+
+    /// The tenants, in load order.
+    pub fn tenants(&self) -> &[Arc<Tenant>] {
+        &self.tenants
+    }
+
+    /// The options the node runs with.
+    pub fn options(&self) -> &NodeOptions {
+        &self.options
+    }
+}
+
+fn shared(options: &NodeOptions) -> Result<Arc<TenantShared>, NodeError> {
+    let snapshot = crate::isolate::snapshot::load_or_create(options.cache_dir.as_deref())?;
+    Ok(TenantShared::new(snapshot, options.idle_timeout, options.expose_errors))
+}

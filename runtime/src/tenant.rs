@@ -1,0 +1,216 @@
+//! A tenant: one app, and the isolate (if any) currently running it.
+//!
+//! Isolates start on the first request, stay warm while used, and retire after an idle time.
+//! An app that fails to load answers `503 load-error` until it is replaced.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::config::AppConfig;
+use crate::error::{ErrorCode, InvokeError};
+use crate::isolate::{self, Invocation, IsolateHandle, IsolateSpec, Supervisor};
+
+/// What every tenant of a node shares.
+pub struct TenantShared {
+    /// The startup snapshot isolates restore from.
+    pub snapshot: &'static [u8],
+    /// How long an idle isolate stays warm.
+    pub idle_timeout: Duration,
+    /// Put load errors in response bodies (for `edge dev`).
+    pub expose_errors: bool,
+    next_isolate: AtomicU64,
+}
+
+impl TenantShared {
+    /// Settings shared by a node's tenants.
+    pub fn new(snapshot: &'static [u8], idle_timeout: Duration, expose_errors: bool) -> Arc<Self> {
+        Arc::new(Self {
+            snapshot,
+            idle_timeout,
+            expose_errors,
+            next_isolate: AtomicU64::new(1),
+        })
+    }
+}
+
+enum State {
+    /// No isolate; the next request starts one.
+    Idle,
+    /// An isolate is loading or serving.
+    Running(IsolateHandle),
+    /// The app failed to load; requests get 503 until the app is replaced.
+    Failed(Arc<str>),
+}
+
+/// One app and its isolate.
+pub struct Tenant {
+    app: Arc<AppConfig>,
+    shared: Arc<TenantShared>,
+    state: Mutex<State>,
+    load_waiters: Mutex<Vec<oneshot::Sender<Result<(), Arc<str>>>>>,
+    me: Weak<Tenant>,
+}
+
+impl Tenant {
+    /// A tenant for `app`, with no isolate yet.
+    pub fn new(app: AppConfig, shared: Arc<TenantShared>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            app: Arc::new(app),
+            shared,
+            state: Mutex::new(State::Idle),
+            load_waiters: Mutex::new(Vec::new()),
+            me: me.clone(),
+        })
+    }
+
+    /// The app's configuration.
+    pub fn app(&self) -> &AppConfig {
+        &self.app
+    }
+
+    /// The app's name.
+    pub fn name(&self) -> &str {
+        &self.app.name
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands a request to the tenant's isolate, starting one if needed. The reply arrives on
+    /// the invocation's oneshot, whatever happens.
+    pub fn invoke(&self, inv: Invocation) {
+        let mut state = self.lock();
+        let inv = match &*state {
+            State::Failed(error) => {
+                let message = if self.shared.expose_errors {
+                    format!("the app {:?} failed to load: {error}", self.app.name)
+                } else {
+                    format!("the app {:?} failed to load; see the node's log", self.app.name)
+                };
+                drop(state);
+                let _ = inv.reply.send(Err(InvokeError::new(ErrorCode::LoadError, message)));
+                return;
+            }
+            State::Running(handle) => match handle.send(inv) {
+                Ok(()) => return,
+                Err(inv) => inv,
+            },
+            State::Idle => inv,
+        };
+        match self.start(&mut state) {
+            Ok(handle) => {
+                // A fresh isolate takes every message until it stops, and it cannot stop before
+                // reading its queue, so this send only fails if the thread died at birth, in
+                // which case `exited` re-dispatches nothing and the reply reports it.
+                let _ = handle.send(inv);
+            }
+            Err(e) => {
+                drop(state);
+                tracing::error!(tenant = %self.app.name, "cannot start an isolate thread: {e}");
+                let _ = inv.reply.send(Err(InvokeError::new(
+                    ErrorCode::Unavailable,
+                    "the node cannot start an isolate right now",
+                )));
+            }
+        }
+    }
+
+    /// Starts an isolate (the state must not be `Running`).
+    fn start<'s>(&self, state: &'s mut State) -> std::io::Result<&'s IsolateHandle> {
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| std::io::Error::other("tenant is shutting down"))?;
+        let spec = IsolateSpec {
+            id: self.shared.next_isolate.fetch_add(1, Ordering::Relaxed),
+            app: self.app.clone(),
+            snapshot: self.shared.snapshot,
+            idle_timeout: self.shared.idle_timeout,
+        };
+        let handle = isolate::spawn(spec, me)?;
+        *state = State::Running(handle);
+        match state {
+            State::Running(h) => Ok(h),
+            _ => unreachable!("just set"),
+        }
+    }
+
+    /// Loads the app (starting an isolate if none is running) and waits until its main module
+    /// has evaluated and a handler was found, or it failed; the error names file and line.
+    pub async fn load(&self) -> Result<(), Arc<str>> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = self.lock();
+            match &*state {
+                State::Failed(e) => return Err(e.clone()),
+                State::Running(_) => {}
+                State::Idle => {
+                    self.start(&mut state)
+                        .map_err(|e| Arc::<str>::from(format!("cannot start an isolate: {e}")))?;
+                }
+            }
+            self.load_waiters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(tx);
+        }
+        rx.await.unwrap_or_else(|_| Err("the isolate stopped while loading".into()))
+    }
+
+    fn notify_loaded(&self, result: Result<(), Arc<str>>) {
+        let waiters = std::mem::take(&mut *self.load_waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+
+    /// Whether an isolate is loaded or loading.
+    pub fn is_running(&self) -> bool {
+        matches!(*self.lock(), State::Running(_))
+    }
+}
+
+impl Supervisor for Tenant {
+    fn loaded(&self, isolate: u64) {
+        tracing::debug!(tenant = %self.app.name, isolate, "app loaded");
+        self.notify_loaded(Ok(()));
+    }
+
+    fn load_failed(&self, isolate: u64, error: String) {
+        tracing::error!(tenant = %self.app.name, isolate, "app failed to load: {error}");
+        let error: Arc<str> = error.into();
+        {
+            let mut state = self.lock();
+            if matches!(&*state, State::Running(h) if h.id == isolate) {
+                *state = State::Failed(error.clone());
+            }
+        }
+        self.notify_loaded(Err(error));
+    }
+
+    fn try_retire(&self, isolate: u64) -> bool {
+        let mut state = self.lock();
+        if matches!(&*state, State::Running(h) if h.id == isolate) {
+            *state = State::Idle;
+            tracing::debug!(tenant = %self.app.name, isolate, "idle isolate retired");
+        }
+        true
+    }
+
+    fn exited(&self, isolate: u64, leftover: Vec<Invocation>) {
+        {
+            let mut state = self.lock();
+            if matches!(&*state, State::Running(h) if h.id == isolate) {
+                *state = State::Idle;
+            }
+        }
+        self.notify_loaded(Err("the isolate stopped while loading".into()));
+        for inv in leftover {
+            self.invoke(inv);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Script failures become runtime errors with an `edge-error` header; nothing takes the node
+//! down.
+
+use crate::harness::{Edge, client};
+
+#[tokio::test]
+async fn thrown_errors_are_500_script_error_without_details() {
+    let edge = Edge::dev("throws");
+    let c = client();
+    for path in ["/sync", "/async", "/not-response"] {
+        let res = c.get(edge.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 500, "{path}");
+        assert_eq!(res.headers()["edge-error"], "script-error", "{path}");
+        let body = res.text().await.unwrap();
+        assert!(!body.contains("secret detail"), "{path}: the stack leaked: {body}");
+        assert!(!body.contains("index.js"), "{path}: the stack leaked: {body}");
+    }
+    // The full stack, with tenant and request id, is in the log.
+    assert!(
+        edge.wait_for_log("secret detail that must not reach the client", std::time::Duration::from_secs(5)),
+        "{}",
+        edge.logs()
+    );
+    let logs = edge.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("secret detail"))
+        .unwrap();
+    assert!(line.contains("throws"), "tenant missing: {line}");
+    assert!(line.contains("request_id"), "request id missing: {line}");
+    // And the isolate still serves.
+    let res = c.get(edge.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn unhandled_rejections_are_logged_and_the_isolate_keeps_serving() {
+    let edge = Edge::dev("throws");
+    let c = client();
+    let res = c.get(edge.url("/unhandled")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "still fine");
+    assert!(edge.wait_for_log("nobody listens", std::time::Duration::from_secs(5)));
+    let res = c.get(edge.url("/")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_400_and_the_node_keeps_serving() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let edge = Edge::dev("hello");
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", edge.port)).await.unwrap();
+    s.write_all(b"GARBAGE\r\n\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    let res = client().get(edge.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real `edge` binary, bound to 127.0.0.1:0, against the fixture apps in
+//! `tests/fixtures/`, with a real HTTP client. One test binary with a module per area.
+
+mod harness;
+
+mod cli;
+mod errors;
+mod handlers;
+mod isolates;
+mod routing;
+mod streaming;
+mod web_apis;

@@ -1,0 +1,58 @@
+//! Every web API of the global scope, checked against exact expected values.
+
+use serde_json::json;
+
+use crate::harness::{Edge, client};
+
+#[tokio::test]
+async fn web_apis_give_exact_results() {
+    let edge = Edge::dev("webapis");
+    let got: serde_json::Value = client()
+        .get(edge.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let expected = json!({
+        "url": "https://example.com/a/c?q=a%20b#f",
+        "urlParts": ["https:", "user", "example.com", "8080", "/p/a/t/h", "?query=string", "#hash"],
+        "searchParams": [["1", "3"], "a=1&b=2&a=3&c=x+y"],
+        "urlPattern": "42",
+        "textEncoder": [104, 195, 169, 108, 108, 111],
+        "textDecoder": "€!",
+        "base64": ["aGVsbG8=", "hello"],
+        "eventTarget": ["ping:7"],
+        "abort": [true, "why", true],
+        "domException": ["NotFoundError", "gone", 8],
+        "streams": "HELLO WORLD",
+        "textStreams": "streamed text",
+        "timers": ["microtask", "timeout-5", "timeout-20"],
+        "interval": 3,
+        "structuredClone": ["1970-01-01T00:00:00.000Z", [[1, "x"]], [2]],
+        "blob": [4, "text/plain", "abcd", "bc", "f.txt"],
+        "performance": true,
+        "console": true,
+        "randomValues": [32, true],
+        "randomUUID": true,
+        "digest": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "hmac": "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8",
+        "headers": ["1, 2", true, ["content-type", "x-a"]],
+        "request": ["POST", "https://e.com/p?x=1", "v", "hi"],
+        "response": [201, "application/json", "{\"a\":1}"],
+        "redirect": [302, "https://e.com/next"],
+        "formData": ["1", "file body", "f.txt"],
+        "compression": "hello hello hello hello",
+        "globals": ["object", true, "string", "function"],
+    });
+    // Compare key by key so a failure names the API.
+    for (key, want) in expected.as_object().unwrap() {
+        assert_eq!(&got[key], want, "web API check {key:?}");
+    }
+    assert_eq!(
+        got.as_object().unwrap().len(),
+        expected.as_object().unwrap().len(),
+        "{got:#}"
+    );
+}
