@@ -16,18 +16,14 @@ async fn thrown_errors_are_500_script_error_without_details() {
         assert!(!body.contains("index.js"), "{path}: the stack leaked: {body}");
     }
     // The full stack, with tenant and request id, is in the log.
-    assert!(
-        edge.wait_for_log("secret detail that must not reach the client", std::time::Duration::from_secs(5)),
-        "{}",
-        edge.logs()
+    let event = edge.wait_for_event(
+        "secret detail that must not reach the client",
+        std::time::Duration::from_secs(5),
     );
-    let logs = edge.logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains("secret detail"))
-        .unwrap();
-    assert!(line.contains("throws"), "tenant missing: {line}");
-    assert!(line.contains("request_id"), "request id missing: {line}");
+    assert_eq!(event["tenant"], "throws", "{event}");
+    assert!(event["request_id"].as_str().is_some_and(|r| r.len() == 16), "{event}");
+    let message = event["message"].as_str().unwrap();
+    assert!(message.contains("index.js:4:"), "stack missing: {message}");
     // And the isolate still serves.
     let res = c.get(edge.url("/")).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -40,7 +36,8 @@ async fn unhandled_rejections_are_logged_and_the_isolate_keeps_serving() {
     let c = client();
     let res = c.get(edge.url("/unhandled")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "still fine");
-    assert!(edge.wait_for_log("nobody listens", std::time::Duration::from_secs(5)));
+    let event = edge.wait_for_event("nobody listens", std::time::Duration::from_secs(5));
+    assert_eq!(event["tenant"], "throws");
     let res = c.get(edge.url("/")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "ok");
 }

@@ -117,7 +117,7 @@ impl Edge {
     /// `edge dev <fixture> --port 0`.
     pub fn dev(fixture_name: &str) -> Self {
         let dir = fixture(fixture_name);
-        Self::start(&["dev", dir.to_str().unwrap(), "--port", "0"])
+        Self::start(&["dev", dir.to_str().unwrap(), "--port", "0", "--log-format", "json"])
     }
 
     /// `edge serve --apps <dir> --listen 127.0.0.1:0` with a scratch data dir.
@@ -131,6 +131,8 @@ impl Edge {
             "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
+            "--log-format",
+            "json",
         ];
         args.extend_from_slice(extra);
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -148,16 +150,28 @@ impl Edge {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Waits until stderr contains `needle`.
-    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
+    /// The JSON log events written so far (the process must run with `--log-format json`).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.logs()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits for a JSON log event whose message contains `needle`, and returns it.
+    pub fn wait_for_event(&self, needle: &str, timeout: Duration) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.logs().contains(needle) {
-                return true;
+        loop {
+            if let Some(e) = self.events().into_iter().find(|e| {
+                e["message"].as_str().is_some_and(|m| m.contains(needle))
+            }) {
+                return e;
+            }
+            if Instant::now() > deadline {
+                panic!("no log event mentions {needle:?}; log:\n{}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        false
     }
 
     /// Whether the process is still running.

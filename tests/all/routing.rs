@@ -51,18 +51,11 @@ async fn a_syntax_error_is_503_load_error_while_others_keep_serving() {
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["edge-error"], "load-error");
     // The log says what and where.
-    assert!(
-        edge.wait_for_log("broken", std::time::Duration::from_secs(5)),
-        "{}",
-        edge.logs()
-    );
-    let logs = edge.logs();
-    let line = logs
-        .lines()
-        .find(|l| l.contains("failed to load"))
-        .unwrap_or_else(|| panic!("no load error logged:\n{logs}"));
-    assert!(line.contains("SyntaxError"), "{line}");
-    assert!(line.contains("broken/index.js:"), "file:line missing: {line}");
+    let event = edge.wait_for_event("failed to load", std::time::Duration::from_secs(5));
+    assert_eq!(event["tenant"], "broken");
+    let message = event["message"].as_str().unwrap();
+    assert!(message.contains("SyntaxError"), "{message}");
+    assert!(message.contains("broken/index.js:4:"), "file:line missing: {message}");
     // Asked again, still 503; the other tenants serve throughout.
     for _ in 0..3 {
         assert_eq!(get(&edge, "broken.test", "/").await.status(), 503);
@@ -74,10 +67,10 @@ async fn a_syntax_error_is_503_load_error_while_others_keep_serving() {
 #[tokio::test]
 async fn an_app_with_a_bad_config_is_skipped_with_a_clear_error() {
     let edge = Edge::serve(&fixture("node-basic"), &[]);
-    assert!(edge.wait_for_log("unknown_key", std::time::Duration::from_secs(5)));
-    let logs = edge.logs();
-    let line = logs.lines().find(|l| l.contains("unknown_key")).unwrap();
-    assert!(line.contains("bad-config/edge.toml"), "{line}");
+    let event = edge.wait_for_event("unknown_key", std::time::Duration::from_secs(5));
+    let message = event["message"].as_str().unwrap();
+    assert!(message.contains("bad-config/edge.toml"), "{message}");
+    assert!(message.contains("line 4"), "{message}");
     let res = get(&edge, "bad.test", "/").await;
     assert_eq!(res.status(), 404);
     let a: Value = get(&edge, "alpha.test", "/").await.json().await.unwrap();

@@ -103,7 +103,9 @@ const scope = {
   clearInterval: writable(timers.clearInterval),
   clearTimeout: writable(timers.clearTimeout),
   console: nonEnum(new console.Console((msg, level) => op_edge_console(msg, level))),
-  crypto: core.propReadOnly(crypto.crypto),
+  // A getter: the Crypto object is a native (cppgc) object, created per isolate on first use,
+  // never in the snapshot.
+  crypto: core.propGetterOnly(() => crypto.crypto),
   fetch: writable(fetch.fetch),
   navigator: core.propReadOnly({ userAgent: "edge" }),
   performance: writable(performance.performance),

@@ -42,7 +42,8 @@ impl Resource for RequestBodyResource {
     fn read(self: Rc<Self>, limit: usize) -> AsyncResult<BufView> {
         Box::pin(async move {
             let limit = limit.max(1);
-            if let Some(chunk) = self.leftover.borrow_mut().take() {
+            let leftover = self.leftover.borrow_mut().take();
+            if let Some(chunk) = leftover {
                 return Ok(self.split(chunk, limit));
             }
             let mut body = RcRef::map(&self, |r| &r.body).borrow_mut().await;
