@@ -40,14 +40,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         expose_errors: false,
-        cache_dir: Some(data_dir.join("cache")),
+        cache_dir: Some(
+            std::env::var_os("EDGE_CACHE_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("cache")),
+        ),
     };
     let (node, errors) = Node::from_apps_dir(&args.apps, options)
         .with_context(|| format!("cannot start a node for {}", args.apps.display()))?;
     for e in &errors {
         tracing::error!("app skipped: {e}");
     }
-    tracing::info!(apps = node.tenants().len(), skipped = errors.len(), "apps loaded");
+    tracing::info!(
+        apps = node.tenants().len(),
+        skipped = errors.len(),
+        "apps loaded"
+    );
     listen(node, &args.listen)
 }
 
@@ -62,7 +70,10 @@ pub fn listen(node: Node, addr: &str) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
-        #[allow(clippy::print_stdout, reason = "the readiness line is the CLI's output")]
+        #[allow(
+            clippy::print_stdout,
+            reason = "the readiness line is the CLI's output"
+        )]
         {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

@@ -224,6 +224,10 @@ function pickHandler(ns) {
 
 /** Runs the isolate: import the tenant's main module, then serve requests until told to stop. */
 async function serve(mainUrl) {
+  // App code sees a Worker's global scope, not the engine's internals: no `Deno.core.ops`
+  // (raw ops), no `__bootstrap`. (Lazily loaded extension scripts still get a captured view.)
+  delete globalThis.Deno;
+  delete globalThis.__bootstrap;
   // A Worker's stray rejected promise is logged, not fatal to the isolate.
   core.setUnhandledPromiseRejectionHandler((_promise, reason) => {
     op_edge_unhandled_rejection(describe(reason));

@@ -170,5 +170,9 @@ impl Node {
 
 fn shared(options: &NodeOptions) -> Result<Arc<TenantShared>, NodeError> {
     let snapshot = crate::isolate::snapshot::load_or_create(options.cache_dir.as_deref())?;
-    Ok(TenantShared::new(snapshot, options.idle_timeout, options.expose_errors))
+    Ok(TenantShared::new(
+        snapshot,
+        options.idle_timeout,
+        options.expose_errors,
+    ))
 }

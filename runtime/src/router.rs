@@ -60,7 +60,10 @@ impl Router {
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         // [v6]:port
-        return host.split_once(']').map(|(h, _)| &host[..h.len() + 1]).unwrap_or(host);
+        return host
+            .split_once(']')
+            .map(|(h, _)| &host[..h.len() + 1])
+            .unwrap_or(host);
     }
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
@@ -90,16 +93,22 @@ mod tests {
             &format!("name = \"{name}\"\nmain = \"i.js\""),
         )
         .unwrap();
-        Tenant::new(cfg, TenantShared::new(&[], std::time::Duration::from_secs(1), false))
+        Tenant::new(
+            cfg,
+            TenantShared::new(&[], std::time::Duration::from_secs(1), false),
+        )
     }
 
     #[test]
     fn longest_prefix_wins_and_port_is_ignored() {
         let mut r = Router::default();
         let (a, b, c) = (tenant("a"), tenant("b"), tenant("c"));
-        r.add(RoutePattern::parse("example.com/*").unwrap(), a).unwrap();
-        r.add(RoutePattern::parse("example.com/api/*").unwrap(), b).unwrap();
-        r.add(RoutePattern::parse("*.example.com/*").unwrap(), c).unwrap();
+        r.add(RoutePattern::parse("example.com/*").unwrap(), a)
+            .unwrap();
+        r.add(RoutePattern::parse("example.com/api/*").unwrap(), b)
+            .unwrap();
+        r.add(RoutePattern::parse("*.example.com/*").unwrap(), c)
+            .unwrap();
         assert_eq!(r.route("example.com:8080", "/x").unwrap().name(), "a");
         assert_eq!(r.route("EXAMPLE.com", "/api/v1").unwrap().name(), "b");
         assert_eq!(r.route("x.example.com", "/api").unwrap().name(), "c");
@@ -109,7 +118,8 @@ mod tests {
     #[test]
     fn duplicate_routes_conflict() {
         let mut r = Router::default();
-        r.add(RoutePattern::parse("a.test/*").unwrap(), tenant("x")).unwrap();
+        r.add(RoutePattern::parse("a.test/*").unwrap(), tenant("x"))
+            .unwrap();
         let e = r
             .add(RoutePattern::parse("a.test/*").unwrap(), tenant("y"))
             .unwrap_err();

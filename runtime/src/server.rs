@@ -74,7 +74,12 @@ impl RequestIds {
     }
 
     fn next(&self) -> Arc<str> {
-        format!("{:08x}{:08x}", self.boot, self.next.fetch_add(1, Ordering::Relaxed)).into()
+        format!(
+            "{:08x}{:08x}",
+            self.boot,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
+        .into()
     }
 }
 
@@ -149,12 +154,7 @@ async fn invoke(
     let headers = parts
         .headers
         .iter()
-        .map(|(k, v)| {
-            (
-                ByteString::from(k.as_str()),
-                ByteString::from(v.as_bytes()),
-            )
-        })
+        .map(|(k, v)| (ByteString::from(k.as_str()), ByteString::from(v.as_bytes())))
         .collect();
     let body = (!body.is_end_stream()).then(|| body.map_err(|e| e.into()).boxed());
     let (reply, rx) = oneshot::channel();

@@ -45,12 +45,15 @@ enum State {
     Failed(Arc<str>),
 }
 
+/// How loading an app ended: fine, or the error with file and line.
+pub type LoadResult = Result<(), Arc<str>>;
+
 /// One app and its isolate.
 pub struct Tenant {
     app: Arc<AppConfig>,
     shared: Arc<TenantShared>,
     state: Mutex<State>,
-    load_waiters: Mutex<Vec<oneshot::Sender<Result<(), Arc<str>>>>>,
+    load_waiters: Mutex<Vec<oneshot::Sender<LoadResult>>>,
     me: Weak<Tenant>,
 }
 
@@ -89,10 +92,15 @@ impl Tenant {
                 let message = if self.shared.expose_errors {
                     format!("the app {:?} failed to load: {error}", self.app.name)
                 } else {
-                    format!("the app {:?} failed to load; see the node's log", self.app.name)
+                    format!(
+                        "the app {:?} failed to load; see the node's log",
+                        self.app.name
+                    )
                 };
                 drop(state);
-                let _ = inv.reply.send(Err(InvokeError::new(ErrorCode::LoadError, message)));
+                let _ = inv
+                    .reply
+                    .send(Err(InvokeError::new(ErrorCode::LoadError, message)));
                 return;
             }
             State::Running(handle) => match handle.send(inv) {
@@ -158,11 +166,13 @@ impl Tenant {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(tx);
         }
-        rx.await.unwrap_or_else(|_| Err("the isolate stopped while loading".into()))
+        rx.await
+            .unwrap_or_else(|_| Err("the isolate stopped while loading".into()))
     }
 
     fn notify_loaded(&self, result: Result<(), Arc<str>>) {
-        let waiters = std::mem::take(&mut *self.load_waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        let waiters =
+            std::mem::take(&mut *self.load_waiters.lock().unwrap_or_else(|p| p.into_inner()));
         for w in waiters {
             let _ = w.send(result.clone());
         }

@@ -26,16 +26,34 @@ async fn new_scaffolds_an_app_that_checks_and_serves() {
         .args(["new", "my-app", "--dir", dir.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let app = dir.join("my-app");
     let out = Command::new(edge_bin())
         .args(["check", app.to_str().unwrap()])
-        .env("EDGE_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-cache"))
+        .env(
+            "EDGE_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-cache"),
+        )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let edge = Edge::start(&["dev", app.to_str().unwrap(), "--port", "0"]);
-    let body = client().get(edge.url("/hi")).send().await.unwrap().text().await.unwrap();
+    let body = client()
+        .get(edge.url("/hi"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(body, "Hello from my-app at /hi\n");
     // A second `new` with the same name refuses to overwrite.
     let out = Command::new(edge_bin())
@@ -49,7 +67,10 @@ async fn new_scaffolds_an_app_that_checks_and_serves() {
 fn check_reports_a_syntax_error_with_file_and_line() {
     let out = Command::new(edge_bin())
         .args(["check", fixture("node-basic/broken").to_str().unwrap()])
-        .env("EDGE_CACHE_DIR", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-cache"))
+        .env(
+            "EDGE_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-cache"),
+        )
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -71,7 +92,12 @@ fn a_bad_config_names_file_key_and_line() {
     assert!(err.contains("line 4"), "{err}");
 
     let out = Command::new(edge_bin())
-        .args(["dev", fixture("node-basic/bad-config").to_str().unwrap(), "--port", "0"])
+        .args([
+            "dev",
+            fixture("node-basic/bad-config").to_str().unwrap(),
+            "--port",
+            "0",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

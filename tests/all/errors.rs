@@ -12,8 +12,14 @@ async fn thrown_errors_are_500_script_error_without_details() {
         assert_eq!(res.status(), 500, "{path}");
         assert_eq!(res.headers()["edge-error"], "script-error", "{path}");
         let body = res.text().await.unwrap();
-        assert!(!body.contains("secret detail"), "{path}: the stack leaked: {body}");
-        assert!(!body.contains("index.js"), "{path}: the stack leaked: {body}");
+        assert!(
+            !body.contains("secret detail"),
+            "{path}: the stack leaked: {body}"
+        );
+        assert!(
+            !body.contains("index.js"),
+            "{path}: the stack leaked: {body}"
+        );
     }
     // The full stack, with tenant and request id, is in the log.
     let event = edge.wait_for_event(
@@ -21,7 +27,10 @@ async fn thrown_errors_are_500_script_error_without_details() {
         std::time::Duration::from_secs(5),
     );
     assert_eq!(event["tenant"], "throws", "{event}");
-    assert!(event["request_id"].as_str().is_some_and(|r| r.len() == 16), "{event}");
+    assert!(
+        event["request_id"].as_str().is_some_and(|r| r.len() == 16),
+        "{event}"
+    );
     let message = event["message"].as_str().unwrap();
     assert!(message.contains("index.js:4:"), "stack missing: {message}");
     // And the isolate still serves.
@@ -45,8 +54,10 @@ async fn unhandled_rejections_are_logged_and_the_isolate_keeps_serving() {
 #[tokio::test]
 async fn malformed_requests_get_400_and_the_node_keeps_serving() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let edge = Edge::dev("hello");
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", edge.port)).await.unwrap();
+    let mut edge = Edge::dev("hello");
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", edge.port))
+        .await
+        .unwrap();
     s.write_all(b"GARBAGE\r\n\r\n").await.unwrap();
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf).await;
@@ -54,4 +65,5 @@ async fn malformed_requests_get_400_and_the_node_keeps_serving() {
     assert!(text.starts_with("HTTP/1.1 400"), "{text}");
     let res = client().get(edge.url("/")).send().await.unwrap();
     assert_eq!(res.status(), 200);
+    assert!(edge.is_alive());
 }

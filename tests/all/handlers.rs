@@ -49,12 +49,26 @@ async fn wait_until_keeps_work_alive_after_the_response() {
     let res = c.get(edge.url("/start")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "started");
     // The background work sleeps 200 ms before recording its result.
-    let before = c.get(edge.url("/result")).send().await.unwrap().text().await.unwrap();
+    let before = c
+        .get(edge.url("/result"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(before, "not yet");
     let mut after = String::new();
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        after = c.get(edge.url("/result")).send().await.unwrap().text().await.unwrap();
+        after = c
+            .get(edge.url("/result"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if after != "not yet" {
             break;
         }

@@ -78,7 +78,9 @@ impl Edge {
                     if n == 0 {
                         break;
                     }
-                    sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             });
         }
@@ -117,7 +119,14 @@ impl Edge {
     /// `edge dev <fixture> --port 0`.
     pub fn dev(fixture_name: &str) -> Self {
         let dir = fixture(fixture_name);
-        Self::start(&["dev", dir.to_str().unwrap(), "--port", "0", "--log-format", "json"])
+        Self::start(&[
+            "dev",
+            dir.to_str().unwrap(),
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+        ])
     }
 
     /// `edge serve --apps <dir> --listen 127.0.0.1:0` with a scratch data dir.
@@ -162,9 +171,11 @@ impl Edge {
     pub fn wait_for_event(&self, needle: &str, timeout: Duration) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(e) = self.events().into_iter().find(|e| {
-                e["message"].as_str().is_some_and(|m| m.contains(needle))
-            }) {
+            if let Some(e) = self
+                .events()
+                .into_iter()
+                .find(|e| e["message"].as_str().is_some_and(|m| m.contains(needle)))
+            {
                 return e;
             }
             if Instant::now() > deadline {

@@ -24,17 +24,35 @@ async fn hundreds_of_isolates_created_and_dropped_in_sequence_stay_correct() {
     // Idle timeout 0: each isolate retires as soon as it has nothing in flight, so almost every
     // request below starts a fresh isolate.
     let dir = fixture("churn");
-    let edge = Edge::start(&["dev", dir.to_str().unwrap(), "--port", "0", "--idle-timeout", "0"]);
+    let edge = Edge::start(&[
+        "dev",
+        dir.to_str().unwrap(),
+        "--port",
+        "0",
+        "--idle-timeout",
+        "0",
+    ]);
     let c = client();
     let mut isolates = HashSet::new();
     for _ in 0..300 {
-        let got: Value = c.get(edge.url("/")).send().await.unwrap().json().await.unwrap();
+        let got: Value = c
+            .get(edge.url("/"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(got, expected(&got["isolate"]));
         isolates.insert(got["isolate"].as_str().unwrap().to_string());
         // Give the isolate a moment to retire, so the next request starts a new one.
         tokio::time::sleep(std::time::Duration::from_millis(15)).await;
     }
-    assert!(isolates.len() > 250, "only {} distinct isolates", isolates.len());
+    assert!(
+        isolates.len() > 250,
+        "only {} distinct isolates",
+        isolates.len()
+    );
 }
 
 #[tokio::test]
@@ -44,7 +62,11 @@ async fn hundreds_of_isolates_live_at_once_stay_correct() {
     for i in 0..APPS {
         let dir = apps.join(format!("app{i}"));
         copy_dir(&fixture("churn"), &dir);
-        std::fs::write(dir.join("edge.toml"), format!("name = \"app{i}\"\nmain = \"index.js\"\n")).unwrap();
+        std::fs::write(
+            dir.join("edge.toml"),
+            format!("name = \"app{i}\"\nmain = \"index.js\"\n"),
+        )
+        .unwrap();
     }
     let edge = Edge::serve(&apps, &[]);
     let c = client();

@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod handlers;
 mod isolates;
+mod outbound;
 mod routing;
 mod streaming;
 mod web_apis;

@@ -19,13 +19,24 @@ async fn routes_by_host_and_longest_path_prefix() {
     let edge = Edge::serve(&fixture("node-basic"), &[]);
     let a: Value = get(&edge, "alpha.test", "/x").await.json().await.unwrap();
     assert_eq!(a["app"], "alpha");
-    let b: Value = get(&edge, "alpha.test:8080", "/api/v1").await.json().await.unwrap();
-    assert_eq!(b["app"], "beta", "the longer prefix wins, the port is ignored");
+    let b: Value = get(&edge, "alpha.test:8080", "/api/v1")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        b["app"], "beta",
+        "the longer prefix wins, the port is ignored"
+    );
     let b: Value = get(&edge, "BETA.test", "/").await.json().await.unwrap();
     assert_eq!(b["app"], "beta");
     let w = get(&edge, "x.wild.test", "/").await.text().await.unwrap();
     assert_eq!(w, "wild x.wild.test");
-    let l: Value = get(&edge, "alpha.localhost", "/").await.json().await.unwrap();
+    let l: Value = get(&edge, "alpha.localhost", "/")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(l["app"], "alpha", "every app answers at <name>.localhost");
 
     let res = get(&edge, "nobody.test", "/").await;
@@ -55,7 +66,10 @@ async fn a_syntax_error_is_503_load_error_while_others_keep_serving() {
     assert_eq!(event["tenant"], "broken");
     let message = event["message"].as_str().unwrap();
     assert!(message.contains("SyntaxError"), "{message}");
-    assert!(message.contains("broken/index.js:4:"), "file:line missing: {message}");
+    assert!(
+        message.contains("broken/index.js:4:"),
+        "file:line missing: {message}"
+    );
     // Asked again, still 503; the other tenants serve throughout.
     for _ in 0..3 {
         assert_eq!(get(&edge, "broken.test", "/").await.status(), 503);

@@ -28,13 +28,21 @@ async fn a_1_gib_download_streams_with_bounded_memory() {
         let chunk = chunk.unwrap();
         // Spot-check the content: every byte is where the pattern says.
         for (j, b) in chunk.iter().enumerate().step_by(997) {
-            assert_eq!(*b, pattern_byte(total + j as u64), "byte {}", total + j as u64);
+            assert_eq!(
+                *b,
+                pattern_byte(total + j as u64),
+                "byte {}",
+                total + j as u64
+            );
         }
         total += chunk.len() as u64;
     }
     assert_eq!(total, GIB);
     let peak = peak_rss_kib(edge.pid());
-    assert!(peak < 512 * 1024, "peak RSS {peak} KiB for a 1 GiB download");
+    assert!(
+        peak < 512 * 1024,
+        "peak RSS {peak} KiB for a 1 GiB download"
+    );
 }
 
 #[tokio::test]
@@ -42,7 +50,8 @@ async fn a_1_gib_upload_streams_with_bounded_memory() {
     let edge = Edge::dev("stream");
     const CHUNK: usize = 256 * 1024;
     let chunks = (GIB as usize) / CHUNK;
-    let body = futures::stream::iter(0..chunks).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; CHUNK])));
+    let body = futures::stream::iter(0..chunks)
+        .map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; CHUNK])));
     let res = client()
         .post(edge.url("/upload"))
         .body(reqwest::Body::wrap_stream(body))

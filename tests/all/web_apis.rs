@@ -45,6 +45,7 @@ async fn web_apis_give_exact_results() {
         "formData": ["1", "file body", "f.txt"],
         "compression": "hello hello hello hello",
         "globals": ["object", true, "string", "function"],
+        "noInternals": ["undefined", "undefined", "undefined"],
     });
     // Compare key by key so a failure names the API.
     for (key, want) in expected.as_object().unwrap() {

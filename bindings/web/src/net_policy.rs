@@ -61,8 +61,8 @@ impl NetPolicy {
     /// The permission container deno_fetch checks every outbound request against.
     pub fn permissions(&self) -> Result<PermissionsContainer, NetPolicyError> {
         let parser = RuntimePermissionDescriptorParser::new(sys_traits::impls::RealSys);
-        let deny_net = (!self.allow_private)
-            .then(|| DENIED_LITERALS.iter().map(|s| s.to_string()).collect());
+        let deny_net =
+            (!self.allow_private).then(|| DENIED_LITERALS.iter().map(|s| s.to_string()).collect());
         let options = PermissionsOptions {
             allow_net: Some(vec![]),
             deny_net,
@@ -169,7 +169,9 @@ impl Resolve for PublicOnlyResolver {
             if addrs.is_empty() {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
-                    format!("{host} resolves only to private or loopback addresses, which apps may not reach"),
+                    format!(
+                        "{host} resolves only to private or loopback addresses, which apps may not reach"
+                    ),
                 ));
             }
             Ok(addrs.into_iter())
@@ -227,9 +229,22 @@ mod tests {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in [
-            "127.0.0.1", "10.0.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
-            "100.64.0.1", "0.0.0.0", "255.255.255.255", "::1", "::", "fd00::1", "fe80::1",
-            "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::7f00:1", "ff02::1",
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::7f00:1",
+            "ff02::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }

@@ -103,9 +103,15 @@ enum RawRoute {
 #[serde(deny_unknown_fields)]
 struct RawRouteTable {
     pattern: String,
-    #[allow(dead_code, reason = "accepted for wrangler compatibility; routing is by pattern")]
+    #[allow(
+        dead_code,
+        reason = "accepted for wrangler compatibility; routing is by pattern"
+    )]
     zone_name: Option<String>,
-    #[allow(dead_code, reason = "accepted for wrangler compatibility; routing is by pattern")]
+    #[allow(
+        dead_code,
+        reason = "accepted for wrangler compatibility; routing is by pattern"
+    )]
     custom_domain: Option<bool>,
 }
 

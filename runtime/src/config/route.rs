@@ -38,7 +38,11 @@ impl RoutePattern {
             ));
         };
         let (host, path) = rest.split_at(slash);
-        let host = host.split(':').next().unwrap_or_default().to_ascii_lowercase();
+        let host = host
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if host.is_empty() {
             return Err(format!("{pattern:?} has no host"));
         }

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
-    ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleSource,
-    ModuleSourceCode, ModuleSpecifier, ModuleType, RequestedModuleType, ResolutionKind,
-    ModuleResolveResponse, resolve_import,
+    ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleResolveResponse,
+    ModuleSource, ModuleSourceCode, ModuleSpecifier, ModuleType, RequestedModuleType,
+    ResolutionKind, resolve_import,
 };
 use deno_error::JsErrorBox;
 
@@ -26,12 +26,12 @@ impl AppModuleLoader {
         specifier: &ModuleSpecifier,
         requested: &RequestedModuleType,
     ) -> Result<ModuleSource, ModuleLoaderError> {
-        let path = specifier
-            .to_file_path()
-            .map_err(|()| JsErrorBox::type_error(format!("cannot import {specifier}: not a file")))?;
-        let path = path.canonicalize().map_err(|e| {
-            JsErrorBox::type_error(format!("cannot import {specifier}: {e}"))
+        let path = specifier.to_file_path().map_err(|()| {
+            JsErrorBox::type_error(format!("cannot import {specifier}: not a file"))
         })?;
+        let path = path
+            .canonicalize()
+            .map_err(|e| JsErrorBox::type_error(format!("cannot import {specifier}: {e}")))?;
         if !path.starts_with(&self.root) {
             return Err(JsErrorBox::type_error(format!(
                 "cannot import {specifier}: outside the app directory"

@@ -172,8 +172,12 @@ fn build_head(
     let map = res.headers_mut();
     map.reserve(headers.len());
     for (name, value) in headers {
-        let name = HeaderName::from_bytes(name)
-            .map_err(|_| format!("invalid response header name {:?}", String::from_utf8_lossy(name)))?;
+        let name = HeaderName::from_bytes(name).map_err(|_| {
+            format!(
+                "invalid response header name {:?}",
+                String::from_utf8_lossy(name)
+            )
+        })?;
         let value = HeaderValue::from_bytes(value)
             .map_err(|_| format!("invalid value for response header {name}"))?;
         map.append(name, value);
@@ -206,7 +210,13 @@ fn fail(state: &mut OpState, id: u32, message: &str) {
     host.finish(id);
 }
 
-fn respond_full(state: &mut OpState, id: u32, status: u32, headers: &[(ByteString, ByteString)], body: ResponseBody) {
+fn respond_full(
+    state: &mut OpState,
+    id: u32,
+    status: u32,
+    headers: &[(ByteString, ByteString)],
+    body: ResponseBody,
+) {
     match build_head(status, headers, body) {
         Ok(res) => {
             send_reply(state, id, Ok(res));
@@ -270,7 +280,12 @@ async fn op_edge_body_write(
 ) -> bool {
     let tx = {
         let s = state.borrow();
-        match s.borrow::<HostState>().inflight.get(&id).and_then(|e| e.body_tx.clone()) {
+        match s
+            .borrow::<HostState>()
+            .inflight
+            .get(&id)
+            .and_then(|e| e.body_tx.clone())
+        {
             Some(tx) => tx,
             None => return false,
         }

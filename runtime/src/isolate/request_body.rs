@@ -51,9 +51,7 @@ impl Resource for RequestBodyResource {
                 match body.frame().await {
                     None => return Ok(BufView::empty()),
                     Some(Err(e)) => {
-                        return Err(JsErrorBox::generic(format!(
-                            "request body failed: {e}"
-                        )));
+                        return Err(JsErrorBox::generic(format!("request body failed: {e}")));
                     }
                     Some(Ok(frame)) => {
                         if let Ok(data) = frame.into_data()

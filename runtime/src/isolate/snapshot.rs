@@ -68,7 +68,11 @@ fn cache_key() -> Option<String> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_nanos();
-    let engine = if cfg!(feature = "v8") { "v8" } else { "quickjs" };
+    let engine = if cfg!(feature = "v8") {
+        "v8"
+    } else {
+        "quickjs"
+    };
     Some(format!(
         "snapshot-{}-{engine}-{:x}-{mtime:x}.bin",
         env!("CARGO_PKG_VERSION"),
@@ -89,10 +93,13 @@ pub fn load_or_create(cache_dir: Option<&Path>) -> Result<&'static [u8], Snapsho
     let started = std::time::Instant::now();
     let bytes = create()?;
     tracing::debug!(bytes = bytes.len(), elapsed = ?started.elapsed(), "created startup snapshot");
-    if let Some(path) = &path {
-        if let Err(e) = write_atomic(path, &bytes) {
-            tracing::debug!("could not cache the startup snapshot at {}: {e}", path.display());
-        }
+    if let Some(path) = &path
+        && let Err(e) = write_atomic(path, &bytes)
+    {
+        tracing::debug!(
+            "could not cache the startup snapshot at {}: {e}",
+            path.display()
+        );
     }
     Ok(Box::leak(bytes.into_boxed_slice()))
 }

@@ -50,7 +50,10 @@ fn run(
     {
         Ok(rt) => rt,
         Err(e) => {
-            supervisor.load_failed(spec.id, format!("cannot start the isolate's event loop: {e}"));
+            supervisor.load_failed(
+                spec.id,
+                format!("cannot start the isolate's event loop: {e}"),
+            );
             finish(&spec, rx, supervisor);
             return;
         }
@@ -122,7 +125,10 @@ async fn serve(
     let main = match ModuleSpecifier::from_file_path(&app.main) {
         Ok(url) => url,
         Err(()) => {
-            supervisor.load_failed(spec.id, format!("{}: not an absolute path", app.main.display()));
+            supervisor.load_failed(
+                spec.id,
+                format!("{}: not an absolute path", app.main.display()),
+            );
             return;
         }
     };
@@ -139,20 +145,29 @@ async fn serve(
             return;
         }
         Err(e) => {
-            tracing::error!(tenant = &*tenant, "isolate stopped on an uncaught error: {e}");
+            tracing::error!(
+                tenant = &*tenant,
+                "isolate stopped on an uncaught error: {e}"
+            );
         }
         Ok(()) => {
             // Retired: let `waitUntil` work finish, within bounds.
             let drain = runtime.run_event_loop(PollEventLoopOptions::default());
             if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-                tracing::warn!(tenant = &*tenant, "waitUntil work still pending after {DRAIN_TIMEOUT:?}; dropped");
+                tracing::warn!(
+                    tenant = &*tenant,
+                    "waitUntil work still pending after {DRAIN_TIMEOUT:?}; dropped"
+                );
             }
         }
     }
     let state = runtime.op_state();
     abandon_inflight(
         &mut state.borrow_mut(),
-        &InvokeError::new(ErrorCode::Unavailable, "the app's isolate stopped before answering"),
+        &InvokeError::new(
+            ErrorCode::Unavailable,
+            "the app's isolate stopped before answering",
+        ),
     );
 }
 
