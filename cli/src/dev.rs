@@ -28,6 +28,8 @@ pub struct DevArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
+    #[command(flatten)]
+    limits: crate::limits::LimitArgs,
 }
 
 /// Runs `edge dev`.
@@ -35,6 +37,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format);
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        limits: args.limits.node_limits(),
         expose_errors: true,
         ..NodeOptions::default()
     };

@@ -2,6 +2,7 @@
 
 mod check;
 mod dev;
+mod limits;
 mod logging;
 mod new;
 mod serve;

@@ -29,6 +29,8 @@ pub struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
+    #[command(flatten)]
+    limits: crate::limits::LimitArgs,
 }
 
 /// Runs `edge serve`.
@@ -39,6 +41,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        limits: args.limits.node_limits(),
         expose_errors: false,
         cache_dir: Some(
             std::env::var_os("EDGE_CACHE_DIR")

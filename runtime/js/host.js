@@ -6,8 +6,8 @@ const {
   ArrayPrototypePush,
   ObjectPrototypeIsPrototypeOf,
   PromisePrototypeThen,
+  PromiseReject,
   PromiseResolve,
-  SafePromiseAll,
   Symbol,
   TypeError,
   TypedArrayPrototypeGetByteLength,
@@ -27,6 +27,7 @@ const {
   op_edge_wait_until,
   op_edge_wait_until_done,
   op_edge_unhandled_rejection,
+  op_edge_subrequest,
 } = core.ops;
 
 const requestMod = core.loadExtScript("ext:deno_fetch/23_request.js");
@@ -181,11 +182,17 @@ function invoke(handler, env, next) {
   const request = newRequest(next);
   const ctx = new ExecutionContext(id);
   let result;
+  // Everything the handler starts (continuations, timers, fetches) carries the invocation id
+  // as its async context, so limits are counted against the right invocation.
+  const outer = core.getAsyncContext();
+  core.setAsyncContext(id);
   try {
     result = handler(request, env, ctx);
   } catch (err) {
     op_edge_fail(id, describe(err));
     return;
+  } finally {
+    core.setAsyncContext(outer);
   }
   PromisePrototypeThen(
     PromiseResolve(result),
@@ -228,6 +235,15 @@ async function serve(mainUrl) {
   // (raw ops), no `__bootstrap`. (Lazily loaded extension scripts still get a captured view.)
   delete globalThis.Deno;
   delete globalThis.__bootstrap;
+  // Outbound fetches count against the calling invocation's subrequest limit.
+  const innerFetch = globalThis.fetch;
+  globalThis.fetch = function fetch(input, init = undefined) {
+    const id = core.getAsyncContext();
+    if (typeof id === "number" && !op_edge_subrequest(id)) {
+      return PromiseReject(new Error("Too many subrequests: this invocation reached its subrequest limit"));
+    }
+    return innerFetch(input, init);
+  };
   // A Worker's stray rejected promise is logged, not fatal to the isolate.
   core.setUnhandledPromiseRejectionHandler((_promise, reason) => {
     op_edge_unhandled_rejection(describe(reason));

@@ -23,6 +23,14 @@ pub enum ErrorCode {
     Unavailable,
     /// A fault in edge itself.
     Internal,
+    /// The invocation used more CPU time than its limit.
+    CpuLimit,
+    /// The isolate's heap reached its limit.
+    MemoryLimit,
+    /// The invocation ran longer (wall clock) than its limit.
+    WallLimit,
+    /// The invocation made more outbound fetches than its limit.
+    SubrequestLimit,
 }
 
 impl ErrorCode {
@@ -36,6 +44,10 @@ impl ErrorCode {
             Self::BadRequest => "bad-request",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::CpuLimit => "cpu-limit",
+            Self::MemoryLimit => "memory-limit",
+            Self::WallLimit => "wall-limit",
+            Self::SubrequestLimit => "subrequest-limit",
         }
     }
 
@@ -45,7 +57,13 @@ impl ErrorCode {
         match self {
             Self::NoRoute => S::NOT_FOUND,
             Self::ScriptError | Self::Internal => S::INTERNAL_SERVER_ERROR,
-            Self::LoadError | Self::ConfigError | Self::Unavailable => S::SERVICE_UNAVAILABLE,
+            Self::LoadError
+            | Self::ConfigError
+            | Self::Unavailable
+            | Self::CpuLimit
+            | Self::MemoryLimit
+            | Self::WallLimit
+            | Self::SubrequestLimit => S::SERVICE_UNAVAILABLE,
             Self::BadRequest => S::BAD_REQUEST,
         }
     }

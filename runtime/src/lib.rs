@@ -10,6 +10,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod isolate;
+pub mod limits;
 pub mod node;
 pub mod router;
 pub mod server;

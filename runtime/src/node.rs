@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{AppConfig, CONFIG_FILE, ConfigError, RoutePattern};
+use crate::limits::NodeLimits;
 use crate::router::{RouteConflict, Router};
 use crate::tenant::{Tenant, TenantShared};
 
@@ -20,6 +21,8 @@ pub struct NodeOptions {
     pub expose_errors: bool,
     /// Where the startup snapshot is cached.
     pub cache_dir: Option<PathBuf>,
+    /// Limit defaults and ceilings for the node's apps.
+    pub limits: NodeLimits,
 }
 
 impl Default for NodeOptions {
@@ -28,6 +31,7 @@ impl Default for NodeOptions {
             idle_timeout: Duration::from_secs(300),
             expose_errors: false,
             cache_dir: crate::isolate::snapshot::default_cache_dir(),
+            limits: NodeLimits::default(),
         }
     }
 }
@@ -83,7 +87,7 @@ impl Node {
     pub fn single(dir: &Path, options: NodeOptions) -> Result<Self, NodeError> {
         let app = AppConfig::load(dir)?;
         let shared = shared(&options)?;
-        let tenant = Tenant::new(app, shared);
+        let tenant = new_tenant(app, &options, shared);
         Ok(Self {
             routing: Routing::Single(tenant.clone()),
             tenants: vec![tenant],
@@ -133,7 +137,7 @@ impl Node {
                 RoutePattern::parse(&format!("{}.localhost/*", app.name.to_ascii_lowercase()))
                     .expect("app names are valid hosts"),
             );
-            let tenant = Tenant::new(app, shared.clone());
+            let tenant = new_tenant(app, &options, shared.clone());
             for route in routes {
                 router.add(route, tenant.clone())?;
             }
@@ -166,6 +170,15 @@ impl Node {
     pub fn options(&self) -> &NodeOptions {
         &self.options
     }
+}
+
+fn new_tenant(app: AppConfig, options: &NodeOptions, shared: Arc<TenantShared>) -> Arc<Tenant> {
+    let (limits, lowered) = options.limits.resolve(&app.limits);
+    for message in lowered {
+        let file = app.root.join(crate::config::CONFIG_FILE);
+        tracing::warn!(tenant = %app.name, "{}: {message}", file.display());
+    }
+    Tenant::new(app, limits, shared)
 }
 
 fn shared(options: &NodeOptions) -> Result<Arc<TenantShared>, NodeError> {

@@ -95,6 +95,7 @@ mod tests {
         .unwrap();
         Tenant::new(
             cfg,
+            crate::limits::Limits::default(),
             TenantShared::new(&[], std::time::Duration::from_secs(1), false),
         )
     }

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 use crate::config::AppConfig;
 use crate::error::{ErrorCode, InvokeError};
 use crate::isolate::{self, Invocation, IsolateHandle, IsolateSpec, Supervisor};
+use crate::limits::{Limits, StatsSnapshot, TenantStats};
 
 /// What every tenant of a node shares.
 pub struct TenantShared {
@@ -51,6 +52,8 @@ pub type LoadResult = Result<(), Arc<str>>;
 /// One app and its isolate.
 pub struct Tenant {
     app: Arc<AppConfig>,
+    limits: Limits,
+    stats: Arc<TenantStats>,
     shared: Arc<TenantShared>,
     state: Mutex<State>,
     load_waiters: Mutex<Vec<oneshot::Sender<LoadResult>>>,
@@ -58,10 +61,12 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    /// A tenant for `app`, with no isolate yet.
-    pub fn new(app: AppConfig, shared: Arc<TenantShared>) -> Arc<Self> {
+    /// A tenant for `app` under `limits`, with no isolate yet.
+    pub fn new(app: AppConfig, limits: Limits, shared: Arc<TenantShared>) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             app: Arc::new(app),
+            limits,
+            stats: Arc::default(),
             shared,
             state: Mutex::new(State::Idle),
             load_waiters: Mutex::new(Vec::new()),
@@ -72,6 +77,16 @@ impl Tenant {
     /// The app's configuration.
     pub fn app(&self) -> &AppConfig {
         &self.app
+    }
+
+    /// The limits the app runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The tenant's counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
     }
 
     /// The app's name.
@@ -138,6 +153,8 @@ impl Tenant {
             app: self.app.clone(),
             snapshot: self.shared.snapshot,
             idle_timeout: self.shared.idle_timeout,
+            limits: self.limits,
+            stats: self.stats.clone(),
         };
         let handle = isolate::spawn(spec, me)?;
         *state = State::Running(handle);

@@ -35,6 +35,8 @@ pub struct AppConfig {
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Outbound `fetch` may reach loopback and private networks (`[outbound] allow_private`).
     pub allow_private_network: bool,
+    /// `[limits]`: what the app asks for; the node fills in defaults and applies ceilings.
+    pub limits: crate::limits::LimitSettings,
 }
 
 /// Why an app's configuration could not be loaded.
@@ -83,6 +85,8 @@ struct RawConfig {
     vars: BTreeMap<String, toml::Value>,
     #[serde(default)]
     outbound: RawOutbound,
+    #[serde(default)]
+    limits: crate::limits::LimitSettings,
 }
 
 #[derive(Deserialize, Default)]
@@ -214,6 +218,10 @@ impl AppConfig {
             vars.insert(k, json);
         }
 
+        raw.limits
+            .validate()
+            .map_err(|(key, reason)| invalid(&key, reason))?;
+
         Ok(Self {
             name,
             main,
@@ -223,6 +231,7 @@ impl AppConfig {
             routes,
             vars,
             allow_private_network: raw.outbound.allow_private,
+            limits: raw.limits,
         })
     }
 }

@@ -60,6 +60,10 @@ pub struct IsolateSpec {
     pub snapshot: &'static [u8],
     /// How long an isolate with nothing to do stays warm.
     pub idle_timeout: Duration,
+    /// The app's limits, resolved against the node's defaults and ceilings.
+    pub limits: crate::limits::Limits,
+    /// The tenant's counters.
+    pub stats: Arc<crate::limits::TenantStats>,
 }
 
 /// How an isolate reports on its life to whoever owns it (the tenant).

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use deno_core::convert::ByteString;
@@ -18,6 +18,12 @@ use super::request_body::RequestBodyResource;
 use super::{Invocation, Reply, Supervisor};
 use crate::body::{BodyError, ResponseBody};
 use crate::error::{ErrorCode, InvokeError};
+use crate::limits::watchdog::Watched;
+use crate::limits::{LimitKind, Limits, TenantStats};
+
+/// CPU a turn may use when no invocation is in flight: evaluating the app's module, or timers
+/// it set up at load. Generous, but an endless loop at load is still stopped.
+pub(crate) const IDLE_TURN_BUDGET: Duration = Duration::from_secs(2);
 
 /// How many response chunks may wait between the script and a slow client.
 const BODY_CHANNEL_CHUNKS: usize = 8;
@@ -32,15 +38,29 @@ pub(crate) struct HostState {
     pub(crate) env: serde_json::Value,
     pub(crate) next_id: u32,
     pub(crate) inflight: HashMap<u32, Inflight>,
-    pub(crate) wait_until: usize,
     pub(crate) ready: bool,
+    pub(crate) limits: Limits,
+    pub(crate) stats: Arc<TenantStats>,
+    /// The isolate's entry with the watchdog (set once the isolate exists).
+    pub(crate) watched: Option<Arc<Watched>>,
 }
 
-/// One request the script is working on.
+/// One invocation the script is working on: from dispatch until its response is complete and
+/// its `waitUntil` promises have settled.
 pub(crate) struct Inflight {
     request_id: Arc<str>,
     reply: Option<oneshot::Sender<Reply>>,
     body_tx: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
+    /// The response (with its body) is complete.
+    responded: bool,
+    /// `waitUntil` promises not yet settled.
+    wait_until: u32,
+    /// CPU time charged so far.
+    pub(crate) cpu: Duration,
+    /// When it was dispatched.
+    pub(crate) started: Instant,
+    /// Outbound fetches made.
+    subrequests: u32,
 }
 
 impl HostState {
@@ -50,8 +70,55 @@ impl HostState {
         Some((entry.request_id.clone(), reply))
     }
 
+    /// The response of `id` is complete (or abandoned).
     fn finish(&mut self, id: u32) {
-        self.inflight.remove(&id);
+        if let Some(entry) = self.inflight.get_mut(&id) {
+            entry.responded = true;
+            entry.body_tx = None;
+            if entry.wait_until == 0 {
+                self.inflight.remove(&id);
+            }
+        }
+    }
+
+    /// Charges `used` CPU to the invocations in flight, split evenly, and returns the limit
+    /// one of them broke.
+    pub(crate) fn charge(&mut self, used: Duration) -> Option<LimitKind> {
+        self.stats.add_cpu(used);
+        if self.inflight.is_empty() {
+            return None;
+        }
+        let share = used / self.inflight.len() as u32;
+        let mut breach = None;
+        for entry in self.inflight.values_mut() {
+            entry.cpu += share;
+            if entry.cpu > self.limits.cpu {
+                breach = Some(LimitKind::Cpu);
+            }
+        }
+        breach
+    }
+
+    /// What the next turn may use: the CPU the most constrained invocation has left (times the
+    /// number sharing the turn), and the earliest wall-clock deadline. With nothing in flight
+    /// (module evaluation, timers of the module's own) the turn gets [`IDLE_TURN_BUDGET`].
+    pub(crate) fn turn_budget(&self) -> (Duration, Option<Instant>) {
+        if self.inflight.is_empty() {
+            return (IDLE_TURN_BUDGET, None);
+        }
+        let n = self.inflight.len() as u32;
+        let left = self
+            .inflight
+            .values()
+            .map(|e| self.limits.cpu.saturating_sub(e.cpu))
+            .min()
+            .unwrap_or_default();
+        let deadline = self
+            .inflight
+            .values()
+            .map(|e| e.started + self.limits.wall)
+            .min();
+        (left.saturating_mul(n), deadline)
     }
 }
 
@@ -82,6 +149,7 @@ deno_core::extension!(
         op_edge_wait_until,
         op_edge_wait_until_done,
         op_edge_unhandled_rejection,
+        op_edge_subrequest,
     ],
     esm_entry_point = "ext:edge_host/host.js",
     esm = [dir "js", "host.js"],
@@ -125,9 +193,7 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
             Err(_elapsed) => {
                 let s = state.borrow();
                 let host = s.borrow::<HostState>();
-                if host.inflight.is_empty()
-                    && host.wait_until == 0
-                    && host.supervisor.try_retire(host.isolate_id)
+                if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id)
                 {
                     return None;
                 }
@@ -141,14 +207,25 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
     let host = s.borrow_mut::<HostState>();
     let id = host.next_id;
     host.next_id = host.next_id.wrapping_add(1);
+    host.stats.invoked();
     host.inflight.insert(
         id,
         Inflight {
             request_id: invocation.request_id,
             reply: Some(invocation.reply),
             body_tx: None,
+            responded: false,
+            wait_until: 0,
+            cpu: Duration::ZERO,
+            started: Instant::now(),
+            subrequests: 0,
         },
     );
+    // The handler runs later in this same turn: hold it to its own budget from now on.
+    if let Some(w) = &host.watched {
+        let (budget, deadline) = host.turn_budget();
+        w.restart_turn(w.cpu_now(), budget, deadline);
+    }
     Some(NextRequest {
         id,
         method: invocation.method,
@@ -307,17 +384,18 @@ fn op_edge_body_close(state: &mut OpState, #[smi] id: u32) {
 #[op2(fast)]
 fn op_edge_body_error(state: &mut OpState, #[smi] id: u32, #[string] message: &str) {
     let host = state.borrow_mut::<HostState>();
-    if let Some(entry) = host.inflight.remove(&id) {
+    if let Some(entry) = host.inflight.get_mut(&id) {
         tracing::error!(
             target: "edge::script",
             tenant = &*host.tenant,
             request_id = &*entry.request_id,
             "response body stream failed: {message}"
         );
-        if let Some(tx) = entry.body_tx {
+        if let Some(tx) = entry.body_tx.take() {
             let _ = tx.try_send(Err(BodyError(message.to_string())));
         }
     }
+    host.finish(id);
 }
 
 /// The handler threw or returned something that is not a Response.
@@ -326,17 +404,25 @@ fn op_edge_fail(state: &mut OpState, #[smi] id: u32, #[string] message: &str) {
     fail(state, id, message);
 }
 
-/// `ctx.waitUntil(promise)` was called for request `id`.
+/// `ctx.waitUntil(promise)` was called for request `id`: it stays in flight (and keeps being
+/// charged) until the promise settles.
 #[op2(fast)]
-fn op_edge_wait_until(state: &mut OpState, #[smi] _id: u32) {
-    state.borrow_mut::<HostState>().wait_until += 1;
+fn op_edge_wait_until(state: &mut OpState, #[smi] id: u32) {
+    if let Some(entry) = state.borrow_mut::<HostState>().inflight.get_mut(&id) {
+        entry.wait_until += 1;
+    }
 }
 
 /// A `waitUntil` promise settled; `error` is empty when it fulfilled.
 #[op2(fast)]
-fn op_edge_wait_until_done(state: &mut OpState, #[smi] _id: u32, #[string] error: &str) {
+fn op_edge_wait_until_done(state: &mut OpState, #[smi] id: u32, #[string] error: &str) {
     let host = state.borrow_mut::<HostState>();
-    host.wait_until = host.wait_until.saturating_sub(1);
+    if let Some(entry) = host.inflight.get_mut(&id) {
+        entry.wait_until = entry.wait_until.saturating_sub(1);
+        if entry.responded && entry.wait_until == 0 {
+            host.inflight.remove(&id);
+        }
+    }
     if !error.is_empty() {
         tracing::error!(target: "edge::script", tenant = &*host.tenant, "waitUntil promise rejected: {error}");
     }
@@ -347,6 +433,56 @@ fn op_edge_wait_until_done(state: &mut OpState, #[smi] _id: u32, #[string] error
 fn op_edge_unhandled_rejection(state: &mut OpState, #[string] error: &str) {
     let host = state.borrow::<HostState>();
     tracing::error!(target: "edge::script", tenant = &*host.tenant, "unhandled promise rejection: {error}");
+}
+
+/// Counts an outbound `fetch` of invocation `id`. Returns false when that exceeds the limit:
+/// the fetch is refused and the invocation answers `503 subrequest-limit` if it has not
+/// answered yet.
+#[op2(fast)]
+fn op_edge_subrequest(state: &mut OpState, #[smi] id: u32) -> bool {
+    let host = state.borrow_mut::<HostState>();
+    let limit = host.limits.subrequests;
+    let Some(entry) = host.inflight.get_mut(&id) else {
+        return true;
+    };
+    entry.subrequests += 1;
+    if entry.subrequests <= limit {
+        return true;
+    }
+    let request_id = entry.request_id.clone();
+    let reply = entry.reply.take();
+    let tenant = host.tenant.clone();
+    host.stats.terminated(LimitKind::Subrequests);
+    tracing::warn!(
+        tenant = &*tenant,
+        request_id = &*request_id,
+        used = limit + 1,
+        limit,
+        "subrequest limit exceeded"
+    );
+    if let Some(tx) = reply {
+        let _ = tx.send(Err(limit_error(LimitKind::Subrequests, &host.limits)));
+    }
+    false
+}
+
+/// The error an invocation that broke `kind` answers with.
+pub(crate) fn limit_error(kind: LimitKind, limits: &Limits) -> InvokeError {
+    let detail = match kind {
+        LimitKind::Cpu => format!("CPU time limit of {} ms exceeded", limits.cpu.as_millis()),
+        LimitKind::Memory => format!("memory limit of {} MiB exceeded", limits.memory_bytes >> 20),
+        LimitKind::Wall => format!("wall-clock limit of {} ms exceeded", limits.wall.as_millis()),
+        LimitKind::Subrequests => format!("subrequest limit of {} exceeded", limits.subrequests),
+    };
+    InvokeError::new(kind.error_code(), detail)
+}
+
+/// The request ids in flight and the most CPU any of them used, for the breach log.
+pub(crate) fn inflight_summary(state: &OpState) -> (String, Duration) {
+    let host = state.borrow::<HostState>();
+    let ids: Vec<&str> = host.inflight.values().map(|e| &*e.request_id).collect();
+    let used = host.inflight.values().map(|e| e.cpu).max().unwrap_or_default();
+    (ids.join(","), used)
 }
 
 /// Answers every request still waiting on an isolate that is going away.

@@ -1,27 +1,29 @@
 //! The life of one isolate on its own thread: restore from the snapshot, load the app, serve
 //! until retired, then hand back whatever is still queued.
 
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::Poll;
+use std::time::Instant;
 
-use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions};
+use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, v8};
 use edge_web::{ConsoleLabel, NetPolicy, WebOptions};
 use futures::FutureExt;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::loader::AppModuleLoader;
-use super::ops::{HostState, abandon_inflight, edge_host};
+use super::ops::{HostState, abandon_inflight, edge_host, inflight_summary, limit_error};
 use super::{Invocation, IsolateSpec, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
+use crate::limits::LimitKind;
+use crate::limits::watchdog::Watched;
 
 /// Stack for an isolate thread. QuickJS checks its own stack limit well inside this, so deep
 /// recursion ends in a catchable RangeError rather than a crash.
 const ISOLATE_STACK_BYTES: usize = 8 << 20;
-
-/// How long `waitUntil` work may run after an isolate stops taking requests.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `User-Agent` of outbound `fetch`.
 const USER_AGENT: &str = concat!("edge/", env!("CARGO_PKG_VERSION"));
@@ -112,15 +114,35 @@ async fn serve(
         env: serde_json::Value::Object(app.vars.clone()),
         next_id: 0,
         inflight: Default::default(),
-        wait_until: 0,
         ready: false,
+        limits: spec.limits,
+        stats: spec.stats.clone(),
+        watched: None,
     })));
     let mut runtime = JsRuntime::new(RuntimeOptions {
         extensions,
         startup_snapshot: Some(spec.snapshot),
         module_loader: Some(Rc::new(AppModuleLoader::new(app.root.clone()))),
+        create_params: Some(v8::CreateParams::default().heap_limits(0, spec.limits.memory_bytes)),
         ..Default::default()
     });
+    let watched = match Watched::register(runtime.v8_isolate().thread_safe_handle()) {
+        Ok(w) => w,
+        Err(e) => {
+            supervisor.load_failed(spec.id, format!("cannot watch the isolate's CPU clock: {e}"));
+            return;
+        }
+    };
+    runtime.op_state().borrow_mut().borrow_mut::<HostState>().watched = Some(watched.clone());
+    {
+        // Near the heap limit: stop the script and grant headroom so the engine does not abort
+        // the process while the termination unwinds.
+        let watched = watched.clone();
+        runtime.add_near_heap_limit_callback(move |current, _initial| {
+            watched.terminate(LimitKind::Memory);
+            current.saturating_mul(2)
+        });
+    }
 
     let main = match ModuleSpecifier::from_file_path(&app.main) {
         Ok(url) => url,
@@ -132,69 +154,157 @@ async fn serve(
             return;
         }
     };
-    if let Err(e) = load_main(&mut runtime, &main).await {
-        supervisor.load_failed(spec.id, e);
-        return;
-    }
-
-    let outcome = run_serve_loop(&mut runtime, &main).await;
-    let ready = runtime.op_state().borrow().borrow::<HostState>().ready;
-    match outcome {
-        Err(e) if !ready => {
+    let outcome = match load_main(&mut runtime, &main, &watched).await {
+        Ok(()) => run_serve_loop(&mut runtime, &main, &watched).await,
+        Err(e) => Err(e),
+    };
+    observe_heap(&mut runtime, &spec.stats);
+    let state = runtime.op_state();
+    let ready = state.borrow().borrow::<HostState>().ready;
+    let error = match outcome {
+        // Retired with nothing in flight: every invocation and its `waitUntil` work is done.
+        Ok(()) => return,
+        Err(Stop::Breach(kind)) => {
+            spec.stats.terminated(kind);
+            let limits = spec.limits;
+            let error = limit_error(kind, &limits);
+            let (request_ids, cpu_used) = inflight_summary(&state.borrow());
+            tracing::warn!(
+                tenant = &*tenant,
+                limit = kind.key(),
+                request_ids,
+                cpu_used_ms = cpu_used.as_secs_f64() * 1000.0,
+                cpu_limit_ms = limits.cpu.as_millis() as u64,
+                memory_limit_mb = (limits.memory_bytes >> 20) as u64,
+                wall_limit_ms = limits.wall.as_millis() as u64,
+                "isolate terminated: {}",
+                error.message
+            );
+            if !ready {
+                supervisor.load_failed(
+                    spec.id,
+                    format!("{} while loading the app", error.message),
+                );
+            }
+            error
+        }
+        Err(Stop::Error(e)) if !ready => {
             supervisor.load_failed(spec.id, e);
             return;
         }
-        Err(e) => {
-            tracing::error!(
-                tenant = &*tenant,
-                "isolate stopped on an uncaught error: {e}"
-            );
+        Err(Stop::Error(e)) => {
+            tracing::error!(tenant = &*tenant, "isolate stopped on an uncaught error: {e}");
+            InvokeError::new(
+                ErrorCode::Unavailable,
+                "the app's isolate stopped before answering",
+            )
         }
-        Ok(()) => {
-            // Retired: let `waitUntil` work finish, within bounds.
-            let drain = runtime.run_event_loop(PollEventLoopOptions::default());
-            if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-                tracing::warn!(
-                    tenant = &*tenant,
-                    "waitUntil work still pending after {DRAIN_TIMEOUT:?}; dropped"
-                );
-            }
-        }
-    }
-    let state = runtime.op_state();
-    abandon_inflight(
-        &mut state.borrow_mut(),
-        &InvokeError::new(
-            ErrorCode::Unavailable,
-            "the app's isolate stopped before answering",
-        ),
-    );
+    };
+    abandon_inflight(&mut state.borrow_mut(), &error);
 }
 
-async fn load_main(runtime: &mut JsRuntime, main: &ModuleSpecifier) -> Result<(), String> {
+/// Why an isolate stopped early.
+enum Stop {
+    /// A limit was breached; the isolate must be discarded.
+    Breach(LimitKind),
+    /// Loading failed, or the host loop died on an uncaught error.
+    Error(String),
+}
+
+fn observe_heap(runtime: &mut JsRuntime, stats: &crate::limits::TenantStats) {
+    let heap = runtime.v8_isolate().get_heap_statistics();
+    stats.observe_heap(heap.used_heap_size() as u64);
+}
+
+/// Runs the event loop until `fut` resolves, timing every turn on the thread's CPU clock:
+/// the watchdog stops a turn that runs past its budget, and the CPU each turn used is charged
+/// to the invocations in flight. Between turns, a timer enforces the wall-clock deadline.
+async fn drive<T, E: std::fmt::Display>(
+    runtime: &mut JsRuntime,
+    watched: &Watched,
+    mut fut: impl Future<Output = Result<T, E>> + Unpin,
+) -> Result<T, Stop> {
+    let state = runtime.op_state();
+    let mut wall_timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
+    poll_fn(|cx| {
+        let (budget, deadline) = state.borrow().borrow::<HostState>().turn_budget();
+        let started = watched.cpu_now();
+        watched.begin_turn(started, budget, deadline);
+        let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
+        let done = Pin::new(&mut fut).poll(cx);
+        watched.end_turn();
+        let used = watched.cpu_now().saturating_sub(started);
+
+        let over = state.borrow_mut().borrow_mut::<HostState>().charge(used);
+        if let Some(kind) = watched.breach() {
+            return Poll::Ready(Err(Stop::Breach(kind)));
+        }
+        if let Some(kind) = over {
+            watched.terminate(kind);
+            return Poll::Ready(Err(Stop::Breach(kind)));
+        }
+        match done {
+            Poll::Ready(Ok(v)) => return Poll::Ready(Ok(v)),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(Stop::Error(e.to_string()))),
+            Poll::Pending => {}
+        }
+        match event_loop {
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(Stop::Error(e.to_string()))),
+            Poll::Ready(Ok(())) => {
+                return Poll::Ready(Err(Stop::Error(
+                    "the event loop finished with the host's promise still pending".into(),
+                )));
+            }
+            Poll::Pending => {}
+        }
+        // Waiting on I/O or timers: the wall-clock deadline still runs. (Read it again: the
+        // turn may have started invocations.)
+        let (_, deadline) = state.borrow().borrow::<HostState>().turn_budget();
+        match deadline {
+            None => wall_timer = None,
+            Some(deadline) => {
+                if wall_timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
+                    let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+                    wall_timer = Some((deadline, Box::pin(sleep)));
+                }
+                if let Some((_, timer)) = &mut wall_timer
+                    && timer.as_mut().poll(cx).is_ready()
+                {
+                    watched.terminate(LimitKind::Wall);
+                    return Poll::Ready(Err(Stop::Breach(LimitKind::Wall)));
+                }
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+async fn load_main(
+    runtime: &mut JsRuntime,
+    main: &ModuleSpecifier,
+    watched: &Watched,
+) -> Result<(), Stop> {
     let id = runtime
         .load_main_es_module(main)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Stop::Error(e.to_string()))?;
     let eval = runtime.mod_evaluate(id).boxed_local();
-    runtime
-        .with_event_loop_future(eval, PollEventLoopOptions::default())
-        .await
-        .map_err(|e| e.to_string())
+    drive(runtime, watched, eval).await
 }
 
-async fn run_serve_loop(runtime: &mut JsRuntime, main: &ModuleSpecifier) -> Result<(), String> {
-    let url = serde_json::to_string(main.as_str()).map_err(|e| e.to_string())?;
+async fn run_serve_loop(
+    runtime: &mut JsRuntime,
+    main: &ModuleSpecifier,
+    watched: &Watched,
+) -> Result<(), Stop> {
+    let url = serde_json::to_string(main.as_str()).map_err(|e| Stop::Error(e.to_string()))?;
     let script = format!(
         "(() => {{ const k = Symbol.for('edge.serve'); const serve = globalThis[k]; delete globalThis[k]; return serve({url}); }})()"
     );
     let promise = runtime
         .execute_script("ext:edge_host/start.js", script)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Stop::Error(e.to_string()))?;
     let resolved = runtime.resolve(promise);
-    runtime
-        .with_event_loop_promise(resolved, PollEventLoopOptions::default())
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    drive(runtime, watched, resolved).await.map(|_| ())
 }

@@ -1,0 +1,54 @@
+//! Node-wide limit defaults and ceilings (`--cpu-ms`, `--max-cpu-ms`, …).
+
+use std::time::Duration;
+
+use clap::Args;
+use edge_runtime::limits::{Limits, NodeLimits};
+
+/// Limits for apps that do not set their own in `[limits]`, and the most any app may set.
+#[derive(Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Default CPU time per invocation, in ms.
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    cpu_ms: u64,
+    /// Ceiling on an app's `limits.cpu_ms`.
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    max_cpu_ms: u64,
+    /// Default heap per isolate, in MiB.
+    #[arg(long, default_value_t = 128, value_name = "MIB")]
+    memory_mb: u64,
+    /// Ceiling on an app's `limits.memory_mb`.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    max_memory_mb: u64,
+    /// Default wall-clock time per invocation, in ms.
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    wall_ms: u64,
+    /// Ceiling on an app's `limits.wall_ms`.
+    #[arg(long, default_value_t = 900_000, value_name = "MS")]
+    max_wall_ms: u64,
+    /// Default outbound fetches per invocation.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    subrequests: u32,
+    /// Ceiling on an app's `limits.subrequests`.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    max_subrequests: u32,
+}
+
+impl LimitArgs {
+    /// The node limits these flags describe. Defaults above a ceiling are lowered to it.
+    pub fn node_limits(&self) -> NodeLimits {
+        let ceilings = Limits {
+            cpu: Duration::from_millis(self.max_cpu_ms),
+            memory_bytes: (self.max_memory_mb as usize) << 20,
+            wall: Duration::from_millis(self.max_wall_ms),
+            subrequests: self.max_subrequests,
+        };
+        let defaults = Limits {
+            cpu: Duration::from_millis(self.cpu_ms).min(ceilings.cpu),
+            memory_bytes: ((self.memory_mb as usize) << 20).min(ceilings.memory_bytes),
+            wall: Duration::from_millis(self.wall_ms).min(ceilings.wall),
+            subrequests: self.subrequests.min(ceilings.subrequests),
+        };
+        NodeLimits { defaults, ceilings }
+    }
+}
