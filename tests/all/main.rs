@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod handlers;
 mod isolates;
+mod limits;
 mod outbound;
 mod routing;
 mod streaming;

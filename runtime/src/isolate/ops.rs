@@ -193,8 +193,7 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
             Err(_elapsed) => {
                 let s = state.borrow();
                 let host = s.borrow::<HostState>();
-                if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id)
-                {
+                if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
                     return None;
                 }
             }
@@ -471,7 +470,10 @@ pub(crate) fn limit_error(kind: LimitKind, limits: &Limits) -> InvokeError {
     let detail = match kind {
         LimitKind::Cpu => format!("CPU time limit of {} ms exceeded", limits.cpu.as_millis()),
         LimitKind::Memory => format!("memory limit of {} MiB exceeded", limits.memory_bytes >> 20),
-        LimitKind::Wall => format!("wall-clock limit of {} ms exceeded", limits.wall.as_millis()),
+        LimitKind::Wall => format!(
+            "wall-clock limit of {} ms exceeded",
+            limits.wall.as_millis()
+        ),
         LimitKind::Subrequests => format!("subrequest limit of {} exceeded", limits.subrequests),
     };
     InvokeError::new(kind.error_code(), detail)
@@ -481,7 +483,12 @@ pub(crate) fn limit_error(kind: LimitKind, limits: &Limits) -> InvokeError {
 pub(crate) fn inflight_summary(state: &OpState) -> (String, Duration) {
     let host = state.borrow::<HostState>();
     let ids: Vec<&str> = host.inflight.values().map(|e| &*e.request_id).collect();
-    let used = host.inflight.values().map(|e| e.cpu).max().unwrap_or_default();
+    let used = host
+        .inflight
+        .values()
+        .map(|e| e.cpu)
+        .max()
+        .unwrap_or_default();
     (ids.join(","), used)
 }
 

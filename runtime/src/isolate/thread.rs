@@ -63,6 +63,11 @@ fn run(
     let span = tracing::info_span!("isolate", tenant = %spec.app.name, isolate = spec.id);
     rt.block_on(serve(&spec, rx.clone(), supervisor.clone()).instrument(span));
     drop(rt);
+    if spec.stats.snapshot().terminations.iter().any(|&n| n > 0) {
+        // A terminated isolate may have held up to its memory limit; give it back to the OS
+        // now rather than whenever the allocator gets round to it.
+        crate::limits::thread_clock::release_free_memory();
+    }
     finish(&spec, rx, supervisor);
 }
 
@@ -129,11 +134,18 @@ async fn serve(
     let watched = match Watched::register(runtime.v8_isolate().thread_safe_handle()) {
         Ok(w) => w,
         Err(e) => {
-            supervisor.load_failed(spec.id, format!("cannot watch the isolate's CPU clock: {e}"));
+            supervisor.load_failed(
+                spec.id,
+                format!("cannot watch the isolate's CPU clock: {e}"),
+            );
             return;
         }
     };
-    runtime.op_state().borrow_mut().borrow_mut::<HostState>().watched = Some(watched.clone());
+    runtime
+        .op_state()
+        .borrow_mut()
+        .borrow_mut::<HostState>()
+        .watched = Some(watched.clone());
     {
         // Near the heap limit: stop the script and grant headroom so the engine does not abort
         // the process while the termination unwinds.
@@ -181,10 +193,7 @@ async fn serve(
                 error.message
             );
             if !ready {
-                supervisor.load_failed(
-                    spec.id,
-                    format!("{} while loading the app", error.message),
-                );
+                supervisor.load_failed(spec.id, format!("{} while loading the app", error.message));
             }
             error
         }
@@ -193,7 +202,10 @@ async fn serve(
             return;
         }
         Err(Stop::Error(e)) => {
-            tracing::error!(tenant = &*tenant, "isolate stopped on an uncaught error: {e}");
+            tracing::error!(
+                tenant = &*tenant,
+                "isolate stopped on an uncaught error: {e}"
+            );
             InvokeError::new(
                 ErrorCode::Unavailable,
                 "the app's isolate stopped before answering",

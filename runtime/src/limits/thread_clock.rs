@@ -1,6 +1,6 @@
 //! The CPU-time clock of one thread, readable from any thread (Linux/Unix
 //! `pthread_getcpuclockid`). The isolate thread reads it around each event-loop turn; the
-//! watchdog reads it from outside while a turn runs.
+//! watchdog reads it from outside while a turn runs. Also: handing freed memory back to the OS.
 #![allow(
     unsafe_code,
     reason = "two libc calls with no Rust wrapper; each use is documented below"
@@ -36,6 +36,16 @@ impl ThreadClock {
     }
 }
 
+/// Returns freed heap memory to the operating system (glibc keeps it in its arenas
+/// otherwise). Called after an isolate that hit a limit is dropped.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,14 +56,20 @@ mod tests {
         let t0 = clock.now().unwrap();
         std::thread::sleep(Duration::from_millis(30));
         let slept = clock.now().unwrap() - t0;
-        assert!(slept < Duration::from_millis(10), "sleep counted as CPU: {slept:?}");
+        assert!(
+            slept < Duration::from_millis(10),
+            "sleep counted as CPU: {slept:?}"
+        );
         let start = std::time::Instant::now();
         let mut x = 0u64;
         while start.elapsed() < Duration::from_millis(30) {
             x = x.wrapping_add(std::hint::black_box(1));
         }
         let spun = clock.now().unwrap() - t0;
-        assert!(spun >= Duration::from_millis(20), "spin not counted: {spun:?} ({x})");
+        assert!(
+            spun >= Duration::from_millis(20),
+            "spin not counted: {spun:?} ({x})"
+        );
     }
 
     #[test]

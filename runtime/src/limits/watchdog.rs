@@ -53,8 +53,10 @@ impl Watched {
     /// A turn starts at CPU time `now` and may use `budget`; `wall_deadline` is the most
     /// urgent invocation's deadline, if any.
     pub fn begin_turn(&self, now: Duration, budget: Duration, wall_deadline: Option<Instant>) {
-        self.turn_budget_ns
-            .store(budget.as_nanos().min(u64::MAX as u128) as u64, Ordering::Relaxed);
+        self.turn_budget_ns.store(
+            budget.as_nanos().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
         self.wall_deadline_ns
             .store(wall_deadline.map_or(0, since_epoch), Ordering::Relaxed);
         self.turn_started_ns
