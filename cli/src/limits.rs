@@ -32,6 +32,10 @@ pub struct LimitArgs {
     /// Ceiling on an app's `limits.subrequests`.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_subrequests: u32,
+    /// Do not enforce CPU and wall-clock limits. Only for measuring what enforcing them costs;
+    /// never on a node with untrusted apps.
+    #[arg(long)]
+    pub no_limits: bool,
 }
 
 impl LimitArgs {

@@ -42,6 +42,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
+        enforce_limits: !args.limits.no_limits,
         expose_errors: false,
         cache_dir: Some(
             std::env::var_os("EDGE_CACHE_DIR")

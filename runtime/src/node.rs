@@ -23,6 +23,8 @@ pub struct NodeOptions {
     pub cache_dir: Option<PathBuf>,
     /// Limit defaults and ceilings for the node's apps.
     pub limits: NodeLimits,
+    /// Enforce CPU and wall-clock limits. Off only to measure what enforcing them costs.
+    pub enforce_limits: bool,
 }
 
 impl Default for NodeOptions {
@@ -32,6 +34,7 @@ impl Default for NodeOptions {
             expose_errors: false,
             cache_dir: crate::isolate::snapshot::default_cache_dir(),
             limits: NodeLimits::default(),
+            enforce_limits: true,
         }
     }
 }
@@ -183,9 +186,9 @@ fn new_tenant(app: AppConfig, options: &NodeOptions, shared: Arc<TenantShared>) 
 
 fn shared(options: &NodeOptions) -> Result<Arc<TenantShared>, NodeError> {
     let snapshot = crate::isolate::snapshot::load_or_create(options.cache_dir.as_deref())?;
-    Ok(TenantShared::new(
-        snapshot,
-        options.idle_timeout,
-        options.expose_errors,
-    ))
+    Ok(Arc::new(TenantShared {
+        expose_errors: options.expose_errors,
+        enforce_limits: options.enforce_limits,
+        ..TenantShared::new(snapshot, options.idle_timeout)
+    }))
 }

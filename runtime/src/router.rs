@@ -96,7 +96,7 @@ mod tests {
         Tenant::new(
             cfg,
             crate::limits::Limits::default(),
-            TenantShared::new(&[], std::time::Duration::from_secs(1), false),
+            Arc::new(TenantShared::new(&[], std::time::Duration::from_secs(1))),
         )
     }
 

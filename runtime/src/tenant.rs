@@ -22,18 +22,22 @@ pub struct TenantShared {
     pub idle_timeout: Duration,
     /// Put load errors in response bodies (for `edge dev`).
     pub expose_errors: bool,
-    next_isolate: AtomicU64,
+    /// Enforce CPU and wall-clock limits (off only to measure their cost).
+    pub enforce_limits: bool,
+    pub(crate) next_isolate: AtomicU64,
 }
 
 impl TenantShared {
     /// Settings shared by a node's tenants.
-    pub fn new(snapshot: &'static [u8], idle_timeout: Duration, expose_errors: bool) -> Arc<Self> {
-        Arc::new(Self {
+    /// Settings with errors kept out of responses and limits enforced.
+    pub fn new(snapshot: &'static [u8], idle_timeout: Duration) -> Self {
+        Self {
             snapshot,
             idle_timeout,
-            expose_errors,
+            expose_errors: false,
+            enforce_limits: true,
             next_isolate: AtomicU64::new(1),
-        })
+        }
     }
 }
 
@@ -155,6 +159,7 @@ impl Tenant {
             idle_timeout: self.shared.idle_timeout,
             limits: self.limits,
             stats: self.stats.clone(),
+            enforce_limits: self.shared.enforce_limits,
         };
         let handle = isolate::spawn(spec, me)?;
         *state = State::Running(handle);

@@ -64,6 +64,8 @@ pub struct IsolateSpec {
     pub limits: crate::limits::Limits,
     /// The tenant's counters.
     pub stats: Arc<crate::limits::TenantStats>,
+    /// Whether CPU and wall-clock limits are enforced (off only to measure their cost).
+    pub enforce_limits: bool,
 }
 
 /// How an isolate reports on its life to whoever owns it (the tenant).

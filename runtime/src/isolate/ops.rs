@@ -21,8 +21,8 @@ use crate::error::{ErrorCode, InvokeError};
 use crate::limits::watchdog::Watched;
 use crate::limits::{LimitKind, Limits, TenantStats};
 
-/// CPU a turn may use when no invocation is in flight: evaluating the app's module, or timers
-/// it set up at load. Generous, but an endless loop at load is still stopped.
+/// CPU a turn may use while the app loads (evaluating its module). Generous, but an endless
+/// loop at load is still stopped.
 pub(crate) const IDLE_TURN_BUDGET: Duration = Duration::from_secs(2);
 
 /// How many response chunks may wait between the script and a slow client.
@@ -43,6 +43,10 @@ pub(crate) struct HostState {
     pub(crate) stats: Arc<TenantStats>,
     /// The isolate's entry with the watchdog (set once the isolate exists).
     pub(crate) watched: Option<Arc<Watched>>,
+    /// Whether CPU and wall-clock limits are enforced (off only for benchmarks).
+    pub(crate) enforce_limits: bool,
+    /// The main module has evaluated; the host loop is (about to be) taking requests.
+    pub(crate) serving: bool,
 }
 
 /// One invocation the script is working on: from dispatch until its response is complete and
@@ -100,11 +104,17 @@ impl HostState {
     }
 
     /// What the next turn may use: the CPU the most constrained invocation has left (times the
-    /// number sharing the turn), and the earliest wall-clock deadline. With nothing in flight
-    /// (module evaluation, timers of the module's own) the turn gets [`IDLE_TURN_BUDGET`].
+    /// number sharing the turn), and the earliest wall-clock deadline. With nothing in flight,
+    /// one invocation's budget (a request may start within the turn); while the app is still
+    /// loading, [`IDLE_TURN_BUDGET`].
     pub(crate) fn turn_budget(&self) -> (Duration, Option<Instant>) {
-        if self.inflight.is_empty() {
+        if !self.serving {
             return (IDLE_TURN_BUDGET, None);
+        }
+        if self.inflight.is_empty() {
+            // A request may arrive and start within this very turn: hold the turn to one
+            // invocation's budget.
+            return (self.limits.cpu, None);
         }
         let n = self.inflight.len() as u32;
         let left = self
@@ -220,11 +230,7 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
             subrequests: 0,
         },
     );
-    // The handler runs later in this same turn: hold it to its own budget from now on.
-    if let Some(w) = &host.watched {
-        let (budget, deadline) = host.turn_budget();
-        w.restart_turn(w.cpu_now(), budget, deadline);
-    }
+
     Some(NextRequest {
         id,
         method: invocation.method,

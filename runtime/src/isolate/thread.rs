@@ -123,6 +123,8 @@ async fn serve(
         limits: spec.limits,
         stats: spec.stats.clone(),
         watched: None,
+        enforce_limits: spec.enforce_limits,
+        serving: false,
     })));
     let mut runtime = JsRuntime::new(RuntimeOptions {
         extensions,
@@ -167,7 +169,14 @@ async fn serve(
         }
     };
     let outcome = match load_main(&mut runtime, &main, &watched).await {
-        Ok(()) => run_serve_loop(&mut runtime, &main, &watched).await,
+        Ok(()) => {
+            runtime
+                .op_state()
+                .borrow_mut()
+                .borrow_mut::<HostState>()
+                .serving = true;
+            run_serve_loop(&mut runtime, &main, &watched).await
+        }
         Err(e) => Err(e),
     };
     observe_heap(&mut runtime, &spec.stats);
@@ -238,14 +247,33 @@ async fn drive<T, E: std::fmt::Display>(
 ) -> Result<T, Stop> {
     let state = runtime.op_state();
     let mut wall_timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
+    let enforce = state.borrow().borrow::<HostState>().enforce_limits;
+    let mut last_end = watched.cpu_now();
     poll_fn(|cx| {
+        if !enforce {
+            let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
+            return match (Pin::new(&mut fut).poll(cx), event_loop) {
+                (Poll::Ready(r), _) => Poll::Ready(r.map_err(|e| Stop::Error(e.to_string()))),
+                (Poll::Pending, Poll::Ready(Err(e))) => {
+                    Poll::Ready(Err(Stop::Error(e.to_string())))
+                }
+                (Poll::Pending, Poll::Ready(Ok(()))) => Poll::Ready(Err(Stop::Error(
+                    "the event loop finished with the host's promise still pending".into(),
+                ))),
+                (Poll::Pending, Poll::Pending) => Poll::Pending,
+            };
+        }
         let (budget, deadline) = state.borrow().borrow::<HostState>().turn_budget();
-        let started = watched.cpu_now();
+        // A parked thread uses no CPU, so the clock at the end of the last turn is the clock at
+        // the start of this one: one clock read per turn.
+        let started = last_end;
         watched.begin_turn(started, budget, deadline);
         let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
         let done = Pin::new(&mut fut).poll(cx);
+        let ended = watched.cpu_now();
         watched.end_turn();
-        let used = watched.cpu_now().saturating_sub(started);
+        last_end = ended;
+        let used = ended.saturating_sub(started);
 
         let over = state.borrow_mut().borrow_mut::<HostState>().charge(used);
         if let Some(kind) = watched.breach() {

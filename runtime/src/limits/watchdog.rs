@@ -63,14 +63,6 @@ impl Watched {
             .store((now.as_nanos() as u64).max(1), Ordering::Release);
     }
 
-    /// An invocation started in the middle of a turn: from CPU time `now`, the turn may use
-    /// `budget` more (the budget set when the turn began did not know about it).
-    pub fn restart_turn(&self, now: Duration, budget: Duration, wall_deadline: Option<Instant>) {
-        if self.turn_started_ns.load(Ordering::Acquire) != 0 {
-            self.begin_turn(now, budget, wall_deadline);
-        }
-    }
-
     /// The turn ended.
     pub fn end_turn(&self) {
         self.turn_started_ns.store(0, Ordering::Release);
