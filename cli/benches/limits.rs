@@ -9,6 +9,8 @@
 //! 2. Accounting cost: hello-world requests/s under wrk with limits enforced and with
 //!    `--no-limits`, interleaved over several rounds. Target: at most 1% slower.
 
+#![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
