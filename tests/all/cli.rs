@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::harness::{Edge, client, edge_bin, fixture, scratch};
+use crate::harness::{Edge, client, edge_bin, fixture, get_text, scratch};
 
 #[test]
 fn version_and_help_work_everywhere() {
@@ -46,14 +46,7 @@ async fn new_scaffolds_an_app_that_checks_and_serves() {
         String::from_utf8_lossy(&out.stderr)
     );
     let edge = Edge::start(&["dev", app.to_str().unwrap(), "--port", "0"]);
-    let body = client()
-        .get(edge.url("/hi"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_text(&client(), &edge.url("/hi"), None).await;
     assert_eq!(body, "Hello from my-app at /hi\n");
     // A second `new` with the same name refuses to overwrite.
     let out = Command::new(edge_bin())

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Edge, client};
+use crate::harness::{Edge, client, get_json, get_text};
 
 #[tokio::test]
 async fn hello_answers_with_body_and_headers() {
@@ -19,14 +19,7 @@ async fn hello_answers_with_body_and_headers() {
 #[tokio::test]
 async fn vars_are_on_env_with_their_types() {
     let edge = Edge::dev("vars");
-    let body: serde_json::Value = client()
-        .get(edge.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = get_json(&client(), &edge.url("/"), None).await;
     assert_eq!(
         body,
         json!({"GREETING": "hi", "COUNT": 3, "ENABLED": true, "NESTED": {"a": [1, 2], "b": "c"}})
@@ -49,26 +42,12 @@ async fn wait_until_keeps_work_alive_after_the_response() {
     let res = c.get(edge.url("/start")).send().await.unwrap();
     assert_eq!(res.text().await.unwrap(), "started");
     // The background work sleeps 200 ms before recording its result.
-    let before = c
-        .get(edge.url("/result"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let before = get_text(&c, &edge.url("/result"), None).await;
     assert_eq!(before, "not yet");
     let mut after = String::new();
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        after = c
-            .get(edge.url("/result"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        after = get_text(&c, &edge.url("/result"), None).await;
         if after != "not yet" {
             break;
         }
@@ -83,7 +62,7 @@ async fn many_concurrent_requests_share_one_isolate() {
     let futures = (0..200).map(|i| {
         let c = c.clone();
         let url = edge.url(&format!("/n/{i}"));
-        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+        async move { get_text(&c, &url, None).await }
     });
     let bodies = futures::future::join_all(futures).await;
     for (i, body) in bodies.iter().enumerate() {

@@ -245,3 +245,30 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// GETs `url`, with a Host header when `host` is given.
+async fn get(c: &reqwest::Client, url: &str, host: Option<&str>) -> reqwest::Response {
+    let mut req = c.get(url);
+    if let Some(host) = host {
+        req = req.header("host", host);
+    }
+    req.send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// GETs `url` and parses the JSON body.
+pub async fn get_json(c: &reqwest::Client, url: &str, host: Option<&str>) -> serde_json::Value {
+    let res = get(c, url, host).await;
+    res.json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: body is not JSON: {e}"))
+}
+
+/// GETs `url` and returns the body as text.
+pub async fn get_text(c: &reqwest::Client, url: &str, host: Option<&str>) -> String {
+    let res = get(c, url, host).await;
+    res.text()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Edge, client, copy_dir, fixture, scratch};
+use crate::harness::{Edge, client, copy_dir, fixture, get_json, scratch};
 
 fn expected(isolate: &Value) -> Value {
     json!({
@@ -35,14 +35,7 @@ async fn hundreds_of_isolates_created_and_dropped_in_sequence_stay_correct() {
     let c = client();
     let mut isolates = HashSet::new();
     for _ in 0..300 {
-        let got: Value = c
-            .get(edge.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let got: Value = get_json(&c, &edge.url("/"), None).await;
         assert_eq!(got, expected(&got["isolate"]));
         isolates.insert(got["isolate"].as_str().unwrap().to_string());
         // Give the isolate a moment to retire, so the next request starts a new one.
@@ -74,15 +67,7 @@ async fn hundreds_of_isolates_live_at_once_stay_correct() {
         let c = c.clone();
         let url = edge.url("/");
         async move {
-            let got: Value = c
-                .get(url)
-                .header("host", format!("app{i}.localhost"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let got: Value = get_json(&c, &url, Some(format!("app{i}.localhost").as_str())).await;
             got
         }
     });
@@ -95,15 +80,12 @@ async fn hundreds_of_isolates_live_at_once_stay_correct() {
     assert_eq!(isolates.len(), APPS, "each app runs in its own isolate");
     // All still live: a second round hits the same isolates, still correct.
     for i in (0..APPS).step_by(17) {
-        let got: Value = c
-            .get(edge.url("/"))
-            .header("host", format!("app{i}.localhost"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let got: Value = get_json(
+            &c,
+            &edge.url("/"),
+            Some(format!("app{i}.localhost").as_str()),
+        )
+        .await;
         assert_eq!(got, expected(&got["isolate"]));
         assert!(isolates.contains(got["isolate"].as_str().unwrap()));
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Edge, client, fixture, rss_kib};
+use crate::harness::{Edge, client, fixture, get_text, rss_kib};
 
 /// Scheduling noise allowed on top of a limit (isolate start, a loaded 2-core CI machine).
 const TOLERANCE: Duration = Duration::from_millis(1500);
@@ -201,15 +201,7 @@ async fn hostile_tenants_are_contained_and_the_neighbour_keeps_serving() {
     assert!(edge.is_alive(), "the process died");
 
     // The recursion case also has a catchable form.
-    let body = c
-        .get(edge.url("/"))
-        .header("host", "recurse.test")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_text(&c, &edge.url("/"), Some("recurse.test")).await;
     assert_eq!(body, "caught RangeError");
 
     // Terminated isolates are discarded and rebuilt: the hostile apps answer again (and fail

@@ -2,19 +2,12 @@
 
 use serde_json::json;
 
-use crate::harness::{Edge, client};
+use crate::harness::{Edge, client, get_json};
 
 #[tokio::test]
 async fn web_apis_give_exact_results() {
     let edge = Edge::dev("webapis");
-    let got: serde_json::Value = client()
-        .get(edge.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: serde_json::Value = get_json(&client(), &edge.url("/"), None).await;
     let expected = json!({
         "url": "https://example.com/a/c?q=a%20b#f",
         "urlParts": ["https:", "user", "example.com", "8080", "/p/a/t/h", "?query=string", "#hash"],
