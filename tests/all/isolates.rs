@@ -24,28 +24,42 @@ async fn hundreds_of_isolates_created_and_dropped_in_sequence_stay_correct() {
     // Idle timeout 0: each isolate retires as soon as it has nothing in flight, so almost every
     // request below starts a fresh isolate.
     let dir = fixture("churn");
-    let edge = Edge::start(&[
-        "dev",
-        dir.to_str().unwrap(),
-        "--port",
-        "0",
-        "--idle-timeout",
-        "0",
-    ]);
+    let edge = Edge::start_with_env(
+        &[
+            "dev",
+            dir.to_str().unwrap(),
+            "--port",
+            "0",
+            "--idle-timeout",
+            "0",
+            "--log-format",
+            "json",
+        ],
+        &[("EDGE_LOG", "info,edge_runtime::tenant=debug")],
+    );
     let c = client();
     let mut isolates = HashSet::new();
-    for _ in 0..300 {
+    for i in 0..300 {
         let got: Value = get_json(&c, &edge.url("/"), None).await;
         assert_eq!(got, expected(&got["isolate"]));
         isolates.insert(got["isolate"].as_str().unwrap().to_string());
-        // Give the isolate a moment to retire, so the next request starts a new one.
-        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+        // Wait until that isolate has retired, so the next request starts a new one.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while edge
+            .events()
+            .iter()
+            .filter(|e| e["message"] == "idle isolate retired")
+            .count()
+            <= i
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "isolate {i} did not retire"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
-    assert!(
-        isolates.len() > 250,
-        "only {} distinct isolates",
-        isolates.len()
-    );
+    assert_eq!(isolates.len(), 300, "every request ran in a fresh isolate");
 }
 
 #[tokio::test]

@@ -18,7 +18,6 @@ use super::request_body::RequestBodyResource;
 use super::{Invocation, Reply, Supervisor};
 use crate::body::{BodyError, ResponseBody};
 use crate::error::{ErrorCode, InvokeError};
-use crate::limits::watchdog::Watched;
 use crate::limits::{LimitKind, Limits, TenantStats};
 
 /// CPU a turn may use while the app loads (evaluating its module). Generous, but an endless
@@ -41,8 +40,6 @@ pub(crate) struct HostState {
     pub(crate) ready: bool,
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<TenantStats>,
-    /// The isolate's entry with the watchdog (set once the isolate exists).
-    pub(crate) watched: Option<Arc<Watched>>,
     /// Whether CPU and wall-clock limits are enforced (off only for benchmarks).
     pub(crate) enforce_limits: bool,
     /// The main module has evaluated; the host loop is (about to be) taking requests.

@@ -61,9 +61,9 @@ fn run(
         }
     };
     let span = tracing::info_span!("isolate", tenant = %spec.app.name, isolate = spec.id);
-    rt.block_on(serve(&spec, rx.clone(), supervisor.clone()).instrument(span));
+    let breached = rt.block_on(serve(&spec, rx.clone(), supervisor.clone()).instrument(span));
     drop(rt);
-    if spec.stats.snapshot().terminations.iter().any(|&n| n > 0) {
+    if breached {
         // A terminated isolate may have held up to its memory limit; give it back to the OS
         // now rather than whenever the allocator gets round to it.
         crate::limits::thread_clock::release_free_memory();
@@ -91,7 +91,7 @@ async fn serve(
     spec: &IsolateSpec,
     rx: Rc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
     supervisor: Arc<dyn Supervisor>,
-) {
+) -> bool {
     let app = &spec.app;
     let tenant: Arc<str> = app.name.as_str().into();
     let web = WebOptions {
@@ -107,7 +107,7 @@ async fn serve(
         Ok(e) => e,
         Err(e) => {
             supervisor.load_failed(spec.id, e.to_string());
-            return;
+            return false;
         }
     };
     extensions.push(edge_host::init(Some(HostState {
@@ -122,7 +122,6 @@ async fn serve(
         ready: false,
         limits: spec.limits,
         stats: spec.stats.clone(),
-        watched: None,
         enforce_limits: spec.enforce_limits,
         serving: false,
     })));
@@ -140,14 +139,9 @@ async fn serve(
                 spec.id,
                 format!("cannot watch the isolate's CPU clock: {e}"),
             );
-            return;
+            return false;
         }
     };
-    runtime
-        .op_state()
-        .borrow_mut()
-        .borrow_mut::<HostState>()
-        .watched = Some(watched.clone());
     {
         // Near the heap limit: stop the script and grant headroom so the engine does not abort
         // the process while the termination unwinds.
@@ -165,7 +159,7 @@ async fn serve(
                 spec.id,
                 format!("{}: not an absolute path", app.main.display()),
             );
-            return;
+            return false;
         }
     };
     let outcome = match load_main(&mut runtime, &main, &watched).await {
@@ -182,10 +176,12 @@ async fn serve(
     observe_heap(&mut runtime, &spec.stats);
     let state = runtime.op_state();
     let ready = state.borrow().borrow::<HostState>().ready;
+    let mut breached = false;
     let error = match outcome {
         // Retired with nothing in flight: every invocation and its `waitUntil` work is done.
-        Ok(()) => return,
+        Ok(()) => return false,
         Err(Stop::Breach(kind)) => {
+            breached = true;
             spec.stats.terminated(kind);
             let limits = spec.limits;
             let error = limit_error(kind, &limits);
@@ -208,7 +204,7 @@ async fn serve(
         }
         Err(Stop::Error(e)) if !ready => {
             supervisor.load_failed(spec.id, e);
-            return;
+            return false;
         }
         Err(Stop::Error(e)) => {
             tracing::error!(
@@ -222,6 +218,7 @@ async fn serve(
         }
     };
     abandon_inflight(&mut state.borrow_mut(), &error);
+    breached
 }
 
 /// Why an isolate stopped early.
