@@ -234,6 +234,21 @@ fn observe_heap(runtime: &mut JsRuntime, stats: &crate::limits::TenantStats) {
     stats.observe_heap(heap.used_heap_size() as u64);
 }
 
+/// The outcome once the host's future or the event loop has finished, if either has.
+fn settle<T, E: std::fmt::Display>(
+    done: Poll<Result<T, E>>,
+    event_loop: Poll<Result<(), deno_core::error::CoreError>>,
+) -> Poll<Result<T, Stop>> {
+    match (done, event_loop) {
+        (Poll::Ready(r), _) => Poll::Ready(r.map_err(|e| Stop::Error(e.to_string()))),
+        (Poll::Pending, Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Error(e.to_string()))),
+        (Poll::Pending, Poll::Ready(Ok(()))) => Poll::Ready(Err(Stop::Error(
+            "the event loop finished with the host's promise still pending".into(),
+        ))),
+        (Poll::Pending, Poll::Pending) => Poll::Pending,
+    }
+}
+
 /// Runs the event loop until `fut` resolves, timing every turn on the thread's CPU clock:
 /// the watchdog stops a turn that runs past its budget, and the CPU each turn used is charged
 /// to the invocations in flight. Between turns, a timer enforces the wall-clock deadline.
@@ -249,16 +264,7 @@ async fn drive<T, E: std::fmt::Display>(
     poll_fn(|cx| {
         if !enforce {
             let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
-            return match (Pin::new(&mut fut).poll(cx), event_loop) {
-                (Poll::Ready(r), _) => Poll::Ready(r.map_err(|e| Stop::Error(e.to_string()))),
-                (Poll::Pending, Poll::Ready(Err(e))) => {
-                    Poll::Ready(Err(Stop::Error(e.to_string())))
-                }
-                (Poll::Pending, Poll::Ready(Ok(()))) => Poll::Ready(Err(Stop::Error(
-                    "the event loop finished with the host's promise still pending".into(),
-                ))),
-                (Poll::Pending, Poll::Pending) => Poll::Pending,
-            };
+            return settle(Pin::new(&mut fut).poll(cx), event_loop);
         }
         let (budget, deadline) = state.borrow().borrow::<HostState>().turn_budget();
         // A parked thread uses no CPU, so the clock at the end of the last turn is the clock at
@@ -280,19 +286,8 @@ async fn drive<T, E: std::fmt::Display>(
             watched.terminate(kind);
             return Poll::Ready(Err(Stop::Breach(kind)));
         }
-        match done {
-            Poll::Ready(Ok(v)) => return Poll::Ready(Ok(v)),
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(Stop::Error(e.to_string()))),
-            Poll::Pending => {}
-        }
-        match event_loop {
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(Stop::Error(e.to_string()))),
-            Poll::Ready(Ok(())) => {
-                return Poll::Ready(Err(Stop::Error(
-                    "the event loop finished with the host's promise still pending".into(),
-                )));
-            }
-            Poll::Pending => {}
+        if let Poll::Ready(outcome) = settle(done, event_loop) {
+            return Poll::Ready(outcome);
         }
         // Waiting on I/O or timers: the wall-clock deadline still runs. (Read it again: the
         // turn may have started invocations.)
