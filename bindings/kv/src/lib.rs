@@ -1,0 +1,30 @@
+//! The KV binding: Cloudflare Workers KV's API and rules, stored durably on the node.
+//!
+//! - [`KvBackend`] is the engine-free storage trait; [`RedbBackend`] (one redb file per node,
+//!   group-committed durable writes, background purge of expired keys) and [`MemoryBackend`]
+//!   implement it, and a networked backend can later.
+//! - [`Namespace`] is what an app is handed for one `[[kv_namespaces]]` binding: it checks
+//!   Workers' rules (in [`rules`]) and calls the backend with the namespace id.
+//! - [`js`] is the deno_core adapter that makes `env.MY_KV` a `KVNamespace` in JavaScript.
+
+pub mod backend;
+pub mod clock;
+mod cursor;
+pub mod error;
+pub mod js;
+mod memory;
+mod namespace;
+mod redb;
+pub mod rules;
+
+pub use backend::{Entry, KeyInfo, KvBackend, KvFuture, ListPage, ListQuery};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{KvError, KvOp};
+pub use memory::MemoryBackend;
+pub use namespace::{ListOptions, ListResult, Namespace, PutOptions};
+pub use redb::{DEFAULT_PURGE_INTERVAL, OpenError, RedbBackend, RedbOptions, WriterStats};
+
+/// Whether an entry with `expiration` is still visible at `now` (both in Unix seconds).
+pub(crate) fn live(expiration: Option<u64>, now: u64) -> bool {
+    expiration.is_none_or(|at| at > now)
+}
