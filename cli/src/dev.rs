@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use edge_runtime::{Node, NodeOptions};
+use edge_runtime::{KvOptions, Node, NodeOptions};
 
 use crate::logging::{self, LogFormat};
 
@@ -25,6 +25,9 @@ pub struct DevArgs {
     /// Seconds an isolate with nothing to do stays warm.
     #[arg(long, default_value_t = 300)]
     idle_timeout: u64,
+    /// Keep local state (KV data) here instead of the app's `.edge` folder.
+    #[arg(long)]
+    persist_to: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -35,15 +38,21 @@ pub struct DevArgs {
 /// Runs `edge dev`.
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format);
+    let state_dir = args.persist_to.unwrap_or_else(|| args.dir.join(".edge"));
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
         enforce_limits: !args.limits.no_limits,
         expose_errors: true,
+        kv: KvOptions {
+            path: Some(edge_kv::RedbBackend::file_in(&state_dir)),
+            always: false,
+            clock: crate::serve::kv_clock()?,
+        },
         ..NodeOptions::default()
     };
     let node = Node::single(&args.dir, options)
         .with_context(|| format!("cannot start the app in {}", args.dir.display()))?;
     let addr = format!("{}:{}", args.host, args.port);
-    crate::serve::listen(node, &addr)
+    crate::serve::listen(node, &addr, &state_dir)
 }

@@ -2,6 +2,7 @@
 
 mod check;
 mod dev;
+mod kv;
 mod limits;
 mod logging;
 mod new;
@@ -29,6 +30,8 @@ enum Command {
     New(new::NewArgs),
     /// Load an app's config and script and report any error (exit code 1 on error).
     Check(check::CheckArgs),
+    /// Read and write KV namespaces of a node's data directory (running or stopped).
+    Kv(kv::KvArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::New(args) => new::run(args),
         Command::Check(args) => check::run(args),
+        Command::Kv(args) => kv::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use edge_runtime::{Node, NodeOptions};
+use edge_runtime::{KvOptions, Node, NodeOptions};
 
 use crate::logging::{self, LogFormat};
 
@@ -20,7 +20,8 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:8787")]
     listen: String,
-    /// Where the node keeps its state (default: ./.edge-data). Holds the startup-snapshot cache.
+    /// Where the node keeps its state (default: ./.edge-data): KV data (kv.redb), the admin
+    /// endpoint's address (admin.json) and the startup-snapshot cache.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Seconds an isolate with nothing to do stays warm.
@@ -49,6 +50,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("cache")),
         ),
+        kv: KvOptions {
+            path: Some(edge_kv::RedbBackend::file_in(&data_dir)),
+            always: true,
+            clock: kv_clock()?,
+        },
     };
     let (node, errors) = Node::from_apps_dir(&args.apps, options)
         .with_context(|| format!("cannot start a node for {}", args.apps.display()))?;
@@ -60,11 +66,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         skipped = errors.len(),
         "apps loaded"
     );
-    listen(node, &args.listen)
+    listen(node, &args.listen, &data_dir)
 }
 
-/// Binds `addr`, prints `listening on http://HOST:PORT` on stdout, and serves until killed.
-pub fn listen(node: Node, addr: &str) -> anyhow::Result<ExitCode> {
+/// `EDGE_KV_CLOCK=manual`: KV expirations run on a clock the admin endpoint can move forward
+/// (for tests of expiry; Workers' shortest TTL is 60 s).
+pub fn kv_clock() -> anyhow::Result<Option<edge_kv::ManualClock>> {
+    match std::env::var("EDGE_KV_CLOCK").as_deref() {
+        Err(_) | Ok("" | "system") => Ok(None),
+        Ok("manual") => Ok(Some(edge_kv::ManualClock::new())),
+        Ok(other) => anyhow::bail!("EDGE_KV_CLOCK={other:?}: expected `system` or `manual`"),
+    }
+}
+
+/// Binds `addr`, starts the admin endpoint (announced in `data_dir/admin.json`) if the node
+/// has a KV store, prints `listening on http://HOST:PORT` on stdout, and serves until killed.
+pub fn listen(node: Node, addr: &str, data_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,6 +91,12 @@ pub fn listen(node: Node, addr: &str) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
+        let node = Arc::new(node);
+        let _admin = edge_runtime::admin::start(node.clone(), data_dir)
+            .await
+            .with_context(|| {
+                format!("cannot start the admin endpoint in {}", data_dir.display())
+            })?;
         #[allow(
             clippy::print_stdout,
             reason = "the readiness line is the CLI's output"
@@ -84,11 +107,22 @@ pub fn listen(node: Node, addr: &str) -> anyhow::Result<ExitCode> {
             writeln!(out, "listening on http://{local}")?;
             out.flush()?;
         }
-        let node = Arc::new(node);
         tokio::select! {
             r = edge_runtime::server::serve(listener, node) => r.context("server failed")?,
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+            _ = terminated() => tracing::info!("terminated; shutting down"),
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Resolves on SIGTERM (how service managers stop a node), so shutdown is clean: the admin
+/// file is removed and the KV writer finishes its queue.
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
 }

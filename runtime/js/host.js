@@ -1,6 +1,7 @@
 // The host side of an isolate: takes requests from Rust, runs the tenant's handler, and hands
 // the response back. One `serve` loop per isolate; each request runs concurrently with the rest.
 import { core, primordials } from "ext:core/mod.js";
+import { kvBindings } from "ext:edge_kv/01_kv.js";
 
 const {
   ArrayPrototypePush,
@@ -252,6 +253,7 @@ async function serve(mainUrl) {
   const ns = await import(mainUrl);
   const handler = pickHandler(ns);
   const env = op_edge_env();
+  for (const [name, binding] of kvBindings()) env[name] = binding;
   op_edge_ready();
   while (true) {
     const next = await op_edge_next_request();

@@ -6,6 +6,7 @@
 //! through a channel. Bindings (KV, queues, …) live in their own crates under `bindings/` and
 //! are known here only through their traits.
 
+pub mod admin;
 pub mod body;
 pub mod config;
 pub mod error;
@@ -18,4 +19,4 @@ pub mod tenant;
 
 pub use config::AppConfig;
 pub use error::{ERROR_HEADER, ErrorCode, InvokeError};
-pub use node::{Node, NodeError, NodeOptions};
+pub use node::{KvOptions, Node, NodeError, NodeOptions};

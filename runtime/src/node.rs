@@ -25,6 +25,20 @@ pub struct NodeOptions {
     pub limits: NodeLimits,
     /// Enforce CPU and wall-clock limits. Off only to measure what enforcing them costs.
     pub enforce_limits: bool,
+    /// Where KV data lives.
+    pub kv: KvOptions,
+}
+
+/// Where a node keeps its KV namespaces.
+#[derive(Clone, Debug, Default)]
+pub struct KvOptions {
+    /// The redb file. Without one, apps that bind KV namespaces cannot load.
+    pub path: Option<PathBuf>,
+    /// Open the store even when no app binds a namespace (so `edge kv` can reach it through
+    /// the node). Otherwise it is opened only if an app needs it.
+    pub always: bool,
+    /// Measure expirations against this clock instead of the system's (tests).
+    pub clock: Option<edge_kv::ManualClock>,
 }
 
 impl Default for NodeOptions {
@@ -35,6 +49,7 @@ impl Default for NodeOptions {
             cache_dir: crate::isolate::snapshot::default_cache_dir(),
             limits: NodeLimits::default(),
             enforce_limits: true,
+            kv: KvOptions::default(),
         }
     }
 }
@@ -69,6 +84,9 @@ pub enum NodeError {
     /// The startup snapshot could not be made.
     #[error(transparent)]
     Snapshot(#[from] crate::isolate::snapshot::SnapshotError),
+    /// The KV store could not be opened.
+    #[error("cannot open the KV store: {0}{hint}", hint = if matches!(.0, edge_kv::OpenError::InUse { .. }) { " (another edge process is using this data directory: stop it, or give this one its own with --data-dir / --persist-to)" } else { "" })]
+    Kv(#[from] edge_kv::OpenError),
 }
 
 enum Routing {
@@ -83,18 +101,21 @@ pub struct Node {
     routing: Routing,
     tenants: Vec<Arc<Tenant>>,
     options: NodeOptions,
+    kv: Option<Arc<edge_kv::RedbBackend>>,
 }
 
 impl Node {
     /// A node hosting the single app in `dir` (for `edge dev`).
     pub fn single(dir: &Path, options: NodeOptions) -> Result<Self, NodeError> {
         let app = AppConfig::load(dir)?;
-        let shared = shared(&options)?;
-        let tenant = new_tenant(app, &options, shared);
+        let kv = open_kv(&options.kv, !app.kv_namespaces.is_empty())?;
+        let shared = shared(&options, kv.clone())?;
+        let tenant = new_tenant(app, &options, shared)?;
         Ok(Self {
             routing: Routing::Single(tenant.clone()),
             tenants: vec![tenant],
             options,
+            kv,
         })
     }
 
@@ -115,18 +136,20 @@ impl Node {
             .collect();
         folders.sort();
 
-        let shared = shared(&options)?;
-        let mut router = Router::default();
-        let mut tenants: Vec<Arc<Tenant>> = Vec::new();
+        let mut apps = Vec::new();
         let mut errors = Vec::new();
         for folder in folders {
-            let app = match AppConfig::load(&folder) {
-                Ok(app) => app,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
+            match AppConfig::load(&folder) {
+                Ok(app) => apps.push((folder, app)),
+                Err(e) => errors.push(e),
+            }
+        }
+        let needs_kv = apps.iter().any(|(_, app)| !app.kv_namespaces.is_empty());
+        let kv = open_kv(&options.kv, needs_kv)?;
+        let shared = shared(&options, kv.clone())?;
+        let mut router = Router::default();
+        let mut tenants: Vec<Arc<Tenant>> = Vec::new();
+        for (folder, app) in apps {
             if let Some(other) = tenants.iter().find(|t| t.name() == app.name) {
                 return Err(NodeError::DuplicateName {
                     name: app.name.clone(),
@@ -140,7 +163,13 @@ impl Node {
                 RoutePattern::parse(&format!("{}.localhost/*", app.name.to_ascii_lowercase()))
                     .expect("app names are valid hosts"),
             );
-            let tenant = new_tenant(app, &options, shared.clone());
+            let tenant = match new_tenant(app, &options, shared.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
             for route in routes {
                 router.add(route, tenant.clone())?;
             }
@@ -151,6 +180,7 @@ impl Node {
                 routing: Routing::Table(router),
                 tenants,
                 options,
+                kv,
             },
             errors,
         ))
@@ -173,9 +203,38 @@ impl Node {
     pub fn options(&self) -> &NodeOptions {
         &self.options
     }
+
+    /// The node's KV store, if it opened one.
+    pub fn kv(&self) -> Option<&Arc<edge_kv::RedbBackend>> {
+        self.kv.as_ref()
+    }
 }
 
-fn new_tenant(app: AppConfig, options: &NodeOptions, shared: Arc<TenantShared>) -> Arc<Tenant> {
+/// Opens the KV store if the node has a path for it and something needs it.
+fn open_kv(
+    options: &KvOptions,
+    needed: bool,
+) -> Result<Option<Arc<edge_kv::RedbBackend>>, NodeError> {
+    let Some(path) = &options.path else {
+        return Ok(None);
+    };
+    if !needed && !options.always {
+        return Ok(None);
+    }
+    let mut redb = edge_kv::RedbOptions::default();
+    if let Some(clock) = &options.clock {
+        redb.clock = Arc::new(clock.clone());
+    }
+    let store = edge_kv::RedbBackend::open(path, redb)?;
+    tracing::info!(path = %path.display(), "kv store open");
+    Ok(Some(Arc::new(store)))
+}
+
+fn new_tenant(
+    app: AppConfig,
+    options: &NodeOptions,
+    shared: Arc<TenantShared>,
+) -> Result<Arc<Tenant>, ConfigError> {
     let (limits, lowered) = options.limits.resolve(&app.limits);
     for message in lowered {
         let file = app.root.join(crate::config::CONFIG_FILE);
@@ -184,11 +243,15 @@ fn new_tenant(app: AppConfig, options: &NodeOptions, shared: Arc<TenantShared>) 
     Tenant::new(app, limits, shared)
 }
 
-fn shared(options: &NodeOptions) -> Result<Arc<TenantShared>, NodeError> {
+fn shared(
+    options: &NodeOptions,
+    kv: Option<Arc<edge_kv::RedbBackend>>,
+) -> Result<Arc<TenantShared>, NodeError> {
     let snapshot = crate::isolate::snapshot::load_or_create(options.cache_dir.as_deref())?;
     Ok(Arc::new(TenantShared {
         expose_errors: options.expose_errors,
         enforce_limits: options.enforce_limits,
+        kv: kv.map(|s| s as Arc<dyn edge_kv::KvBackend>),
         ..TenantShared::new(snapshot, options.idle_timeout)
     }))
 }

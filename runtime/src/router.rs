@@ -98,6 +98,7 @@ mod tests {
             crate::limits::Limits::default(),
             Arc::new(TenantShared::new(&[], std::time::Duration::from_secs(1))),
         )
+        .unwrap()
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct TenantShared {
     pub expose_errors: bool,
     /// Enforce CPU and wall-clock limits (off only to measure their cost).
     pub enforce_limits: bool,
+    /// The node's KV store, if it has one.
+    pub kv: Option<Arc<dyn edge_kv::KvBackend>>,
     pub(crate) next_isolate: AtomicU64,
 }
 
@@ -36,6 +38,7 @@ impl TenantShared {
             idle_timeout,
             expose_errors: false,
             enforce_limits: true,
+            kv: None,
             next_isolate: AtomicU64::new(1),
         }
     }
@@ -58,6 +61,7 @@ pub struct Tenant {
     app: Arc<AppConfig>,
     limits: Limits,
     stats: Arc<TenantStats>,
+    kv: edge_kv::js::KvBindings,
     shared: Arc<TenantShared>,
     state: Mutex<State>,
     load_waiters: Mutex<Vec<oneshot::Sender<LoadResult>>>,
@@ -65,17 +69,24 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    /// A tenant for `app` under `limits`, with no isolate yet.
-    pub fn new(app: AppConfig, limits: Limits, shared: Arc<TenantShared>) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self {
+    /// A tenant for `app` under `limits`, with no isolate yet. Fails if the app binds KV
+    /// namespaces and the node has no KV store.
+    pub fn new(
+        app: AppConfig,
+        limits: Limits,
+        shared: Arc<TenantShared>,
+    ) -> Result<Arc<Self>, crate::config::ConfigError> {
+        let kv = kv_bindings(&app, shared.kv.as_ref())?;
+        Ok(Arc::new_cyclic(|me| Self {
             app: Arc::new(app),
             limits,
             stats: Arc::default(),
+            kv,
             shared,
             state: Mutex::new(State::Idle),
             load_waiters: Mutex::new(Vec::new()),
             me: me.clone(),
-        })
+        }))
     }
 
     /// The app's configuration.
@@ -160,6 +171,7 @@ impl Tenant {
             limits: self.limits,
             stats: self.stats.clone(),
             enforce_limits: self.shared.enforce_limits,
+            kv: self.kv.clone(),
         };
         let handle = isolate::spawn(spec, me)?;
         *state = State::Running(handle);
@@ -245,4 +257,32 @@ impl Supervisor for Tenant {
             self.invoke(inv);
         }
     }
+}
+
+/// The namespaces `app` binds, on the node's store: the only ones its isolates can reach.
+fn kv_bindings(
+    app: &AppConfig,
+    store: Option<&Arc<dyn edge_kv::KvBackend>>,
+) -> Result<edge_kv::js::KvBindings, crate::config::ConfigError> {
+    if app.kv_namespaces.is_empty() {
+        return Ok(Default::default());
+    }
+    let Some(store) = store else {
+        return Err(crate::config::ConfigError::Invalid {
+            path: app.root.join(crate::config::CONFIG_FILE),
+            key: "kv_namespaces".into(),
+            reason: "this node has no KV store to bind".into(),
+        });
+    };
+    Ok(edge_kv::js::KvBindings::new(
+        app.kv_namespaces
+            .iter()
+            .map(|b| {
+                (
+                    b.binding.clone(),
+                    edge_kv::Namespace::new(store.clone(), b.id.as_str()),
+                )
+            })
+            .collect(),
+    ))
 }

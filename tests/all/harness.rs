@@ -131,7 +131,11 @@ impl Edge {
 
     /// `edge serve --apps <dir> --listen 127.0.0.1:0` with a scratch data dir.
     pub fn serve(apps: &Path, extra: &[&str]) -> Self {
-        let data = scratch("data");
+        Self::serve_in(apps, &scratch("data"), extra, &[])
+    }
+
+    /// `edge serve` keeping its state in `data`, with extra arguments and environment.
+    pub fn serve_in(apps: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut args = vec![
             "serve",
             "--apps",
@@ -146,7 +150,21 @@ impl Edge {
         args.extend_from_slice(extra);
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        Self::start(&refs)
+        Self::start_with_env(&refs, env)
+    }
+
+    /// Sends SIGKILL and waits for the process to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for edge")
     }
 
     /// The full URL of `path`.

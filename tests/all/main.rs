@@ -7,6 +7,7 @@ mod cli;
 mod errors;
 mod handlers;
 mod isolates;
+mod kv;
 mod limits;
 mod outbound;
 mod routing;

@@ -17,7 +17,6 @@ const {
   MapPrototypeSet,
   Number,
   ObjectPrototypeIsPrototypeOf,
-  SafeMap,
   String,
   Symbol,
   TypeError,
@@ -44,6 +43,9 @@ const {
 const streams = core.loadExtScript("ext:deno_web/06_streams.js");
 const { ReadableStream, ReadableStreamPrototype } = streams;
 
+// Bulk gets answer with the global Map (as Workers does), captured before app code runs;
+// primordials' Map is a separate "safe" class that fails `instanceof Map`.
+const GlobalMap = globalThis.Map;
 const TYPES = ["text", "json", "arrayBuffer", "stream"];
 const BULK_TYPES = ["text", "json"];
 const MAX_VALUE_BYTES = 25 * 1024 * 1024;
@@ -162,7 +164,7 @@ class KVNamespace {
       const type = readType(options, BULK_TYPES);
       const keys = ArrayPrototypeMap(key, String);
       const found = await op_kv_get_many(this.#ns, keys, false);
-      const out = new SafeMap();
+      const out = new GlobalMap();
       for (let i = 0; i < keys.length; i++) {
         MapPrototypeSet(out, keys[i], fromText(type, found[i] === null ? null : found[i][0]));
       }
@@ -181,7 +183,7 @@ class KVNamespace {
       const type = readType(options, BULK_TYPES);
       const keys = ArrayPrototypeMap(key, String);
       const found = await op_kv_get_many(this.#ns, keys, true);
-      const out = new SafeMap();
+      const out = new GlobalMap();
       for (let i = 0; i < keys.length; i++) {
         const hit = found[i];
         MapPrototypeSet(

@@ -19,7 +19,13 @@ pub fn encode(last_key: &str) -> String {
 
 /// The key a cursor continues after.
 pub fn decode(cursor: &str) -> Result<String, KvError> {
-    let invalid = || KvError::rule(KvOp::List, 400, format!("Invalid cursor {cursor:?}: pass a cursor returned by list()."));
+    let invalid = || {
+        KvError::rule(
+            KvOp::List,
+            400,
+            format!("Invalid cursor {cursor:?}: pass a cursor returned by list()."),
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     match bytes.split_first() {
         Some((&VERSION, key)) => String::from_utf8(key.to_vec()).map_err(|_| invalid()),

@@ -283,4 +283,3 @@ async fn op_kv_list(
         cursor: page.cursor,
     })
 }
-

@@ -209,7 +209,12 @@ mod tests {
         // Bytes, not characters: 171 three-byte characters are 513 bytes.
         assert!(check_key(KvOp::Get, &"€".repeat(171)).is_err());
         assert!(check_key(KvOp::Get, "").is_err());
-        assert!(check_key(KvOp::Get, ".").unwrap_err().to_string().contains("Illegal key name \".\""));
+        assert!(
+            check_key(KvOp::Get, ".")
+                .unwrap_err()
+                .to_string()
+                .contains("Illegal key name \".\"")
+        );
         assert!(check_key(KvOp::Get, "..").is_err());
         assert!(check_key(KvOp::Get, "...").is_ok());
     }
@@ -227,7 +232,10 @@ mod tests {
                 .contains("Expiration TTL must be at least 60")
         );
         assert!(expiration(now, None, Some(f64::NAN)).is_err());
-        assert_eq!(expiration(now, Some((now + 60) as f64), None).unwrap(), Some(now + 60));
+        assert_eq!(
+            expiration(now, Some((now + 60) as f64), None).unwrap(),
+            Some(now + 60)
+        );
         assert!(
             expiration(now, Some((now + 59) as f64), None)
                 .unwrap_err()
@@ -235,7 +243,10 @@ mod tests {
                 .contains("at least 60 seconds in the future")
         );
         // expirationTtl wins over expiration.
-        assert_eq!(expiration(now, Some(1.0), Some(120.0)).unwrap(), Some(now + 120));
+        assert_eq!(
+            expiration(now, Some(1.0), Some(120.0)).unwrap(),
+            Some(now + 120)
+        );
     }
 
     #[test]
@@ -243,11 +254,21 @@ mod tests {
         assert_eq!(list_limit(None).unwrap(), 1000);
         assert_eq!(list_limit(Some(1.0)).unwrap(), 1);
         assert!(list_limit(Some(0.0)).is_err());
-        assert!(list_limit(Some(1001.0)).unwrap_err().to_string().contains("less than 1000"));
+        assert!(
+            list_limit(Some(1001.0))
+                .unwrap_err()
+                .to_string()
+                .contains("less than 1000")
+        );
         assert!(check_value(MAX_VALUE_BYTES).is_ok());
         assert!(check_value(MAX_VALUE_BYTES + 1).is_err());
         assert!(check_metadata(&"x".repeat(1024)).is_ok());
-        assert!(check_metadata(&"x".repeat(1025)).unwrap_err().to_string().contains("413 Metadata length of 1025"));
+        assert!(
+            check_metadata(&"x".repeat(1025))
+                .unwrap_err()
+                .to_string()
+                .contains("413 Metadata length of 1025")
+        );
         assert!(check_cache_ttl(30.0).is_err());
         assert!(check_bulk(&[]).is_err());
         assert!(check_bulk(&vec!["a".to_string(); 101]).is_err());

@@ -27,7 +27,11 @@ fn backends(name: &str) -> Vec<(&'static str, Arc<dyn KvBackend>, ManualClock)> 
     )
     .unwrap();
     vec![
-        ("memory", Arc::new(MemoryBackend::with_clock(Arc::new(mem_clock.clone()))), mem_clock),
+        (
+            "memory",
+            Arc::new(MemoryBackend::with_clock(Arc::new(mem_clock.clone()))),
+            mem_clock,
+        ),
         ("redb", Arc::new(redb), redb_clock),
     ]
 }
@@ -62,14 +66,23 @@ async fn get_put_delete_metadata() {
         assert_eq!(e.value, b"v1", "{name}");
         assert_eq!(e.metadata.as_deref(), Some(r#"{"a":1}"#), "{name}");
         // Overwrite drops the old metadata.
-        ns.put("k", b"v2".to_vec(), PutOptions::default()).await.unwrap();
+        ns.put("k", b"v2".to_vec(), PutOptions::default())
+            .await
+            .unwrap();
         let e = ns.get("k").await.unwrap().unwrap();
-        assert_eq!((e.value.as_slice(), e.metadata), (&b"v2"[..], None), "{name}");
+        assert_eq!(
+            (e.value.as_slice(), e.metadata),
+            (&b"v2"[..], None),
+            "{name}"
+        );
         ns.delete("k").await.unwrap();
         assert_eq!(ns.get("k").await.unwrap(), None, "{name}");
         ns.delete("never-there").await.unwrap();
         // Rules are enforced before the backend.
-        assert!(ns.put("", vec![], PutOptions::default()).await.is_err(), "{name}");
+        assert!(
+            ns.put("", vec![], PutOptions::default()).await.is_err(),
+            "{name}"
+        );
         assert!(ns.get(&"x".repeat(513)).await.is_err(), "{name}");
     }
 }
@@ -79,9 +92,13 @@ async fn namespaces_are_separate() {
     for (name, backend, _) in backends("separate") {
         let a = Namespace::new(backend.clone(), "a");
         let b = Namespace::new(backend, "b");
-        a.put("k", b"from a".to_vec(), PutOptions::default()).await.unwrap();
+        a.put("k", b"from a".to_vec(), PutOptions::default())
+            .await
+            .unwrap();
         assert_eq!(b.get("k").await.unwrap(), None, "{name}");
-        b.put("k2", b"from b".to_vec(), PutOptions::default()).await.unwrap();
+        b.put("k2", b"from b".to_vec(), PutOptions::default())
+            .await
+            .unwrap();
         assert_eq!(names(&a, ListOptions::default()).await.0, ["k"], "{name}");
         assert_eq!(names(&b, ListOptions::default()).await.0, ["k2"], "{name}");
     }
@@ -93,22 +110,25 @@ async fn expiry_is_immediate() {
         let ns = Namespace::new(backend, "ns");
         ns.put("short", b"1".to_vec(), ttl(60.0)).await.unwrap();
         ns.put("long", b"2".to_vec(), ttl(600.0)).await.unwrap();
-        ns.put("forever", b"3".to_vec(), PutOptions::default()).await.unwrap();
+        ns.put("forever", b"3".to_vec(), PutOptions::default())
+            .await
+            .unwrap();
         let e = ns.get("short").await.unwrap().unwrap();
         assert!(e.expiration.is_some(), "{name}");
         clock.advance(59);
         assert!(ns.get("short").await.unwrap().is_some(), "{name}");
         clock.advance(1);
-        assert_eq!(ns.get("short").await.unwrap(), None, "{name}: expired at its second");
+        assert_eq!(
+            ns.get("short").await.unwrap(),
+            None,
+            "{name}: expired at its second"
+        );
         assert_eq!(
             names(&ns, ListOptions::default()).await.0,
             ["forever", "long"],
             "{name}"
         );
-        let many = ns
-            .get_many(&["short".into(), "long".into()])
-            .await
-            .unwrap();
+        let many = ns.get_many(&["short".into(), "long".into()]).await.unwrap();
         assert!(many[0].is_none() && many[1].is_some(), "{name}");
     }
 }
@@ -174,7 +194,14 @@ async fn list_order_prefix_and_cursor_under_writes() {
             .await
             .unwrap();
         assert!(page.list_complete, "{name}");
-        assert!(ns.list(ListOptions { cursor: Some("garbage!".into()), ..Default::default() }).await.is_err());
+        assert!(
+            ns.list(ListOptions {
+                cursor: Some("garbage!".into()),
+                ..Default::default()
+            })
+            .await
+            .is_err()
+        );
     }
 }
 
@@ -192,11 +219,15 @@ async fn redb_survives_reopen_and_purges() {
         let err = RedbBackend::open(&path, options.clone()).err().unwrap();
         assert!(err.to_string().contains("in use"), "{err}");
         let ns = Namespace::new(backend.clone(), "ns");
-        ns.put("keep", b"v".to_vec(), PutOptions::default()).await.unwrap();
+        ns.put("keep", b"v".to_vec(), PutOptions::default())
+            .await
+            .unwrap();
         ns.put("gone", b"v".to_vec(), ttl(60.0)).await.unwrap();
         ns.put("moved", b"v".to_vec(), ttl(60.0)).await.unwrap();
         // Re-put without TTL: its expiry index row must go too.
-        ns.put("moved", b"v".to_vec(), PutOptions::default()).await.unwrap();
+        ns.put("moved", b"v".to_vec(), PutOptions::default())
+            .await
+            .unwrap();
         assert_eq!(backend.raw_counts().unwrap(), (3, 1));
     }
     let backend = Arc::new(RedbBackend::open(&path, options).unwrap());
@@ -205,7 +236,11 @@ async fn redb_survives_reopen_and_purges() {
     assert_eq!(backend.purge_now().unwrap(), 0);
     clock.advance(61);
     assert_eq!(ns.get("gone").await.unwrap(), None);
-    assert_eq!(backend.raw_counts().unwrap(), (3, 1), "invisible before purge");
+    assert_eq!(
+        backend.raw_counts().unwrap(),
+        (3, 1),
+        "invisible before purge"
+    );
     assert_eq!(backend.purge_now().unwrap(), 1);
     assert_eq!(backend.raw_counts().unwrap(), (2, 0));
 }
@@ -229,6 +264,12 @@ async fn redb_group_commits_concurrent_writes() {
     let stats = backend.stats();
     let (commits, writes) = (stats.commits.load(Relaxed), stats.writes.load(Relaxed));
     assert_eq!(writes, 400);
-    assert!(commits < 400, "400 concurrent puts took {commits} commits: no batching");
-    assert_eq!(ns.list(ListOptions::default()).await.unwrap().keys.len(), 400);
+    assert!(
+        commits < 400,
+        "400 concurrent puts took {commits} commits: no batching"
+    );
+    assert_eq!(
+        ns.list(ListOptions::default()).await.unwrap().keys.len(),
+        400
+    );
 }

@@ -1,8 +1,8 @@
 //! `edge.toml`: one app's configuration.
 //!
 //! Keys follow `wrangler.toml` where the meaning is the same, so a Worker's config carries over:
-//! `name`, `main`, `compatibility_date`, `compatibility_flags`, `routes` (or `route`) and
-//! `[vars]`. Unknown keys and bad values are errors that name the file, the key and the reason.
+//! `name`, `main`, `compatibility_date`, `compatibility_flags`, `routes` (or `route`),
+//! `[vars]` and `[[kv_namespaces]]`. Unknown keys and bad values are errors that name the file, the key and the reason.
 
 mod route;
 
@@ -37,6 +37,17 @@ pub struct AppConfig {
     pub allow_private_network: bool,
     /// `[limits]`: what the app asks for; the node fills in defaults and applies ceilings.
     pub limits: crate::limits::LimitSettings,
+    /// `[[kv_namespaces]]`: the KV namespaces this app may use, by binding name.
+    pub kv_namespaces: Vec<KvNamespaceBinding>,
+}
+
+/// One `[[kv_namespaces]]` entry: `env.<binding>` is the namespace `id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvNamespaceBinding {
+    /// The name on `env`.
+    pub binding: String,
+    /// The namespace id; apps binding the same id share data.
+    pub id: String,
 }
 
 /// Why an app's configuration could not be loaded.
@@ -87,6 +98,20 @@ struct RawConfig {
     outbound: RawOutbound,
     #[serde(default)]
     limits: crate::limits::LimitSettings,
+    #[serde(default)]
+    kv_namespaces: Vec<RawKvNamespace>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKvNamespace {
+    binding: Option<String>,
+    id: Option<String>,
+    #[allow(
+        dead_code,
+        reason = "accepted for wrangler compatibility; edge dev uses `id` locally too"
+    )]
+    preview_id: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -222,6 +247,50 @@ impl AppConfig {
             .validate()
             .map_err(|(key, reason)| invalid(&key, reason))?;
 
+        let mut kv_namespaces: Vec<KvNamespaceBinding> = Vec::new();
+        for (i, ns) in raw.kv_namespaces.into_iter().enumerate() {
+            let key = |field: &str| format!("kv_namespaces[{i}].{field}");
+            let binding = ns.binding.ok_or_else(|| {
+                invalid(
+                    &key("binding"),
+                    "missing: the name on `env`, e.g. binding = \"MY_KV\"".into(),
+                )
+            })?;
+            if !is_identifier(&binding) {
+                return Err(invalid(
+                    &key("binding"),
+                    format!(
+                        "{binding:?} is not a JavaScript identifier (letters, digits, `_`, `$`; not starting with a digit)"
+                    ),
+                ));
+            }
+            if vars.contains_key(&binding) || kv_namespaces.iter().any(|b| b.binding == binding) {
+                return Err(invalid(
+                    &key("binding"),
+                    format!("{binding:?} is already bound on `env`"),
+                ));
+            }
+            let id = ns.id.ok_or_else(|| {
+                invalid(
+                    &key("id"),
+                    "missing: the namespace id, e.g. id = \"0f2ac74b498b48028cb68387c421e279\""
+                        .into(),
+                )
+            })?;
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(invalid(
+                    &key("id"),
+                    format!("{id:?} is not valid: use 1 to 64 letters, digits, `-` or `_`"),
+                ));
+            }
+            kv_namespaces.push(KvNamespaceBinding { binding, id });
+        }
+
         Ok(Self {
             name,
             main,
@@ -232,8 +301,17 @@ impl AppConfig {
             vars,
             allow_private_network: raw.outbound.allow_private,
             limits: raw.limits,
+            kv_namespaces,
         })
     }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 fn is_date(s: &str) -> bool {
@@ -268,6 +346,7 @@ name = "alpha"
 main = "index.js"
 compatibility_date = "2024-09-23"
 routes = ["alpha.test/*", { pattern = "example.com/api/*", zone_name = "example.com" }]
+kv_namespaces = [{ binding = "CACHE", id = "cache-1", preview_id = "x" }]
 [vars]
 GREETING = "hi"
 COUNT = 3
@@ -277,6 +356,13 @@ COUNT = 3
         assert_eq!(c.routes.len(), 2);
         assert_eq!(c.vars["GREETING"], "hi");
         assert_eq!(c.vars["COUNT"], 3);
+        assert_eq!(
+            c.kv_namespaces,
+            [KvNamespaceBinding {
+                binding: "CACHE".into(),
+                id: "cache-1".into()
+            }]
+        );
     }
 
     #[test]
@@ -301,6 +387,28 @@ COUNT = 3
             .unwrap_err()
             .to_string();
         assert!(e.contains("`routes[0]`"), "{e}");
+        let e = app("main = \"index.js\"\n[[kv_namespaces]]\nbinding = \"1KV\"\nid = \"a\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`kv_namespaces[0].binding`"), "{e}");
+        let e = app("main = \"index.js\"\n[[kv_namespaces]]\nbinding = \"KV\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`kv_namespaces[0].id`") && e.contains("missing"),
+            "{e}"
+        );
+        let e = app("main = \"index.js\"\nkv_namespaces = [{binding = \"KV\", id = \"a\"}, {binding = \"KV\", id = \"b\"}]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`kv_namespaces[1].binding`") && e.contains("already bound"),
+            "{e}"
+        );
+        let e = app("main = \"index.js\"\nkv_namespaces = [{binding = \"KV\", id = \"a b\"}]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`kv_namespaces[0].id`"), "{e}");
         let e = app("main = \"index.js\"\nname = \"bad name\"")
             .unwrap_err()
             .to_string();

@@ -66,6 +66,8 @@ pub struct IsolateSpec {
     pub stats: Arc<crate::limits::TenantStats>,
     /// Whether CPU and wall-clock limits are enforced (off only to measure their cost).
     pub enforce_limits: bool,
+    /// The KV namespaces the app binds.
+    pub kv: edge_kv::js::KvBindings,
 }
 
 /// How an isolate reports on its life to whoever owns it (the tenant).

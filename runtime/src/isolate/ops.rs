@@ -141,7 +141,7 @@ pub(crate) struct NextRequest {
 
 deno_core::extension!(
     edge_host,
-    deps = [edge_web],
+    deps = [edge_web, edge_kv],
     ops = [
         op_edge_env,
         op_edge_ready,

@@ -26,6 +26,7 @@ pub enum SnapshotError {
 /// The extensions of every isolate, in order, without per-isolate state.
 fn extensions() -> Result<Vec<deno_core::Extension>, SnapshotError> {
     let mut exts = edge_web::extensions(Default::default())?;
+    exts.push(edge_kv::js::edge_kv::init(None));
     exts.push(edge_host::init(None));
     Ok(exts)
 }
@@ -74,9 +75,10 @@ fn cache_key() -> Option<String> {
         "quickjs"
     };
     Some(format!(
-        "snapshot-{}-{engine}-{:x}-{mtime:x}.bin",
+        "snapshot-{}-{engine}-{:x}-{mtime:x}-{}.bin",
         env!("CARGO_PKG_VERSION"),
-        meta.len()
+        meta.len(),
+        env!("EDGE_JS_FINGERPRINT"),
     ))
 }
 

@@ -110,6 +110,7 @@ async fn serve(
             return false;
         }
     };
+    extensions.push(edge_kv::js::edge_kv::init(Some(spec.kv.clone())));
     extensions.push(edge_host::init(Some(HostState {
         tenant: tenant.clone(),
         isolate_id: spec.id,

@@ -140,16 +140,24 @@ impl RedbBackend {
 
     /// Purges expired entries now (the writer also does this on its own schedule).
     pub fn purge_now(&self) -> Result<usize, KvError> {
-        writer::purge(&self.db, self.clock.now_secs()).map_err(|e| KvError::storage(KvOp::Delete, e))
+        writer::purge(&self.db, self.clock.now_secs())
+            .map_err(|e| KvError::storage(KvOp::Delete, e))
     }
 
     /// Rows in the file, expired or not: (entries, expiry index rows). For tests of purging.
     pub fn raw_counts(&self) -> Result<(u64, u64), KvError> {
         use redb::ReadableTableMetadata;
-        let txn = self.db.begin_read().map_err(|e| KvError::storage(KvOp::List, e))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| KvError::storage(KvOp::List, e))?;
         let n = |r: Result<u64, redb::StorageError>| r.map_err(|e| KvError::storage(KvOp::List, e));
-        let entries = txn.open_table(ENTRIES).map_err(|e| KvError::storage(KvOp::List, e))?;
-        let expiry = txn.open_table(EXPIRY).map_err(|e| KvError::storage(KvOp::List, e))?;
+        let entries = txn
+            .open_table(ENTRIES)
+            .map_err(|e| KvError::storage(KvOp::List, e))?;
+        let expiry = txn
+            .open_table(EXPIRY)
+            .map_err(|e| KvError::storage(KvOp::List, e))?;
         Ok((n(entries.len())?, n(expiry.len())?))
     }
 
@@ -176,10 +184,14 @@ impl RedbBackend {
     fn read<T>(
         &self,
         op: KvOp,
-        f: impl FnOnce(&redb::ReadOnlyTable<(&'static str, &'static [u8]), &'static [u8]>) -> Result<T, redb::StorageError>,
+        f: impl FnOnce(
+            &redb::ReadOnlyTable<(&'static str, &'static [u8]), &'static [u8]>,
+        ) -> Result<T, redb::StorageError>,
     ) -> Result<T, KvError> {
         let txn = self.db.begin_read().map_err(|e| KvError::storage(op, e))?;
-        let table = txn.open_table(ENTRIES).map_err(|e| KvError::storage(op, e))?;
+        let table = txn
+            .open_table(ENTRIES)
+            .map_err(|e| KvError::storage(op, e))?;
         f(&table).map_err(|e| KvError::storage(op, e))
     }
 
@@ -203,7 +215,12 @@ impl Drop for RedbBackend {
         // Closing the queue lets the writer finish what is queued and exit; waiting for it
         // releases the file, so it can be opened again at once.
         self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(thread) = self.writer_thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(thread) = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             let _ = thread.join();
         }
     }

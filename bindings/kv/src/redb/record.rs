@@ -10,8 +10,7 @@ const HAS_METADATA: u8 = 2;
 /// Serializes an entry.
 pub(crate) fn encode(entry: &Entry) -> Vec<u8> {
     let meta = entry.metadata.as_deref().map(str::as_bytes);
-    let mut out =
-        Vec::with_capacity(1 + 8 + 4 + meta.map_or(0, <[u8]>::len) + entry.value.len());
+    let mut out = Vec::with_capacity(1 + 8 + 4 + meta.map_or(0, <[u8]>::len) + entry.value.len());
     let mut flags = 0;
     if entry.expiration.is_some() {
         flags |= HAS_EXPIRATION;

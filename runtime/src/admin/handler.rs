@@ -1,0 +1,203 @@
+//! Requests to the admin endpoint: token check, then one KV operation through
+//! [`edge_kv::Namespace`], so the same rules apply as in scripts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use edge_kv::{KvBackend, KvError, ListOptions, ManualClock, Namespace, PutOptions, rules};
+
+/// Header carrying a value's metadata (percent-encoded JSON).
+pub const METADATA_HEADER: &str = "edge-kv-metadata";
+/// Header carrying a value's expiration (Unix seconds).
+pub const EXPIRATION_HEADER: &str = "edge-kv-expiration";
+
+pub(super) struct AdminState {
+    pub(super) store: Arc<edge_kv::RedbBackend>,
+    pub(super) token: String,
+    pub(super) clock: Option<ManualClock>,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+pub(super) async fn handle(state: &AdminState, req: Request<Incoming>) -> Reply {
+    if !authorized(state, &req) {
+        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+    }
+    let path = req.uri().path().to_string();
+    let query: HashMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let method = req.method().clone();
+    match (method, parts.as_slice()) {
+        (Method::POST, ["v1", "clock", "advance"]) => match &state.clock {
+            Some(clock) => match query.get("secs").and_then(|s| s.parse().ok()) {
+                Some(secs) => {
+                    clock.advance(secs);
+                    json(StatusCode::OK, serde_json::json!({ "advanced": secs }))
+                }
+                None => error(StatusCode::BAD_REQUEST, "secs must be a whole number"),
+            },
+            None => error(
+                StatusCode::NOT_FOUND,
+                "the clock can only be moved when the node runs with EDGE_KV_CLOCK=manual",
+            ),
+        },
+        (Method::GET, ["v1", "kv", ns, "keys"]) => {
+            let Some(ns) = namespace(state, ns) else {
+                return bad_path();
+            };
+            let options = ListOptions {
+                prefix: query.get("prefix").cloned(),
+                limit: query.get("limit").map(|l| l.parse().unwrap_or(f64::NAN)),
+                cursor: query.get("cursor").cloned(),
+            };
+            match ns.list(options).await {
+                Ok(page) => json(StatusCode::OK, list_json(page)),
+                Err(e) => kv_error(&e),
+            }
+        }
+        (method, ["v1", "kv", ns, "values", key]) => {
+            let (Some(ns), Some(key)) = (namespace(state, ns), decode(key)) else {
+                return bad_path();
+            };
+            match method {
+                Method::GET => match ns.get(&key).await {
+                    Ok(Some(entry)) => {
+                        let mut res = Response::new(Full::new(Bytes::from(entry.value)));
+                        if let Some(meta) = entry.metadata {
+                            let encoded = utf8_percent_encode(&meta, NON_ALPHANUMERIC).to_string();
+                            if let Ok(v) = encoded.parse() {
+                                res.headers_mut().insert(METADATA_HEADER, v);
+                            }
+                        }
+                        if let Some(at) = entry.expiration {
+                            res.headers_mut().insert(EXPIRATION_HEADER, at.into());
+                        }
+                        res
+                    }
+                    Ok(None) => error(StatusCode::NOT_FOUND, &format!("no key {key:?}")),
+                    Err(e) => kv_error(&e),
+                },
+                Method::PUT => {
+                    let number = |k: &str| query.get(k).map(|v| v.parse().unwrap_or(f64::NAN));
+                    let options = PutOptions {
+                        expiration: number("expiration"),
+                        expiration_ttl: number("expiration_ttl"),
+                        metadata: query.get("metadata").cloned(),
+                    };
+                    let body = match Limited::new(req.into_body(), rules::MAX_VALUE_BYTES + 1)
+                        .collect()
+                        .await
+                    {
+                        Ok(b) => b.to_bytes().to_vec(),
+                        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                            let too_big = rules::check_value(rules::MAX_VALUE_BYTES + 1);
+                            return kv_error(&too_big.expect_err("one byte over the limit"));
+                        }
+                        Err(e) => {
+                            return error(
+                                StatusCode::BAD_REQUEST,
+                                &format!("cannot read the body: {e}"),
+                            );
+                        }
+                    };
+                    match ns.put(&key, body, options).await {
+                        Ok(()) => json(StatusCode::OK, serde_json::json!({ "ok": true })),
+                        Err(e) => kv_error(&e),
+                    }
+                }
+                Method::DELETE => match ns.delete(&key).await {
+                    Ok(()) => json(StatusCode::OK, serde_json::json!({ "ok": true })),
+                    Err(e) => kv_error(&e),
+                },
+                _ => error(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or DELETE"),
+            }
+        }
+        _ => error(StatusCode::NOT_FOUND, "no such admin path"),
+    }
+}
+
+fn authorized(state: &AdminState, req: &Request<Incoming>) -> bool {
+    let Some(given) = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    // Constant time in the token's length: no early exit on the first differing byte.
+    let (a, b) = (given.as_bytes(), state.token.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn decode(segment: &str) -> Option<String> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+fn namespace(state: &AdminState, ns: &str) -> Option<Namespace> {
+    let id = decode(ns)?;
+    let store: Arc<dyn KvBackend> = state.store.clone();
+    Some(Namespace::new(store, id))
+}
+
+fn list_json(page: edge_kv::ListResult) -> serde_json::Value {
+    let keys: Vec<serde_json::Value> = page
+        .keys
+        .into_iter()
+        .map(|k| {
+            let mut o = serde_json::json!({ "name": k.name });
+            if let Some(at) = k.expiration {
+                o["expiration"] = at.into();
+            }
+            if let Some(meta) = k.metadata {
+                o["metadata"] =
+                    serde_json::from_str(&meta).unwrap_or(serde_json::Value::String(meta));
+            }
+            o
+        })
+        .collect();
+    let mut out = serde_json::json!({ "keys": keys, "list_complete": page.list_complete });
+    if let Some(c) = page.cursor {
+        out["cursor"] = c.into();
+    }
+    out
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Reply {
+    let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    res
+}
+
+fn error(status: StatusCode, message: &str) -> Reply {
+    json(status, serde_json::json!({ "error": message }))
+}
+
+fn bad_path() -> Reply {
+    error(
+        StatusCode::BAD_REQUEST,
+        "namespace and key must be percent-encoded UTF-8",
+    )
+}
+
+fn kv_error(e: &KvError) -> Reply {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    error(status, &e.to_string())
+}
