@@ -53,7 +53,10 @@ fn deno() -> PathBuf {
     let bin = dir.join("node_modules/.bin/deno");
     if !bin.exists() {
         std::fs::create_dir_all(&dir).unwrap();
-        println!("installing deno {DENO_VERSION} from npm into {}", dir.display());
+        println!(
+            "installing deno {DENO_VERSION} from npm into {}",
+            dir.display()
+        );
         let status = Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--prefix"])
             .arg(&dir)
@@ -116,7 +119,13 @@ fn start_deno(root: &Path) -> Server {
     let main = root.join("deno.ts");
     std::fs::copy(bench_dir().join("deno.ts"), &main).unwrap();
     let mut child = Command::new(deno())
-        .args(["serve", "--unstable-kv", "--allow-env", "--allow-read", "--allow-write"])
+        .args([
+            "serve",
+            "--unstable-kv",
+            "--allow-env",
+            "--allow-read",
+            "--allow-write",
+        ])
         .args(["--host", "127.0.0.1", "--port", "0"])
         .arg(&main)
         .env("KV_PATH", root.join("deno-kv.sqlite3"))

@@ -49,6 +49,8 @@ pub fn run(args: NewArgs) -> anyhow::Result<ExitCode> {
     );
     std::fs::write(root.join("edge.toml"), config)?;
     std::fs::write(root.join("src/index.js"), HANDLER)?;
+    // `edge dev` keeps local state (KV data) in .edge/: not something to commit.
+    std::fs::write(root.join(".gitignore"), ".edge/\n")?;
     #[allow(clippy::print_stdout, reason = "CLI output")]
     {
         println!("created {}", root.display());

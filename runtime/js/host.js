@@ -106,9 +106,13 @@ class FetchEvent extends event.Event {
 globalThis.FetchEvent = FetchEvent;
 
 function newRequest(next) {
-  const body = next.bodyRid === null
-    ? null
-    : new bodyMod.InnerBody(streams.readableStreamForRid(next.bodyRid));
+  let body = null;
+  if (next.bodyBytes !== null) {
+    // A small body that had fully arrived: no stream unless the script asks for one.
+    body = new bodyMod.InnerBody({ body: next.bodyBytes, consumed: false });
+  } else if (next.bodyRid !== null) {
+    body = new bodyMod.InnerBody(streams.readableStreamForRid(next.bodyRid));
+  }
   const headers = next.headers;
   const inner = requestMod.newInnerRequest(next.method, next.url, () => headers, body, false);
   return requestMod.fromInnerRequest(inner, "immutable");

@@ -22,7 +22,11 @@ use tracing::Instrument;
 
 use crate::body::ResponseBody;
 use crate::error::{ERROR_HEADER, ErrorCode, InvokeError};
-use crate::isolate::Invocation;
+use crate::isolate::{Invocation, InvocationBody};
+
+/// Request bodies whose declared length is at most this are received by the front door and
+/// given to the script whole; longer or unsized ones stream.
+const SMALL_BODY_BYTES: u64 = 64 << 10;
 use crate::node::Node;
 
 /// Serves `node` on `listener` until the process ends.
@@ -156,7 +160,26 @@ async fn invoke(
         .iter()
         .map(|(k, v)| (ByteString::from(k.as_str()), ByteString::from(v.as_bytes())))
         .collect();
-    let body = (!body.is_end_stream()).then(|| body.map_err(|e| e.into()).boxed());
+    let body = if body.is_end_stream() {
+        InvocationBody::Empty
+    } else if body
+        .size_hint()
+        .upper()
+        .is_some_and(|n| n <= SMALL_BODY_BYTES)
+    {
+        // Declared small: receive it here, off the isolate's thread, and hand it over whole.
+        match body.collect().await {
+            Ok(collected) => InvocationBody::Full(collected.to_bytes()),
+            Err(e) => {
+                return Err(InvokeError::new(
+                    ErrorCode::BadRequest,
+                    format!("the request body could not be read: {e}"),
+                ));
+            }
+        }
+    } else {
+        InvocationBody::Stream(body.map_err(|e| e.into()).boxed())
+    };
     let (reply, rx) = oneshot::channel();
     tenant.invoke(Invocation {
         request_id,

@@ -31,7 +31,7 @@ async fn call(tenant: &Tenant, n: u64) -> edge_runtime::isolate::Reply {
         method: "GET".into(),
         url: "http://app.test/".into(),
         headers: Vec::new(),
-        body: None,
+        body: edge_runtime::isolate::InvocationBody::Empty,
         reply,
     });
     rx.await.expect("every invocation gets a reply")

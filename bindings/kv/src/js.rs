@@ -35,6 +35,9 @@ deno_core::extension!(
         op_kv_bindings,
         op_kv_check_cache_ttl,
         op_kv_check_value_len,
+        op_kv_immediate_reads,
+        op_kv_get_text_now,
+        op_kv_get_bytes_now,
         op_kv_get_text,
         op_kv_get_bytes,
         op_kv_get_with_metadata,
@@ -88,6 +91,50 @@ fn op_kv_check_cache_ttl(ttl: f64) -> Result<(), KvError> {
 #[op2(fast)]
 fn op_kv_check_value_len(#[number] len: usize) -> Result<(), KvError> {
     rules::check_value(len)
+}
+
+fn namespace_now(state: &OpState, index: u32) -> Result<&Namespace, KvError> {
+    state
+        .borrow::<KvBindings>()
+        .namespaces
+        .get(index as usize)
+        .map(|(_, ns)| ns)
+        .ok_or(KvError::NotBound(index))
+}
+
+/// Whether the binding's backend answers reads at once (then `01_kv.js` uses the `_now` ops).
+#[op2(fast)]
+fn op_kv_immediate_reads(state: &mut OpState, #[smi] ns: u32) -> Result<bool, KvError> {
+    Ok(namespace_now(state, ns)?.immediate_reads())
+}
+
+fn now(ns: &Namespace, key: &str) -> Result<Option<crate::Entry>, KvError> {
+    ns.get_now(key).unwrap_or(Err(KvError::Storage {
+        op: crate::KvOp::Get,
+        message: "the backend cannot answer reads at once".into(),
+    }))
+}
+
+/// `get(key)` as text, synchronously (immediate-read backends).
+#[op2]
+#[string]
+fn op_kv_get_text_now(
+    state: &mut OpState,
+    #[smi] ns: u32,
+    #[string] key: &str,
+) -> Result<Option<String>, KvError> {
+    Ok(now(namespace_now(state, ns)?, key)?.map(|e| text(e.value)))
+}
+
+/// `get(key, "arrayBuffer" | "stream")`, synchronously (immediate-read backends).
+#[op2]
+#[serde]
+fn op_kv_get_bytes_now(
+    state: &mut OpState,
+    #[smi] ns: u32,
+    #[string] key: &str,
+) -> Result<Option<ToJsBuffer>, KvError> {
+    Ok(now(namespace_now(state, ns)?, key)?.map(|e| e.value.into()))
 }
 
 /// `get(key)` as text (invalid UTF-8 is replaced, as `TextDecoder` does).

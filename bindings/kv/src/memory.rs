@@ -101,4 +101,8 @@ impl KvBackend for MemoryBackend {
     fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }
+
+    fn immediate_reads(&self) -> bool {
+        true
+    }
 }

@@ -68,6 +68,20 @@ impl Namespace {
         self.backend.get(&self.id, key).await
     }
 
+    /// Whether [`Namespace::get_now`] answers (the backend reads without waiting).
+    pub fn immediate_reads(&self) -> bool {
+        self.backend.immediate_reads()
+    }
+
+    /// `get` without awaiting, for backends with immediate reads; `None` if the backend would
+    /// have to wait.
+    pub fn get_now(&self, key: &str) -> Option<Result<Option<Entry>, KvError>> {
+        if let Err(e) = rules::check_key(KvOp::Get, key) {
+            return Some(Err(e));
+        }
+        crate::backend::poll_once(self.backend.get(&self.id, key))
+    }
+
     /// The live entries under `keys` (1–100), in order.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, KvError> {
         rules::check_bulk(keys)?;

@@ -30,6 +30,17 @@ pub(crate) use ops::edge_host;
 pub type RequestBody =
     http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
+/// A request body as the front door hands it over.
+pub enum InvocationBody {
+    /// No body.
+    Empty,
+    /// A small body, already received in full: handed to the script as bytes, so
+    /// `request.text()` and friends need no stream.
+    Full(Bytes),
+    /// A body still arriving: the script reads it as a stream.
+    Stream(RequestBody),
+}
+
 /// What an isolate answers: a response (whose body may still be streaming) or why there is none.
 pub type Reply = Result<http::Response<ResponseBody>, InvokeError>;
 
@@ -43,8 +54,8 @@ pub struct Invocation {
     pub url: String,
     /// Request headers, in order, as bytes.
     pub headers: Vec<(ByteString, ByteString)>,
-    /// The body, if the request has one.
-    pub body: Option<RequestBody>,
+    /// The body.
+    pub body: InvocationBody,
     /// Where the reply goes.
     pub reply: oneshot::Sender<Reply>,
 }

@@ -137,6 +137,7 @@ pub(crate) struct NextRequest {
     url: String,
     headers: Vec<(ByteString, ByteString)>,
     body_rid: Option<u32>,
+    body_bytes: Option<deno_core::convert::Uint8Array>,
 }
 
 deno_core::extension!(
@@ -207,9 +208,14 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
         }
     };
     let mut s = state.borrow_mut();
-    let body_rid = invocation
-        .body
-        .map(|b| s.resource_table.add(RequestBodyResource::new(b)));
+    let (body_rid, body_bytes) = match invocation.body {
+        super::InvocationBody::Empty => (None, None),
+        super::InvocationBody::Full(bytes) => (None, Some(Vec::from(bytes).into())),
+        super::InvocationBody::Stream(b) => (
+            Some(s.resource_table.add(RequestBodyResource::new(b))),
+            None,
+        ),
+    };
     let host = s.borrow_mut::<HostState>();
     let id = host.next_id;
     host.next_id = host.next_id.wrapping_add(1);
@@ -234,6 +240,7 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
         url: invocation.url,
         headers: invocation.headers,
         body_rid,
+        body_bytes,
     })
 }
 

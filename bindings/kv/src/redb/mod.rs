@@ -289,4 +289,8 @@ impl KvBackend for RedbBackend {
     fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }
+
+    fn immediate_reads(&self) -> bool {
+        true
+    }
 }

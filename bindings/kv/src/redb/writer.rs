@@ -10,6 +10,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, ReadableTable};
+
 use tokio::sync::oneshot;
 
 use super::record;
@@ -130,23 +131,20 @@ fn commit(db: &Database, batch: &[Job]) -> Result<(), redb::Error> {
         let mut expiry = txn.open_table(EXPIRY)?;
         for job in batch {
             let key = (job.ns.as_str(), job.key.as_bytes());
-            // The old entry's expiry index row goes, whatever replaces it.
-            let old_expiration = entries
-                .get(key)?
-                .and_then(|old| record::decode(old.value()).and_then(|p| p.expiration));
+            // Insert or remove hands back the old record: its expiry index row goes.
+            let old_expiration = match &job.entry {
+                Some(entry) => entries
+                    .insert(key, record::encode(entry).as_slice())?
+                    .and_then(|old| record::decode(old.value()).and_then(|p| p.expiration)),
+                None => entries
+                    .remove(key)?
+                    .and_then(|old| record::decode(old.value()).and_then(|p| p.expiration)),
+            };
             if let Some(at) = old_expiration {
                 expiry.remove((at, job.ns.as_str(), job.key.as_bytes()))?;
             }
-            match &job.entry {
-                Some(entry) => {
-                    entries.insert(key, record::encode(entry).as_slice())?;
-                    if let Some(at) = entry.expiration {
-                        expiry.insert((at, job.ns.as_str(), job.key.as_bytes()), ())?;
-                    }
-                }
-                None => {
-                    entries.remove(key)?;
-                }
+            if let Some(at) = job.entry.as_ref().and_then(|e| e.expiration) {
+                expiry.insert((at, job.ns.as_str(), job.key.as_bytes()), ())?;
             }
         }
     }
