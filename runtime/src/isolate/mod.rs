@@ -107,6 +107,10 @@ pub struct IsolateHandle {
 
 impl IsolateHandle {
     /// Queues an invocation; gives it back if the isolate has already stopped.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the invocation is handed back whole to be re-dispatched; boxing it would add an allocation to every request"
+    )]
     pub fn send(&self, inv: Invocation) -> Result<(), Invocation> {
         self.tx.send(inv).map_err(|e| e.0)
     }
