@@ -5,6 +5,7 @@ import { kvBindings } from "ext:edge_kv/01_kv.js";
 
 const {
   ArrayPrototypePush,
+  ObjectKeys,
   ObjectPrototypeIsPrototypeOf,
   PromisePrototypeThen,
   PromiseReject,
@@ -258,6 +259,10 @@ async function serve(mainUrl) {
   const handler = pickHandler(ns);
   const env = op_edge_env();
   for (const [name, binding] of kvBindings()) env[name] = binding;
+  if (handler === serviceWorkerHandler) {
+    // The service-worker syntax has no `env`: as on Workers, vars and bindings are globals.
+    for (const name of ObjectKeys(env)) globalThis[name] = env[name];
+  }
   op_edge_ready();
   while (true) {
     const next = await op_edge_next_request();

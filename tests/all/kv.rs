@@ -757,3 +757,28 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_worker_syntax_sees_bindings_as_globals() {
+    let state = scratch("kv-sw-state");
+    let edge = Edge::start(&[
+        "dev",
+        fixture("kv-service-worker").to_str().unwrap(),
+        "--port",
+        "0",
+        "--persist-to",
+        state.to_str().unwrap(),
+    ]);
+    let c = client();
+    let res = c.put(edge.url("/?key=k")).body("v1").send().await.unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let got: Value = c
+        .get(edge.url("/?key=k"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got, json!({"greeting": "hello", "value": "v1"}));
+}
