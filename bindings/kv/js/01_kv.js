@@ -17,6 +17,7 @@ const {
   MapPrototypeSet,
   Number,
   ObjectPrototypeIsPrototypeOf,
+  PromisePrototypeThen,
   PromiseReject,
   PromiseResolve,
   String,
@@ -228,29 +229,43 @@ class KVNamespace {
     return { value, metadata: parseMeta(hit.metadata), cacheStatus: null };
   }
 
-  async put(key, value, options = undefined) {
-    key = String(key);
-    const opts = putOptions(options);
-    if (typeof value === "string") {
-      return void (await op_kv_put_text(this.#ns, key, value, opts));
-    }
-    let bytes;
-    if (ObjectPrototypeIsPrototypeOf(ArrayBufferPrototype, value)) {
-      bytes = new Uint8Array(value);
-    } else if (ArrayBufferIsView(value)) {
-      bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    } else if (ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, value)) {
-      bytes = await readAll(value);
-    } else {
+  // put and delete hand back the op's own promise, which resolves to undefined (no async
+  // wrapper: on quickjs every extra async frame costs several microseconds); argument errors
+  // still arrive as rejections.
+  put(key, value, options = undefined) {
+    try {
+      key = String(key);
+      const opts = putOptions(options);
+      if (typeof value === "string") {
+        return op_kv_put_text(this.#ns, key, value, opts);
+      }
+      if (ObjectPrototypeIsPrototypeOf(ArrayBufferPrototype, value)) {
+        return op_kv_put_bytes(this.#ns, key, new Uint8Array(value), opts);
+      }
+      if (ArrayBufferIsView(value)) {
+        const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+        return op_kv_put_bytes(this.#ns, key, bytes, opts);
+      }
+      if (ObjectPrototypeIsPrototypeOf(ReadableStreamPrototype, value)) {
+        return PromisePrototypeThen(
+          readAll(value),
+          (bytes) => op_kv_put_bytes(this.#ns, key, bytes, opts),
+        );
+      }
       throw new TypeError(
         "KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.",
       );
+    } catch (err) {
+      return PromiseReject(err);
     }
-    await op_kv_put_bytes(this.#ns, key, bytes, opts);
   }
 
-  async delete(key) {
-    await op_kv_delete(this.#ns, String(key));
+  delete(key) {
+    try {
+      return op_kv_delete(this.#ns, String(key));
+    } catch (err) {
+      return PromiseReject(err);
+    }
   }
 
   async list(options = undefined) {
