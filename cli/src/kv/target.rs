@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use edge_kv::{KvBackend, ListOptions, Namespace, PutOptions, RedbBackend, RedbOptions};
-use edge_runtime::admin::{ADMIN_FILE, AdminInfo};
+use edge_runtime::admin::{ADMIN_FILE, AdminInfo, list_json};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// `put`'s options as the command line gives them.
@@ -124,22 +124,7 @@ impl Target {
                             cursor: cursor.clone(),
                         })
                         .await?;
-                    let keys: Vec<serde_json::Value> = page
-                        .keys
-                        .into_iter()
-                        .map(|k| {
-                            let mut o = serde_json::json!({ "name": k.name });
-                            if let Some(at) = k.expiration {
-                                o["expiration"] = at.into();
-                            }
-                            if let Some(meta) = k.metadata {
-                                o["metadata"] = serde_json::from_str(&meta)
-                                    .unwrap_or(serde_json::Value::String(meta));
-                            }
-                            o
-                        })
-                        .collect();
-                    (keys, page.cursor)
+                    page_parts(list_json(page))
                 }
                 Target::Remote { client, info, ns } => {
                     let mut query = Vec::new();
@@ -154,12 +139,7 @@ impl Target {
                         .await?
                         .json()
                         .await?;
-                    let keys = body["keys"].as_array().cloned().unwrap_or_default();
-                    let next = body
-                        .get("cursor")
-                        .and_then(|c| c.as_str())
-                        .map(String::from);
-                    (keys, next)
+                    page_parts(body)
                 }
             };
             keys.extend(page);
@@ -224,4 +204,15 @@ impl Target {
             }
         }
     }
+}
+
+/// The keys and the next cursor of a `list` page in its JSON form (the same from the file and
+/// from the admin endpoint).
+fn page_parts(page: serde_json::Value) -> (Vec<serde_json::Value>, Option<String>) {
+    let keys = page["keys"].as_array().cloned().unwrap_or_default();
+    let next = page
+        .get("cursor")
+        .and_then(|c| c.as_str())
+        .map(String::from);
+    (keys, next)
 }

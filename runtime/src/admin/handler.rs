@@ -153,7 +153,8 @@ fn namespace(state: &AdminState, ns: &str) -> Option<Namespace> {
     Some(Namespace::new(store, id))
 }
 
-fn list_json(page: edge_kv::ListResult) -> serde_json::Value {
+/// A page of `list` as JSON, shaped as Workers returns it (metadata parsed).
+pub fn list_json(page: edge_kv::ListResult) -> serde_json::Value {
     let keys: Vec<serde_json::Value> = page
         .keys
         .into_iter()

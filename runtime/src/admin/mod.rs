@@ -14,6 +14,7 @@
 mod handler;
 mod info;
 
+pub use handler::list_json;
 pub use info::{ADMIN_FILE, AdminInfo};
 
 use std::convert::Infallible;
