@@ -1,4 +1,4 @@
-// The edge side of the KV benchmark. benches/kv/deno.ts is the same logic on Deno KV.
+// The edge side of the KV benchmark. benches/suite/kv/deno.ts is the same logic on Deno KV.
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);

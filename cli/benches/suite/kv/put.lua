@@ -1,6 +1,4 @@
 -- A fresh key per request (a write, never a no-op), 64-byte value.
--- edge routes by Host; deno ignores it.
-wrk.headers["Host"] = "kvbench.localhost"
 math.randomseed(os.time())
 local n = 0
 local seed = math.random(0, 1000000000)

@@ -1,4 +1,4 @@
-// The Deno KV side of the KV benchmark: the same logic as benches/kv/edge.js.
+// The Deno KV side of the KV benchmark: the same logic as benches/suite/kv/edge.js.
 const kv = await Deno.openKv(Deno.env.get("KV_PATH"));
 
 export default {

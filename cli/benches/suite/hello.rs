@@ -1,0 +1,38 @@
+//! `hello`: the smallest handler (`hello.js`, a fixed text response) on edge, deno and workerd;
+//! requests/s, p50 and p99 under `wrk -t1` at 32 and 256 connections.
+
+use std::path::Path;
+
+use crate::report::Report;
+use crate::settings::Settings;
+use crate::wrk::{self, Load};
+use crate::{apps, process::Server};
+
+/// The handler, the same file for every system.
+pub const SOURCE: &str = include_str!("hello.js");
+
+/// Runs the scenario in `dir`.
+pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
+    let servers = apps::start_all(dir, SOURCE, "");
+    let named: Vec<(&str, &Server)> = servers.iter().map(|(n, s)| (*n, s)).collect();
+    for connections in settings.hello_connections {
+        let variant = format!("c{connections}");
+        println!("  wrk -t1 -c{connections}, {} s", settings.seconds);
+        let load = Load {
+            connections,
+            seconds: settings.seconds,
+            script: None,
+        };
+        let runs = wrk::interleaved(&named, load, settings.rounds);
+        for ((system, _), runs) in named.iter().zip(runs) {
+            wrk::record(
+                report,
+                "hello",
+                &variant,
+                system,
+                &runs,
+                ("req_per_s", "req/s", 1.0),
+            );
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! README.md's Performance table, regenerated from a report between the
+//! `<!-- bench:begin -->` and `<!-- bench:end -->` markers.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::{table, targets};
+
+/// The line before the generated block.
+const BEGIN: &str = "<!-- bench:begin -->";
+/// The line after the generated block.
+const END: &str = "<!-- bench:end -->";
+
+/// Replaces what lies between the markers in `readme` with the table for `report`. Panics if
+/// the markers are missing.
+pub fn rewrite(readme: &Path, report: &Value) {
+    let text = std::fs::read_to_string(readme)
+        .unwrap_or_else(|e| panic!("read {}: {e}", readme.display()));
+    let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+        panic!("{} has no {BEGIN} … {END} markers", readme.display());
+    };
+    assert!(
+        begin < end,
+        "{BEGIN} comes after {END} in {}",
+        readme.display()
+    );
+    let new = format!(
+        "{}{BEGIN}\n{}{}",
+        &text[..begin],
+        block(report),
+        &text[end..]
+    );
+    std::fs::write(readme, new).unwrap_or_else(|e| panic!("write {}: {e}", readme.display()));
+}
+
+/// The generated Markdown: when and where it was measured, the table, the notes, the targets.
+pub fn block(report: &Value) -> String {
+    let m = &report["machine"];
+    let s = &report["settings"];
+    let v = &report["versions"];
+    let text = |x: &Value| {
+        x.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| x.to_string())
+    };
+    let date = text(&report["date"]);
+    let mut out = format!(
+        "Measured {} ({} suite) on {}, {} cores, {} GiB, Linux {}; deno {}, workerd {}, plain \
+         QuickJS-NG {} through rquickjs {}. wrk figures are medians of {} interleaved rounds of {} s \
+         (`wrk -t1`, on the same cores as the servers); ↑ higher is better, ↓ lower is better; a \
+         peer's cell is its figure and, in brackets, edge's figure divided by it.\n\n",
+        date.get(..10).unwrap_or(&date),
+        if s["quick"].as_bool() == Some(true) {
+            "quick"
+        } else {
+            "full"
+        },
+        text(&m["cpu"]),
+        text(&m["cores"]),
+        text(&m["memory_gib"]),
+        text(&m["kernel"]),
+        text(&v["deno"]),
+        text(&v["workerd"]),
+        text(&v["quickjs-ng"]),
+        text(&v["rquickjs"]),
+        text(&s["rounds"]),
+        text(&s["seconds_per_run"]),
+    );
+    let results = report["results"].as_array().cloned().unwrap_or_default();
+    out.push_str(&table::markdown(&table::rows(&results)));
+    out.push('\n');
+    for note in report["notes"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "- `{}`: {}\n",
+            text(&note["scenario"]),
+            text(&note["note"])
+        ));
+    }
+    for skipped in report["not_run"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "- `{}`: {}\n",
+            text(&skipped["scenario"]),
+            text(&skipped["reason"])
+        ));
+    }
+    out.push_str("\nTargets:\n\n");
+    for t in report["targets"].as_array().into_iter().flatten() {
+        out.push_str(&format!("- {}\n", targets::sentence(t)));
+    }
+    out
+}

@@ -1,0 +1,91 @@
+//! The targets of the performance issue, checked against a report's numbers:
+//! a new app's first request on edge in at most 5 ms (p50), 1000 apps in at most 4 GiB, and
+//! CPU-bound work at most 1.2× plain QuickJS-NG's time.
+
+use serde_json::{Value, json};
+
+/// The apps the density target is stated for.
+const DENSITY_TARGET_APPS: f64 = 1000.0;
+
+/// Checks every target whose figures `report` has; each result is `{name, target, value, met,
+/// how}`.
+pub fn check(report: &Value) -> Vec<Value> {
+    let results = report["results"].as_array().cloned().unwrap_or_default();
+    let find = |scenario: &str, variant: Option<&str>, system: &str, metric: &str| {
+        results
+            .iter()
+            .find(|r| {
+                r["scenario"] == scenario
+                    && variant.is_none_or(|v| r["variant"] == v)
+                    && r["system"] == system
+                    && r["metric"] == metric
+            })
+            .and_then(|r| r["median"].as_f64())
+    };
+    let mut out = Vec::new();
+    if let Some(p50) = find("cold_start", Some("new_app"), "edge", "p50_ms") {
+        out.push(json!({
+            "name": "cold start",
+            "target": "a new app's first request on a running edge node: p50 ≤ 5 ms",
+            "value": format!("{p50:.2} ms"),
+            "met": p50 <= 5.0,
+            "how": "p50 over the first requests of the fresh apps",
+        }));
+    }
+    let apps = report["settings"]["density_apps"].as_f64().unwrap_or(0.0);
+    if let (Some(total), Some(per_app), Some(base)) = (
+        find("density", None, "edge", "rss_total_mib"),
+        find("density", None, "edge", "rss_per_app_mib"),
+        find("density", None, "edge", "rss_baseline_mib"),
+    ) {
+        let (mib, how) = if apps == DENSITY_TARGET_APPS {
+            (total, "measured with 1000 apps".to_string())
+        } else {
+            (
+                base + per_app * DENSITY_TARGET_APPS,
+                format!(
+                    "extrapolated from {apps} apps: RSS with no app served + 1000 × MiB per app"
+                ),
+            )
+        };
+        out.push(json!({
+            "name": "density",
+            "target": "1000 apps on one edge node: RSS ≤ 4 GiB",
+            "value": format!("{:.2} GiB", mib / 1024.0),
+            "met": mib <= 4096.0,
+            "how": how,
+        }));
+    }
+    if let (Some(edge), Some(qjs)) = (
+        find("cpu", None, "edge", "latency_ms"),
+        find("cpu", None, "quickjs", "latency_ms"),
+    ) {
+        let ratio = edge / qjs;
+        out.push(json!({
+            "name": "cpu",
+            "target": "CPU-bound handler on edge ≤ 1.2× plain QuickJS-NG's time",
+            "value": format!("{ratio:.2}× ({edge:.1} ms vs {qjs:.1} ms)"),
+            "met": ratio <= 1.2,
+            "how": "median request latency at one connection vs median workload() call",
+        }));
+    }
+    out
+}
+
+/// One target's result as a sentence.
+pub fn sentence(target: &Value) -> String {
+    format!(
+        "{}: {} ({}): {}",
+        target["name"].as_str().unwrap_or(""),
+        target["value"].as_str().unwrap_or(""),
+        target["how"].as_str().unwrap_or(""),
+        if target["met"].as_bool() == Some(true) {
+            format!("met (target: {})", target["target"].as_str().unwrap_or(""))
+        } else {
+            format!(
+                "NOT met (target: {})",
+                target["target"].as_str().unwrap_or("")
+            )
+        }
+    )
+}

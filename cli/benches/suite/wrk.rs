@@ -1,0 +1,132 @@
+//! Load from `wrk`, a separate process with the same settings for every system, and the
+//! interleaving of runs across systems round by round.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::process::Server;
+use crate::report::{Report, Sample};
+
+/// The `Host` every wrk request carries: edge routes by it, deno and workerd ignore it.
+pub const HOST: &str = "bench.localhost";
+
+/// One wrk run's figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// Requests per second.
+    pub rps: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+}
+
+/// One wrk load: connections, length and an optional Lua script (for a body or varying paths).
+#[derive(Debug, Clone, Copy)]
+pub struct Load<'a> {
+    /// Open connections (`-c`); one thread (`-t1`) drives them all.
+    pub connections: u32,
+    /// Length of the run in seconds (`-d`).
+    pub seconds: u32,
+    /// A Lua script (`-s`), if any.
+    pub script: Option<&'a Path>,
+}
+
+impl Load<'_> {
+    /// Runs wrk against `127.0.0.1:port` once. Panics, with wrk's output, if any response was
+    /// not 2xx or nothing was answered.
+    pub fn run(&self, port: u16) -> Run {
+        let mut command = Command::new("wrk");
+        command
+            .args(["-t1", "--latency", "--timeout", "30s"])
+            .arg(format!("-c{}", self.connections))
+            .arg(format!("-d{}s", self.seconds))
+            .args(["-H", &format!("Host: {HOST}")]);
+        if let Some(script) = self.script {
+            command.arg("-s").arg(script);
+        }
+        let out = command
+            .arg(format!("http://127.0.0.1:{port}/"))
+            .output()
+            .expect("run wrk: run `bash .ci/prereqs --bench` (or `apt-get install wrk`)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "wrk failed:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !text.contains("Non-2xx"),
+            "some responses were not 2xx:\n{text}"
+        );
+        if let Some(line) = text.lines().find(|l| l.contains("Socket errors")) {
+            println!("  warning: wrk reports {}", line.trim());
+        }
+        let field = |prefix: &str| {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+                .unwrap_or_else(|| panic!("no `{prefix}` in wrk's output:\n{text}"))
+        };
+        let run = Run {
+            rps: field("Requests/sec:").parse().unwrap_or(0.0),
+            p50_ms: duration_ms(&field("50%")),
+            p99_ms: duration_ms(&field("99%")),
+        };
+        assert!(run.rps > 0.0, "no request was answered:\n{text}");
+        run
+    }
+}
+
+/// Runs `load` against each server in turn, `rounds` times (a, b, c, a, b, c, …); returns
+/// each server's runs in the order given.
+pub fn interleaved(servers: &[(&str, &Server)], load: Load<'_>, rounds: usize) -> Vec<Vec<Run>> {
+    let mut runs = vec![Vec::new(); servers.len()];
+    for round in 1..=rounds {
+        for (i, (name, server)) in servers.iter().enumerate() {
+            let run = load.run(server.port);
+            println!(
+                "  round {round}/{rounds} {name:<8} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+                run.rps, run.p50_ms, run.p99_ms
+            );
+            runs[i].push(run);
+        }
+    }
+    runs
+}
+
+/// A wrk duration (`812.00us`, `1.20ms`, `2.01s`, `1.00m`) in milliseconds.
+fn duration_ms(s: &str) -> f64 {
+    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+/// Records one system's runs of a variant: throughput as `rate_metric` (requests/s times
+/// `per_request`, e.g. 10 for ten KV reads per request), and the p50 and p99 latencies.
+pub fn record(
+    report: &mut Report,
+    scenario: &'static str,
+    variant: &str,
+    system: &'static str,
+    runs: &[Run],
+    (rate_metric, rate_unit, per_request): (&'static str, &'static str, f64),
+) {
+    let sample = |metric, unit, f: &dyn Fn(&Run) -> f64| Sample {
+        scenario,
+        variant: variant.to_string(),
+        system,
+        metric,
+        unit,
+        runs: runs.iter().map(f).collect(),
+    };
+    report.add(sample(rate_metric, rate_unit, &|r| r.rps * per_request));
+    report.add(sample("p50_ms", "ms", &|r| r.p50_ms));
+    report.add(sample("p99_ms", "ms", &|r| r.p99_ms));
+}
