@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Seconds an isolate with nothing to do stays warm.
     #[arg(long, default_value_t = 300)]
     idle_timeout: u64,
+    /// Blank isolates kept restored and waiting for an app, so the first request to an app
+    /// does not wait for an isolate to be made (each holds about 6 MiB). 0 turns the pool off.
+    #[arg(long, default_value_t = 8)]
+    warm_isolates: usize,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -45,6 +49,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: args.limits.node_limits(),
         enforce_limits: !args.limits.no_limits,
         expose_errors: false,
+        warm_isolates: args.warm_isolates,
         cache_dir: Some(
             std::env::var_os("EDGE_CACHE_DIR")
                 .map(PathBuf::from)

@@ -27,6 +27,9 @@ pub struct NodeOptions {
     pub enforce_limits: bool,
     /// Where KV data lives.
     pub kv: KvOptions,
+    /// How many blank isolates to keep restored and waiting for an app (the warm pool), so a
+    /// first request does not wait for a restore. 0: none; every isolate starts on demand.
+    pub warm_isolates: usize,
 }
 
 /// Where a node keeps its KV namespaces.
@@ -50,6 +53,7 @@ impl Default for NodeOptions {
             limits: NodeLimits::default(),
             enforce_limits: true,
             kv: KvOptions::default(),
+            warm_isolates: 0,
         }
     }
 }
@@ -252,6 +256,13 @@ fn shared(
         expose_errors: options.expose_errors,
         enforce_limits: options.enforce_limits,
         kv: kv.map(|s| s as Arc<dyn edge_kv::KvBackend>),
+        pool: (options.warm_isolates > 0).then(|| {
+            crate::isolate::WarmPool::new(
+                snapshot,
+                options.limits.defaults.memory_bytes,
+                options.warm_isolates,
+            )
+        }),
         ..TenantShared::new(snapshot, options.idle_timeout)
     }))
 }

@@ -26,6 +26,8 @@ pub struct TenantShared {
     pub enforce_limits: bool,
     /// The node's KV store, if it has one.
     pub kv: Option<Arc<dyn edge_kv::KvBackend>>,
+    /// Pre-started isolates, if the node keeps any.
+    pub pool: Option<crate::isolate::WarmPool>,
     pub(crate) next_isolate: AtomicU64,
 }
 
@@ -39,6 +41,7 @@ impl TenantShared {
             expose_errors: false,
             enforce_limits: true,
             kv: None,
+            pool: None,
             next_isolate: AtomicU64::new(1),
         }
     }
@@ -173,7 +176,7 @@ impl Tenant {
             enforce_limits: self.shared.enforce_limits,
             kv: self.kv.clone(),
         };
-        let handle = isolate::spawn(spec, me)?;
+        let handle = isolate::spawn(spec, me, self.shared.pool.as_ref())?;
         *state = State::Running(handle);
         match state {
             State::Running(h) => Ok(h),

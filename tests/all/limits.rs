@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{Edge, client, fixture, get_text, rss_kib};
+use crate::harness::{Edge, client, fixture, get_text, rss_kib, scratch};
 
 /// Scheduling noise allowed on top of a limit (isolate start, a loaded 2-core CI machine).
 const TOLERANCE: Duration = Duration::from_millis(1500);
@@ -119,7 +119,14 @@ async fn load_good(edge: &Edge, workers: usize, stop: Arc<AtomicBool>) -> (Vec<D
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_tenants_are_contained_and_the_neighbour_keeps_serving() {
-    let mut edge = Edge::serve(&fixture("hostile"), &[]);
+    let mut edge = Edge::serve_in(
+        &fixture("hostile"),
+        &scratch("data"),
+        &[],
+        &[("EDGE_LOG", "info,edge_runtime::isolate::pool=debug")],
+    );
+    // The RSS baseline below must include the warm pool, which fills in the background.
+    edge.wait_for_event("warm pool full", Duration::from_secs(120));
     let c = client();
     // Warm the good tenant, then take a baseline of its latency and of the process RSS.
     for _ in 0..20 {

@@ -10,6 +10,7 @@ mod isolates;
 mod kv;
 mod limits;
 mod outbound;
+mod pool;
 mod routing;
 mod streaming;
 mod web_apis;

@@ -54,17 +54,11 @@ pub struct WebOptions {
     pub user_agent: String,
 }
 
-/// The web extensions, in load order, configured by `options`.
-///
-/// Fails only when the net policy names a host that cannot be parsed.
-pub fn extensions(options: WebOptions) -> Result<Vec<deno_core::Extension>, NetPolicyError> {
-    let permissions = options.net.permissions()?;
-    let mut fetch_options = deno_fetch::Options {
-        user_agent: options.user_agent,
-        ..Default::default()
-    };
-    options.net.apply(&mut fetch_options);
-    Ok(vec![
+/// The web extensions, in load order, with no app's settings yet: every isolate (and the startup
+/// snapshot) is made from this list, then [`configure`] gives it its app's settings. Outbound
+/// `fetch` is refused until then (the default [`NetPolicy`]).
+pub fn extensions() -> Vec<deno_core::Extension> {
+    vec![
         deno_webidl::deno_webidl::init(),
         deno_web::deno_web::init(
             Arc::new(deno_web::BlobStore::default()),
@@ -74,17 +68,38 @@ pub fn extensions(options: WebOptions) -> Result<Vec<deno_core::Extension>, NetP
         ),
         deno_crypto::deno_crypto::init(None),
         deno_net::init(),
-        deno_fetch::deno_fetch::init(fetch_options),
-        edge_web::init(options.console),
-        permissions_extension::init(permissions),
-    ])
+        deno_fetch::deno_fetch::init(deno_fetch::Options::default()),
+        edge_web::init(ConsoleLabel::default()),
+        permissions_extension::init(),
+    ]
+}
+
+/// Gives an isolate made from [`extensions`] its app's settings: who outbound `fetch` may
+/// reach, its `User-Agent`, and the label on `console` output. Call it before the app's code
+/// runs (deno_fetch builds its HTTP client from these settings on the first `fetch`).
+///
+/// Fails only when the net policy names a host that cannot be parsed.
+pub fn configure(
+    state: &mut deno_core::OpState,
+    options: WebOptions,
+) -> Result<(), NetPolicyError> {
+    let permissions = options.net.permissions()?;
+    let mut fetch_options = deno_fetch::Options {
+        user_agent: options.user_agent,
+        ..Default::default()
+    };
+    options.net.apply(&mut fetch_options);
+    state.put(fetch_options);
+    state.put(permissions);
+    state.put(options.console);
+    Ok(())
 }
 
 deno_core::extension!(
-    // Holds the permission container deno_fetch checks outbound requests against.
+    // Holds the permission container deno_fetch checks outbound requests against: until
+    // [`configure`] replaces it, one that allows nothing.
     permissions_extension,
-    options = { permissions: deno_permissions::PermissionsContainer },
-    state = |state, options| {
-        state.put(options.permissions);
+    state = |state| {
+        state.put(net_policy::no_network());
     },
 );

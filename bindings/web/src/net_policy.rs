@@ -57,6 +57,13 @@ pub struct NetPolicy {
 #[error("invalid outbound network policy: {0}")]
 pub struct NetPolicyError(String);
 
+/// A permission container that allows no outbound request: what an isolate holds until its
+/// app's policy is applied.
+pub(crate) fn no_network() -> PermissionsContainer {
+    let parser = RuntimePermissionDescriptorParser::new(sys_traits::impls::RealSys);
+    PermissionsContainer::new(Arc::new(parser), Permissions::none_without_prompt())
+}
+
 impl NetPolicy {
     /// The permission container deno_fetch checks every outbound request against.
     pub fn permissions(&self) -> Result<PermissionsContainer, NetPolicyError> {

@@ -12,13 +12,24 @@ use deno_error::JsErrorBox;
 
 /// Resolves and loads `file:` modules under one app's root directory. Remote imports, bare
 /// specifiers and paths that escape the root are refused with an error naming the specifier.
+///
+/// An isolate is made before it knows its app (see the warm pool), so the root is set once
+/// the app is assigned; until then every load is refused.
 pub(crate) struct AppModuleLoader {
-    root: PathBuf,
+    root: std::cell::RefCell<Option<PathBuf>>,
 }
 
 impl AppModuleLoader {
-    pub(crate) fn new(root: PathBuf) -> Self {
-        Self { root }
+    /// A loader with no app yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            root: Default::default(),
+        }
+    }
+
+    /// Confines loads to `root` from now on.
+    pub(crate) fn set_root(&self, root: PathBuf) {
+        *self.root.borrow_mut() = Some(root);
     }
 
     fn load_sync(
@@ -32,7 +43,12 @@ impl AppModuleLoader {
         let path = path
             .canonicalize()
             .map_err(|e| JsErrorBox::type_error(format!("cannot import {specifier}: {e}")))?;
-        if !path.starts_with(&self.root) {
+        if !self
+            .root
+            .borrow()
+            .as_deref()
+            .is_some_and(|root| path.starts_with(root))
+        {
             return Err(JsErrorBox::type_error(format!(
                 "cannot import {specifier}: outside the app directory"
             )));

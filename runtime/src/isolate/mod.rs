@@ -9,6 +9,7 @@
 
 mod loader;
 mod ops;
+mod pool;
 mod request_body;
 pub mod snapshot;
 mod thread;
@@ -25,6 +26,7 @@ use crate::config::AppConfig;
 use crate::error::InvokeError;
 
 pub(crate) use ops::edge_host;
+pub use pool::WarmPool;
 
 /// The body of a request on its way into an isolate.
 pub type RequestBody =
@@ -116,10 +118,34 @@ impl IsolateHandle {
     }
 }
 
-/// Starts an isolate on a new thread. It loads the app, then serves what arrives on the handle.
-pub fn spawn(spec: IsolateSpec, supervisor: Arc<dyn Supervisor>) -> std::io::Result<IsolateHandle> {
+/// Starts an isolate for `spec`: a pre-started one from `pool` when one fits, else one on a new
+/// thread. It loads the app, then serves what arrives on the handle.
+pub fn spawn(
+    spec: IsolateSpec,
+    supervisor: Arc<dyn Supervisor>,
+    pool: Option<&WarmPool>,
+) -> std::io::Result<IsolateHandle> {
     let (tx, rx) = mpsc::unbounded_channel();
     let id = spec.id;
-    thread::spawn(spec, rx, supervisor)?;
+    let mut assignment = thread::Assignment {
+        spec,
+        rx,
+        supervisor,
+    };
+    if let Some(pool) = pool {
+        match pool.assign(assignment) {
+            Ok(()) => return Ok(IsolateHandle { id, tx }),
+            Err(back) => assignment = back,
+        }
+    }
+    let blank = thread::Blank {
+        snapshot: assignment.spec.snapshot,
+        memory_bytes: assignment.spec.limits.memory_bytes,
+    };
+    let name = format!("isolate-{}", assignment.spec.app.name);
+    let (assign_tx, assign_rx) = std::sync::mpsc::sync_channel(1);
+    // The receiver is alive and the channel empty: this cannot fail.
+    let _ = assign_tx.send(assignment);
+    thread::spawn(name, blank, assign_rx, None)?;
     Ok(IsolateHandle { id, tx })
 }

@@ -15,20 +15,17 @@ use super::edge_host;
 /// The snapshot could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
-    /// The web extensions could not be configured.
-    #[error("cannot configure the web extensions: {0}")]
-    Extensions(#[from] edge_web::NetPolicyError),
     /// The thread that builds the snapshot could not start or panicked.
     #[error("snapshot thread failed: {0}")]
     Thread(String),
 }
 
 /// The extensions of every isolate, in order, without per-isolate state.
-fn extensions() -> Result<Vec<deno_core::Extension>, SnapshotError> {
-    let mut exts = edge_web::extensions(Default::default())?;
+fn extensions() -> Vec<deno_core::Extension> {
+    let mut exts = edge_web::extensions();
     exts.push(edge_kv::js::edge_kv::init(None));
     exts.push(edge_host::init(None));
-    Ok(exts)
+    exts
 }
 
 /// Builds a fresh snapshot on a dedicated thread.
@@ -38,7 +35,7 @@ pub fn create() -> Result<Vec<u8>, SnapshotError> {
         .stack_size(8 << 20)
         .spawn(|| -> Result<Vec<u8>, SnapshotError> {
             let runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
-                extensions: extensions()?,
+                extensions: extensions(),
                 ..Default::default()
             });
             Ok(runtime.snapshot().into_vec())

@@ -28,40 +28,100 @@ const ISOLATE_STACK_BYTES: usize = 8 << 20;
 /// The `User-Agent` of outbound `fetch`.
 const USER_AGENT: &str = concat!("edge/", env!("CARGO_PKG_VERSION"));
 
+/// What every isolate is made from before it knows its app.
+#[derive(Clone, Copy)]
+pub(crate) struct Blank {
+    /// The startup snapshot to restore.
+    pub(crate) snapshot: &'static [u8],
+    /// The heap limit; fixed when the engine's heap is made.
+    pub(crate) memory_bytes: usize,
+}
+
+/// What makes a blank isolate an app's. Sent to its thread once.
+pub(crate) struct Assignment {
+    pub(crate) spec: IsolateSpec,
+    pub(crate) rx: mpsc::UnboundedReceiver<Invocation>,
+    pub(crate) supervisor: Arc<dyn Supervisor>,
+}
+
+/// Called on a pre-started isolate's thread once it is made and waiting for its app.
+pub(crate) type OnReady = Box<dyn FnOnce() + Send>;
+
+/// Starts a thread that makes a blank isolate, then waits on `assignments` for its app.
+/// With `on_ready` (a pre-started isolate), a failure to make it is logged and the thread ends;
+/// without, the failure is reported to the assignment's supervisor.
 pub(super) fn spawn(
-    spec: IsolateSpec,
-    rx: mpsc::UnboundedReceiver<Invocation>,
-    supervisor: Arc<dyn Supervisor>,
+    name: String,
+    blank: Blank,
+    assignments: std::sync::mpsc::Receiver<Assignment>,
+    on_ready: Option<OnReady>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
-        .name(format!("isolate-{}", spec.app.name))
+        .name(name)
         .stack_size(ISOLATE_STACK_BYTES)
-        .spawn(move || run(spec, rx, supervisor))?;
+        .spawn(move || run(blank, assignments, on_ready))?;
     Ok(())
 }
 
+/// A blank isolate: restored from the snapshot, its CPU clock watched, no app yet.
+struct Made {
+    rt: tokio::runtime::Runtime,
+    runtime: JsRuntime,
+    watched: Arc<Watched>,
+    loader: Rc<AppModuleLoader>,
+}
+
 fn run(
-    spec: IsolateSpec,
-    rx: mpsc::UnboundedReceiver<Invocation>,
-    supervisor: Arc<dyn Supervisor>,
+    blank: Blank,
+    assignments: std::sync::mpsc::Receiver<Assignment>,
+    on_ready: Option<OnReady>,
 ) {
+    let made = make(blank);
+    match (&made, on_ready) {
+        (Ok(_), Some(ready)) => ready(),
+        (Err(e), Some(_)) => {
+            tracing::warn!("cannot pre-start an isolate: {e}");
+            return;
+        }
+        (_, None) => {}
+    }
+    // Blocks until the app is assigned; fails when the warm pool is gone.
+    let Ok(Assignment {
+        spec,
+        rx,
+        supervisor,
+    }) = assignments.recv()
+    else {
+        return;
+    };
+    drop(assignments);
     let rx = Rc::new(tokio::sync::Mutex::new(rx));
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    let made = match made {
+        Ok(made) => made,
         Err(e) => {
-            supervisor.load_failed(
-                spec.id,
-                format!("cannot start the isolate's event loop: {e}"),
-            );
+            supervisor.load_failed(spec.id, e);
             finish(&spec, rx, supervisor);
             return;
         }
     };
+    let Made {
+        rt,
+        runtime,
+        watched,
+        loader,
+    } = made;
     let span = tracing::info_span!("isolate", tenant = %spec.app.name, isolate = spec.id);
-    let breached = rt.block_on(serve(&spec, rx.clone(), supervisor.clone()).instrument(span));
+    let breached = rt.block_on(
+        serve(
+            runtime,
+            watched,
+            loader,
+            &spec,
+            rx.clone(),
+            supervisor.clone(),
+        )
+        .instrument(span),
+    );
     drop(rt);
     if breached {
         // A terminated isolate may have held up to its memory limit; give it back to the OS
@@ -69,6 +129,44 @@ fn run(
         crate::limits::thread_clock::release_free_memory();
     }
     finish(&spec, rx, supervisor);
+}
+
+/// Makes a blank isolate on this thread.
+fn make(blank: Blank) -> Result<Made, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the isolate's event loop: {e}"))?;
+    let _context = rt.enter();
+    let mut extensions = edge_web::extensions();
+    extensions.push(edge_kv::js::edge_kv::init(None));
+    extensions.push(edge_host::init(None));
+    let loader = Rc::new(AppModuleLoader::new());
+    let mut runtime = JsRuntime::new(RuntimeOptions {
+        extensions,
+        startup_snapshot: Some(blank.snapshot),
+        module_loader: Some(loader.clone()),
+        create_params: Some(v8::CreateParams::default().heap_limits(0, blank.memory_bytes)),
+        ..Default::default()
+    });
+    let watched = Watched::register(runtime.v8_isolate().thread_safe_handle())
+        .map_err(|e| format!("cannot watch the isolate's CPU clock: {e}"))?;
+    {
+        // Near the heap limit: stop the script and grant headroom so the engine does not abort
+        // the process while the termination unwinds.
+        let watched = watched.clone();
+        runtime.add_near_heap_limit_callback(move |current, _initial| {
+            watched.terminate(LimitKind::Memory);
+            current.saturating_mul(2)
+        });
+    }
+    drop(_context);
+    Ok(Made {
+        rt,
+        runtime,
+        watched,
+        loader,
+    })
 }
 
 /// Closes the queue and hands back what is still in it.
@@ -87,7 +185,12 @@ fn finish(
     supervisor.exited(spec.id, leftover);
 }
 
+/// Gives a blank isolate its app, loads the app and serves until retired. True if a limit was
+/// breached.
 async fn serve(
+    mut runtime: JsRuntime,
+    watched: Arc<Watched>,
+    loader: Rc<AppModuleLoader>,
     spec: &IsolateSpec,
     rx: Rc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
     supervisor: Arc<dyn Supervisor>,
@@ -103,55 +206,32 @@ async fn serve(
         },
         user_agent: USER_AGENT.to_string(),
     };
-    let mut extensions = match edge_web::extensions(web) {
-        Ok(e) => e,
-        Err(e) => {
+    {
+        let state = runtime.op_state();
+        let mut state = state.borrow_mut();
+        if let Err(e) = edge_web::configure(&mut state, web) {
+            drop(state);
             supervisor.load_failed(spec.id, e.to_string());
             return false;
         }
-    };
-    extensions.push(edge_kv::js::edge_kv::init(Some(spec.kv.clone())));
-    extensions.push(edge_host::init(Some(HostState {
-        tenant: tenant.clone(),
-        isolate_id: spec.id,
-        rx,
-        supervisor: supervisor.clone(),
-        idle_timeout: spec.idle_timeout,
-        env: serde_json::Value::Object(app.vars.clone()),
-        next_id: 0,
-        inflight: Default::default(),
-        ready: false,
-        limits: spec.limits,
-        stats: spec.stats.clone(),
-        enforce_limits: spec.enforce_limits,
-        serving: false,
-    })));
-    let mut runtime = JsRuntime::new(RuntimeOptions {
-        extensions,
-        startup_snapshot: Some(spec.snapshot),
-        module_loader: Some(Rc::new(AppModuleLoader::new(app.root.clone()))),
-        create_params: Some(v8::CreateParams::default().heap_limits(0, spec.limits.memory_bytes)),
-        ..Default::default()
-    });
-    let watched = match Watched::register(runtime.v8_isolate().thread_safe_handle()) {
-        Ok(w) => w,
-        Err(e) => {
-            supervisor.load_failed(
-                spec.id,
-                format!("cannot watch the isolate's CPU clock: {e}"),
-            );
-            return false;
-        }
-    };
-    {
-        // Near the heap limit: stop the script and grant headroom so the engine does not abort
-        // the process while the termination unwinds.
-        let watched = watched.clone();
-        runtime.add_near_heap_limit_callback(move |current, _initial| {
-            watched.terminate(LimitKind::Memory);
-            current.saturating_mul(2)
+        state.put(spec.kv.clone());
+        state.put(HostState {
+            tenant: tenant.clone(),
+            isolate_id: spec.id,
+            rx,
+            supervisor: supervisor.clone(),
+            idle_timeout: spec.idle_timeout,
+            env: serde_json::Value::Object(app.vars.clone()),
+            next_id: 0,
+            inflight: Default::default(),
+            ready: false,
+            limits: spec.limits,
+            stats: spec.stats.clone(),
+            enforce_limits: spec.enforce_limits,
+            serving: false,
         });
     }
+    loader.set_root(app.root.clone());
 
     let main = match ModuleSpecifier::from_file_path(&app.main) {
         Ok(url) => url,
