@@ -29,3 +29,12 @@ pub fn describe() -> Value {
         "kernel": kernel,
     })
 }
+
+/// The 1-minute load average (`/proc/loadavg`): other work on the machine skews every figure,
+/// so the report records it at the start and the end of the run.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}

@@ -49,7 +49,8 @@ pub fn block(report: &Value) -> String {
         "Measured {} ({} suite) on {}, {} cores, {} GiB, Linux {}; deno {}, workerd {}, plain \
          QuickJS-NG {} through rquickjs {}. wrk figures are medians of {} interleaved rounds of {} s \
          (`wrk -t1`, on the same cores as the servers); ↑ higher is better, ↓ lower is better; a \
-         peer's cell is its figure and, in brackets, edge's figure divided by it.\n\n",
+         peer's cell is its figure and, in brackets, edge's figure divided by it. Load average \
+         at the start and end of the run: {} and {}.\n\n",
         date.get(..10).unwrap_or(&date),
         if s["quick"].as_bool() == Some(true) {
             "quick"
@@ -66,6 +67,8 @@ pub fn block(report: &Value) -> String {
         text(&v["rquickjs"]),
         text(&s["rounds"]),
         text(&s["seconds_per_run"]),
+        text(&report["load_average"]["start"]),
+        text(&report["load_average"]["end"]),
     );
     let results = report["results"].as_array().cloned().unwrap_or_default();
     out.push_str(&table::markdown(&table::rows(&results)));

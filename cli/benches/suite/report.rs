@@ -28,6 +28,7 @@ pub struct Sample {
 /// Everything one suite run measured.
 pub struct Report {
     date: String,
+    load_at_start: f64,
     settings: Value,
     samples: Vec<Sample>,
     versions: BTreeMap<String, String>,
@@ -40,6 +41,7 @@ impl Report {
     pub fn new(settings: &Settings) -> Report {
         Report {
             date: clock::iso8601_now(),
+            load_at_start: machine::load_average(),
             settings: settings.to_json(),
             samples: Vec::new(),
             versions: BTreeMap::new(),
@@ -90,6 +92,11 @@ impl Report {
 
     /// Prints which targets the run meets.
     pub fn print_targets(&self, json: &Value) {
+        let load = &json["load_average"];
+        println!(
+            "\n1-minute load average at the start and end of the run: {} and {} (other work skews every figure)",
+            load["start"], load["end"]
+        );
         println!("\n== targets");
         for t in json["targets"].as_array().into_iter().flatten() {
             println!("  {}", targets::sentence(t));
@@ -103,6 +110,7 @@ impl Report {
         let mut report = json!({
             "date": self.date,
             "machine": machine::describe(),
+            "load_average": {"start": self.load_at_start, "end": machine::load_average()},
             "settings": self.settings,
             "versions": self.versions,
             "results": results,
