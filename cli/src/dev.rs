@@ -37,7 +37,7 @@ pub struct DevArgs {
 
 /// Runs `edge dev`.
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
-    logging::init(args.log_format);
+    logging::init(args.log_format, logging::DEV_FILTER);
     let state_dir = args.persist_to.unwrap_or_else(|| args.dir.join(".edge"));
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),

@@ -40,7 +40,7 @@ pub struct ServeArgs {
 
 /// Runs `edge serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    logging::init(args.log_format);
+    logging::init(args.log_format, logging::SERVE_FILTER);
     let data_dir = args.data_dir.unwrap_or_else(|| PathBuf::from(".edge-data"));
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;

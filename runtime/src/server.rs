@@ -62,6 +62,11 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()
     }
 }
 
+/// The `tracing` target of the line logged per request (and of the request's span). A filter
+/// can turn it off where formatting and writing a line per request costs too much: on the
+/// hello-world path it is about a fifth of edge's CPU per request.
+pub const ACCESS_LOG: &str = "edge::access";
+
 /// Request ids: unique within a process, distinct across restarts.
 struct RequestIds {
     boot: u32,
@@ -104,7 +109,7 @@ async fn handle(
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let Some(tenant) = node.route(&host, &path) else {
-        tracing::info!(request_id = &*request_id, %method, path, host, status = 404, "no route");
+        tracing::info!(target: ACCESS_LOG, request_id = &*request_id, %method, path, host, status = 404, "no route");
         return error_response(
             &request_id,
             &InvokeError::new(
@@ -114,6 +119,7 @@ async fn handle(
         );
     };
     let span = tracing::info_span!(
+        target: ACCESS_LOG,
         "request",
         tenant = tenant.name(),
         request_id = &*request_id,
@@ -126,6 +132,7 @@ async fn handle(
             Err(e) => error_response(&request_id, &e),
         };
         tracing::info!(
+            target: ACCESS_LOG,
             status = response.status().as_u16(),
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             "served"

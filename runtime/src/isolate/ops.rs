@@ -194,15 +194,21 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
         (host.rx.clone(), host.idle_timeout)
     };
     let mut rx = rx.lock().await;
-    let invocation = loop {
-        match tokio::time::timeout(idle, rx.recv()).await {
-            Ok(Some(inv)) => break inv,
-            Ok(None) => return None,
-            Err(_elapsed) => {
-                let s = state.borrow();
-                let host = s.borrow::<HostState>();
-                if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
-                    return None;
+    // Under load the next request is usually queued already: take it without arming the idle
+    // timer (a timer-wheel insert and removal per request).
+    let invocation = if let Ok(inv) = rx.try_recv() {
+        inv
+    } else {
+        loop {
+            match tokio::time::timeout(idle, rx.recv()).await {
+                Ok(Some(inv)) => break inv,
+                Ok(None) => return None,
+                Err(_elapsed) => {
+                    let s = state.borrow();
+                    let host = s.borrow::<HostState>();
+                    if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
+                        return None;
+                    }
                 }
             }
         }
