@@ -45,12 +45,12 @@ pub fn block(report: &Value) -> String {
             .unwrap_or_else(|| x.to_string())
     };
     let date = text(&report["date"]);
-    let mut out = format!(
+    let intro = format!(
         "Measured {} ({} suite) on {}, {} cores, {} GiB, Linux {}; deno {}, workerd {}, plain \
          QuickJS-NG {} through rquickjs {}. wrk figures are medians of {} interleaved rounds of {} s \
          (`wrk -t1`, on the same cores as the servers); ↑ higher is better, ↓ lower is better; a \
          peer's cell is its figure and, in brackets, edge's figure divided by it. Load average \
-         at the start and end of the run: {} and {}.\n\n",
+         at the start and end of the run: {} and {}.",
         date.get(..10).unwrap_or(&date),
         if s["quick"].as_bool() == Some(true) {
             "quick"
@@ -70,26 +70,49 @@ pub fn block(report: &Value) -> String {
         text(&report["load_average"]["start"]),
         text(&report["load_average"]["end"]),
     );
+    let mut out = wrap(&intro, "", WIDTH) + "\n";
     let results = report["results"].as_array().cloned().unwrap_or_default();
     out.push_str(&table::markdown(&table::rows(&results)));
     out.push('\n');
     for note in report["notes"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "- `{}`: {}\n",
-            text(&note["scenario"]),
-            text(&note["note"])
-        ));
+        let line = format!("- `{}`: {}", text(&note["scenario"]), text(&note["note"]));
+        out.push_str(&wrap(&line, "  ", WIDTH));
     }
     for skipped in report["not_run"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "- `{}`: {}\n",
+        let line = format!(
+            "- `{}`: {}",
             text(&skipped["scenario"]),
             text(&skipped["reason"])
-        ));
+        );
+        out.push_str(&wrap(&line, "  ", WIDTH));
     }
     out.push_str("\nTargets:\n\n");
     for t in report["targets"].as_array().into_iter().flatten() {
-        out.push_str(&format!("- {}\n", targets::sentence(t)));
+        out.push_str(&wrap(&format!("- {}", targets::sentence(t)), "  ", WIDTH));
     }
+    out
+}
+
+/// The README's line width for generated prose.
+const WIDTH: usize = 100;
+
+/// `text` broken into lines of at most `width` characters at spaces (a longer word stays
+/// whole), continuation lines starting with `indent`; each line ends with a newline.
+fn wrap(text: &str, indent: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = indent.to_string();
+        }
+        if !line.is_empty() && line != indent {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
     out
 }
