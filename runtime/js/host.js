@@ -106,6 +106,54 @@ class FetchEvent extends event.Event {
 }
 globalThis.FetchEvent = FetchEvent;
 
+/** Stands in for the lazy URL thunk of deno_fetch's inner requests; never called, because an
+ * incoming request's URL is known (and so already "processed") from the start. */
+function urlKnown() {
+  throw new TypeError("unreachable: the URL of an incoming request is known");
+}
+
+/**
+ * The inner request behind an incoming `Request`: the shape deno_fetch's `newInnerRequest`
+ * returns (the same fields, accessors and methods), with the accessors on a shared prototype
+ * instead of fresh closures on every request. On the quickjs engine that is about half the cost
+ * of making the request object.
+ */
+class IncomingInnerRequest {
+  constructor(method, url, headerList, body) {
+    this.methodInner = method;
+    this.headerListInner = headerList;
+    this.body = body;
+    this.redirectMode = "follow";
+    this.redirectCount = 0;
+    this.urlList = [urlKnown];
+    this.urlListProcessed = [url];
+    this.clientRid = null;
+    this.blobUrlEntry = null;
+  }
+  get method() {
+    return this.methodInner;
+  }
+  set method(value) {
+    this.methodInner = value;
+  }
+  get headerList() {
+    return this.headerListInner;
+  }
+  set headerList(value) {
+    this.headerListInner = value;
+  }
+  url() {
+    return this.urlListProcessed[0];
+  }
+  currentUrl() {
+    const last = this.urlList.length - 1;
+    if (this.urlListProcessed[last] === undefined) {
+      this.urlListProcessed[last] = this.urlList[last]();
+    }
+    return this.urlListProcessed[last];
+  }
+}
+
 function newRequest(next) {
   let body = null;
   if (next.bodyBytes !== null) {
@@ -114,8 +162,7 @@ function newRequest(next) {
   } else if (next.bodyRid !== null) {
     body = new bodyMod.InnerBody(streams.readableStreamForRid(next.bodyRid));
   }
-  const headers = next.headers;
-  const inner = requestMod.newInnerRequest(next.method, next.url, () => headers, body, false);
+  const inner = new IncomingInnerRequest(next.method, next.url, next.headers, body);
   return requestMod.fromInnerRequest(inner, "immutable");
 }
 

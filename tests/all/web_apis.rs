@@ -2,12 +2,21 @@
 
 use serde_json::json;
 
-use crate::harness::{Edge, client, get_json};
+use crate::harness::{Edge, client};
 
 #[tokio::test]
 async fn web_apis_give_exact_results() {
     let edge = Edge::dev("webapis");
-    let got: serde_json::Value = get_json(&client(), &edge.url("/"), None).await;
+    let got: serde_json::Value = client()
+        .post(edge.url("/in/coming?q=1"))
+        .header("x-probe", "probe")
+        .body("posted body")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let expected = json!({
         "url": "https://example.com/a/c?q=a%20b#f",
         "urlParts": ["https:", "user", "example.com", "8080", "/p/a/t/h", "?query=string", "#hash"],
@@ -37,6 +46,12 @@ async fn web_apis_give_exact_results() {
         "redirect": [302, "https://e.com/next"],
         "formData": ["1", "file body", "f.txt"],
         "compression": "hello hello hello hello",
+        "incoming": [
+            "POST", "/in/coming?q=1", "probe", "posted body", true,
+            "POST", true, "probe",
+            "PUT", true, "1", "posted body",
+            false, "follow",
+        ],
         "globals": ["object", true, "string", "function"],
         "noInternals": ["undefined", "undefined", "undefined"],
     });
