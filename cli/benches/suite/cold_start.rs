@@ -1,8 +1,12 @@
 //! `cold_start`: how long a never-seen app's first request takes.
 //!
-//! - edge `new_app`: one `edge serve` with N fresh apps (the hello handler), already listening;
-//!   each app's first request in turn (connect to the last byte, `Connection: close`), then
-//!   `warm`: each app's second request.
+//! - edge `new_app`: one `edge serve` with 2×N fresh apps (the hello handler), already
+//!   listening; N apps' first requests (connect to the last byte, `Connection: close`) arriving
+//!   paced, one every `cold_gap_ms` after the previous answer (a node taking on new apps at a
+//!   steady rate, which its warm pool of pre-started isolates keeps up with); then
+//!   `new_app_burst`: the other N apps' first requests back to back (the pool runs dry, and
+//!   each new app waits for an isolate to be made); then `warm`: each paced app's second
+//!   request.
 //! - `new_process` (every system): a fresh process with one app, from spawn to the end of its
 //!   first response. Peers have no lazy multi-tenant loading, so this is their cold start and
 //!   what edge's `new_app` is compared with. Spawns are interleaved (edge, deno, workerd, …)
@@ -26,8 +30,13 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
     new_processes(settings, dir, report);
     report.note(
         "cold_start",
-        "edge new_app = a fresh app's first request on a running node; new_process = spawn to first \
-         response of a fresh process with one app (peers' only cold start)",
+        format!(
+            "edge new_app = a fresh app's first request on a running node, new apps arriving one \
+             every {} ms after the previous answer; new_app_burst = the same, back to back (the \
+             warm pool runs dry); new_process = spawn to first response of a fresh process with \
+             one app (peers' only cold start)",
+            settings.cold_gap_ms
+        ),
     );
 }
 
@@ -56,22 +65,32 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// edge: N fresh apps on one running node, each app's first and then second request.
+/// edge: fresh apps on one running node: N first requests paced, N back to back, then N
+/// second requests.
 fn new_apps(settings: &Settings, dir: &Path, report: &mut Report) {
     let apps_dir = dir.join("edge-apps");
-    for i in 0..settings.cold_apps {
+    let n = settings.cold_apps;
+    for i in 0..2 * n {
         let source = format!("{}// app {i}\n", hello::SOURCE);
         apps::edge_app(&apps_dir, &format!("app{i}"), &source, "");
     }
     let node = process::edge(&apps_dir, &dir.join("edge-data"), &apps::edge_cache(dir));
     let host = |i: usize| format!("app{i}.localhost");
-    let first: Vec<f64> = (0..settings.cold_apps)
+    let gap = Duration::from_millis(settings.cold_gap_ms);
+    let paced: Vec<f64> = (0..n)
+        .map(|i| {
+            std::thread::sleep(gap);
+            ms(http::timed_get(node.port, &host(i)))
+        })
+        .collect();
+    let burst: Vec<f64> = (n..2 * n)
         .map(|i| ms(http::timed_get(node.port, &host(i))))
         .collect();
-    let warm: Vec<f64> = (0..settings.cold_apps)
+    let warm: Vec<f64> = (0..n)
         .map(|i| ms(http::timed_get(node.port, &host(i))))
         .collect();
-    record(report, "new_app", "edge", first);
+    record(report, "new_app", "edge", paced);
+    record(report, "new_app_burst", "edge", burst);
     record(report, "warm", "edge", warm);
 }
 

@@ -19,6 +19,9 @@ pub struct Settings {
     pub cold_apps: usize,
     /// Fresh processes per system whose spawn-to-first-response the `cold_start` scenario times.
     pub cold_spawns: usize,
+    /// Pause between two new apps' first requests in `cold_start`'s paced series (ms): new
+    /// apps arriving at about 1000 / (this + the request's time) per second.
+    pub cold_gap_ms: u64,
     /// Apps served once each by the `density` scenario (edge, workerd).
     pub density_apps: usize,
     /// Rounds of the `density` scenario.
@@ -41,6 +44,7 @@ impl Settings {
                 connections: 32,
                 cold_apps: 50,
                 cold_spawns: 5,
+                cold_gap_ms: 50,
                 density_apps: 200,
                 density_rounds: 1,
                 density_deno_processes: 3,
@@ -55,6 +59,7 @@ impl Settings {
                 connections: 32,
                 cold_apps: 200,
                 cold_spawns: 20,
+                cold_gap_ms: 50,
                 density_apps: 1000,
                 density_rounds: 2,
                 density_deno_processes: 5,
@@ -88,6 +93,7 @@ impl Settings {
             "connections": self.connections,
             "cold_start_apps": self.cold_apps,
             "cold_start_spawns": self.cold_spawns,
+            "cold_start_gap_ms": self.cold_gap_ms,
             "density_apps": self.density_apps,
             "density_rounds": self.density_rounds,
             "density_deno_processes": self.density_deno_processes,

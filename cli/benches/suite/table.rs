@@ -25,7 +25,7 @@ pub struct Row {
 /// loading); everything else with the same variant.
 pub fn peer_variant<'a>(scenario: &str, variant: &'a str) -> &'a str {
     match (scenario, variant) {
-        ("cold_start", "new_app") => "new_process",
+        ("cold_start", "new_app" | "new_app_burst") => "new_process",
         _ => variant,
     }
 }
