@@ -247,6 +247,11 @@ function invoke(handler, env, next) {
   } finally {
     core.setAsyncContext(outer);
   }
+  if (ObjectPrototypeIsPrototypeOf(ResponsePrototype, result)) {
+    // A handler that answered synchronously: no promise round trip.
+    respond(id, result);
+    return;
+  }
   PromisePrototypeThen(
     PromiseResolve(result),
     (response) => respond(id, response),
