@@ -10,6 +10,7 @@ const {
   PromisePrototypeThen,
   PromiseReject,
   PromiseResolve,
+  StringPrototypeSplit,
   Symbol,
   TypeError,
   TypedArrayPrototypeGetByteLength,
@@ -106,6 +107,28 @@ class FetchEvent extends event.Event {
 }
 globalThis.FetchEvent = FetchEvent;
 
+/**
+ * Headers cross between Rust and JS as one string, `name\nvalue\n` per header (see
+ * runtime/src/isolate/header_block.rs): one conversion instead of one per name and value.
+ */
+function splitHeaders(block) {
+  const parts = StringPrototypeSplit(block, "\n");
+  const list = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) {
+    ArrayPrototypePush(list, [parts[i], parts[i + 1]]);
+  }
+  return list;
+}
+
+function joinHeaders(list) {
+  let block = "";
+  for (let i = 0; i < list.length; i++) {
+    const header = list[i];
+    block += header[0] + "\n" + header[1] + "\n";
+  }
+  return block;
+}
+
 /** Stands in for the lazy URL thunk of deno_fetch's inner requests; never called, because an
  * incoming request's URL is known (and so already "processed") from the start. */
 function urlKnown() {
@@ -119,9 +142,10 @@ function urlKnown() {
  * of making the request object.
  */
 class IncomingInnerRequest {
-  constructor(method, url, headerList, body) {
+  constructor(method, url, headerBlock, body) {
     this.methodInner = method;
-    this.headerListInner = headerList;
+    this.headerBlock = headerBlock;
+    this.headerListInner = null;
     this.body = body;
     this.redirectMode = "follow";
     this.redirectCount = 0;
@@ -137,6 +161,10 @@ class IncomingInnerRequest {
     this.methodInner = value;
   }
   get headerList() {
+    if (this.headerListInner === null) {
+      this.headerListInner = splitHeaders(this.headerBlock);
+      this.headerBlock = "";
+    }
     return this.headerListInner;
   }
   set headerList(value) {
@@ -205,7 +233,7 @@ function respond(id, response) {
   }
   const body = inner.body;
   if (body === null) {
-    op_edge_respond_text(id, inner.status, inner.headerList, "");
+    op_edge_respond_text(id, inner.status, joinHeaders(inner.headerList), "");
     return;
   }
   const sos = body.streamOrStatic;
@@ -216,9 +244,9 @@ function respond(id, response) {
     }
     sos.consumed = true;
     if (typeof sos.body === "string") {
-      op_edge_respond_text(id, inner.status, inner.headerList, sos.body);
+      op_edge_respond_text(id, inner.status, joinHeaders(inner.headerList), sos.body);
     } else {
-      op_edge_respond_bytes(id, inner.status, inner.headerList, sos.body);
+      op_edge_respond_bytes(id, inner.status, joinHeaders(inner.headerList), sos.body);
     }
     return;
   }
@@ -226,7 +254,7 @@ function respond(id, response) {
     op_edge_fail(id, "TypeError: the response body stream is locked or already read");
     return;
   }
-  op_edge_respond_stream(id, inner.status, inner.headerList);
+  op_edge_respond_stream(id, inner.status, joinHeaders(inner.headerList));
   pump(id, sos);
 }
 

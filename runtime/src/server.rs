@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use deno_core::convert::ByteString;
 use http::header::{CONTENT_TYPE, HOST};
 use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
@@ -162,11 +161,12 @@ async fn invoke(
         ));
     }
     let url = format!("http://{host}{path_and_query}");
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (ByteString::from(k.as_str()), ByteString::from(v.as_bytes())))
-        .collect();
+    let headers = crate::isolate::header_block::join(
+        parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().as_bytes(), v.as_bytes())),
+    );
     let body = if body.is_end_stream() {
         InvocationBody::Empty
     } else if body

@@ -30,7 +30,7 @@ async fn call(tenant: &Tenant, n: u64) -> edge_runtime::isolate::Reply {
         request_id: Arc::from(format!("test{n:012}")),
         method: "GET".into(),
         url: "http://app.test/".into(),
-        headers: Vec::new(),
+        headers: Default::default(),
         body: edge_runtime::isolate::InvocationBody::Empty,
         reply,
     });

@@ -7,16 +7,20 @@ use crate::harness::{Edge, client};
 #[tokio::test]
 async fn web_apis_give_exact_results() {
     let edge = Edge::dev("webapis");
-    let got: serde_json::Value = client()
+    let res = client()
         .post(edge.url("/in/coming?q=1"))
         .header("x-probe", "probe")
+        .header(
+            "x-latin",
+            reqwest::header::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        )
         .body("posted body")
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(res.headers()["x-latin"].as_bytes(), b"caf\xe9");
+    assert_eq!(res.headers()["x-two"], "a: b");
+    let got: serde_json::Value = res.json().await.unwrap();
     let expected = json!({
         "url": "https://example.com/a/c?q=a%20b#f",
         "urlParts": ["https:", "user", "example.com", "8080", "/p/a/t/h", "?query=string", "#hash"],
@@ -51,6 +55,7 @@ async fn web_apis_give_exact_results() {
             "POST", true, "probe",
             "PUT", true, "1", "posted body",
             false, "follow",
+            0xe9,
         ],
         "globals": ["object", true, "string", "function"],
         "noInternals": ["undefined", "undefined", "undefined"],

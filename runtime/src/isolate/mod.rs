@@ -7,6 +7,7 @@
 //! an isolate only through [`IsolateHandle`]: an unbounded channel of [`Invocation`]s, each with
 //! a oneshot for its reply. One isolate serves many requests concurrently, as Workers do.
 
+pub mod header_block;
 mod loader;
 mod ops;
 mod pool;
@@ -54,8 +55,8 @@ pub struct Invocation {
     pub method: String,
     /// The full URL, with scheme and host.
     pub url: String,
-    /// Request headers, in order, as bytes.
-    pub headers: Vec<(ByteString, ByteString)>,
+    /// Request headers, in order, as a [`header_block`].
+    pub headers: ByteString,
     /// The body.
     pub body: InvocationBody,
     /// Where the reply goes.

@@ -135,7 +135,7 @@ pub(crate) struct NextRequest {
     id: u32,
     method: String,
     url: String,
-    headers: Vec<(ByteString, ByteString)>,
+    headers: ByteString,
     body_rid: Option<u32>,
     body_bytes: Option<deno_core::convert::Uint8Array>,
 }
@@ -252,7 +252,7 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
 
 fn build_head(
     status: u32,
-    headers: &[(ByteString, ByteString)],
+    headers: &[u8],
     body: ResponseBody,
 ) -> Result<http::Response<ResponseBody>, String> {
     let status = u16::try_from(status)
@@ -262,8 +262,7 @@ fn build_head(
     let mut res = http::Response::new(body);
     *res.status_mut() = status;
     let map = res.headers_mut();
-    map.reserve(headers.len());
-    for (name, value) in headers {
+    for (name, value) in super::header_block::split(headers) {
         let name = HeaderName::from_bytes(name).map_err(|_| {
             format!(
                 "invalid response header name {:?}",
@@ -275,6 +274,21 @@ fn build_head(
         map.append(name, value);
     }
     Ok(res)
+}
+
+/// The bytes of a header block that JS passed as a string. Header strings hold only characters
+/// up to U+00FF (they are `ByteString`s), one byte each; the op receives them as UTF-8, which
+/// is the same bytes when all are ASCII (almost always) and is mapped back otherwise. Taking a
+/// `String` costs the quickjs backend about 2,600 instructions where a `ByteString` costs
+/// about 7,000 (callgrind).
+fn latin1(block: String) -> Vec<u8> {
+    if block.is_ascii() {
+        return block.into_bytes();
+    }
+    block
+        .chars()
+        .map(|c| u32::from(c).min(0xFF) as u8)
+        .collect()
 }
 
 fn send_reply(state: &mut OpState, id: u32, reply: Reply) {
@@ -302,13 +316,7 @@ fn fail(state: &mut OpState, id: u32, message: &str) {
     host.finish(id);
 }
 
-fn respond_full(
-    state: &mut OpState,
-    id: u32,
-    status: u32,
-    headers: &[(ByteString, ByteString)],
-    body: ResponseBody,
-) {
+fn respond_full(state: &mut OpState, id: u32, status: u32, headers: &[u8], body: ResponseBody) {
     match build_head(status, headers, body) {
         Ok(res) => {
             send_reply(state, id, Ok(res));
@@ -319,15 +327,21 @@ fn respond_full(
 }
 
 /// Answers request `id` with a text body known in full (or none: an empty string).
-#[op2]
+#[op2(fast)]
 fn op_edge_respond_text(
     state: &mut OpState,
     #[smi] id: u32,
     #[smi] status: u32,
-    #[scoped] headers: Vec<(ByteString, ByteString)>,
+    #[string] headers: String,
     #[string] body: String,
 ) {
-    respond_full(state, id, status, &headers, ResponseBody::from(body));
+    respond_full(
+        state,
+        id,
+        status,
+        &latin1(headers),
+        ResponseBody::from(body),
+    );
 }
 
 /// Answers request `id` with a byte body known in full.
@@ -336,23 +350,23 @@ fn op_edge_respond_bytes(
     state: &mut OpState,
     #[smi] id: u32,
     #[smi] status: u32,
-    #[scoped] headers: Vec<(ByteString, ByteString)>,
+    #[string] headers: String,
     #[buffer] body: JsBuffer,
 ) {
     let body = ResponseBody::from(Bytes::copy_from_slice(&body));
-    respond_full(state, id, status, &headers, body);
+    respond_full(state, id, status, &latin1(headers), body);
 }
 
 /// Answers request `id` with a body that the script will stream with `op_edge_body_write`.
-#[op2]
+#[op2(fast)]
 fn op_edge_respond_stream(
     state: &mut OpState,
     #[smi] id: u32,
     #[smi] status: u32,
-    #[scoped] headers: Vec<(ByteString, ByteString)>,
+    #[string] headers: String,
 ) {
     let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
-    match build_head(status, &headers, ResponseBody::Stream(rx)) {
+    match build_head(status, &latin1(headers), ResponseBody::Stream(rx)) {
         Ok(res) => {
             if let Some(entry) = state.borrow_mut::<HostState>().inflight.get_mut(&id) {
                 entry.body_tx = Some(tx);
