@@ -42,7 +42,7 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
     let mut plain = Vec::new();
     for round in 1..=settings.rounds {
         for (i, (name, server)) in named.iter().enumerate() {
-            let run = load.run(server.port);
+            let run = load.run(server);
             println!(
                 "  round {round}/{} {name:<8} p50 {:>8.2} ms",
                 settings.rounds, run.p50_ms

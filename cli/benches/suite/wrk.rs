@@ -33,9 +33,25 @@ pub struct Load<'a> {
 }
 
 impl Load<'_> {
-    /// Runs wrk against `127.0.0.1:port` once. Panics, with wrk's output, if any response was
-    /// not 2xx or nothing was answered.
-    pub fn run(&self, port: u16) -> Run {
+    /// Runs wrk against `server` once. Panics, with wrk's output and the end of the server's
+    /// log, if any response was not 2xx or nothing was answered.
+    pub fn run(&self, server: &Server) -> Run {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_port(server.port)))
+        {
+            Ok(run) => run,
+            Err(e) => {
+                let why = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                panic!("{why}\nthe server's log ends with:\n{}", server.log());
+            }
+        }
+    }
+
+    /// Runs wrk against `127.0.0.1:port` once; panics with wrk's output on a failure.
+    fn run_port(&self, port: u16) -> Run {
         let mut command = Command::new("wrk");
         command
             .args(["-t1", "--latency", "--timeout", "30s"])
@@ -83,7 +99,7 @@ pub fn interleaved(servers: &[(&str, &Server)], load: Load<'_>, rounds: usize) -
     let mut runs = vec![Vec::new(); servers.len()];
     for round in 1..=rounds {
         for (i, (name, server)) in servers.iter().enumerate() {
-            let run = load.run(server.port);
+            let run = load.run(server);
             println!(
                 "  round {round}/{rounds} {name:<8} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
                 run.rps, run.p50_ms, run.p99_ms
