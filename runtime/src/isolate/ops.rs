@@ -194,21 +194,19 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
         (host.rx.clone(), host.idle_timeout)
     };
     let mut rx = rx.lock().await;
-    // Under load the next request is usually queued already: take it without arming the idle
-    // timer (a timer-wheel insert and removal per request).
-    let invocation = if let Ok(inv) = rx.try_recv() {
-        inv
-    } else {
-        loop {
-            match tokio::time::timeout(idle, rx.recv()).await {
-                Ok(Some(inv)) => break inv,
-                Ok(None) => return None,
-                Err(_elapsed) => {
-                    let s = state.borrow();
-                    let host = s.borrow::<HostState>();
-                    if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
-                        return None;
-                    }
+    // Always through `recv` (not `try_recv`): `recv` spends tokio's cooperative budget, which
+    // bounds how many queued requests the host loop takes in one event-loop turn. CPU is
+    // accounted per turn, so an unbounded turn under sustained load would be charged to
+    // whatever is still in flight at its end (seen as a spurious cpu-limit in the json bench).
+    let invocation = loop {
+        match tokio::time::timeout(idle, rx.recv()).await {
+            Ok(Some(inv)) => break inv,
+            Ok(None) => return None,
+            Err(_elapsed) => {
+                let s = state.borrow();
+                let host = s.borrow::<HostState>();
+                if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
+                    return None;
                 }
             }
         }
