@@ -87,7 +87,7 @@ pub fn block(report: &Value) -> String {
         out.push_str(&wrap(&line, "  ", WIDTH));
     }
     out.push_str("\nTargets:\n\n");
-    for t in report["targets"].as_array().into_iter().flatten() {
+    for t in &targets::check(report) {
         out.push_str(&wrap(&format!("- {}", targets::sentence(t)), "  ", WIDTH));
     }
     out

@@ -1,6 +1,7 @@
-//! The targets of the performance issue, checked against a report's numbers:
-//! a new app's first request on edge in at most 5 ms (p50), 1000 apps in at most 4 GiB, and
-//! CPU-bound work at most 1.2× plain QuickJS-NG's time.
+//! The targets of the performance issue, checked against a report's numbers: hello world at
+//! least 1.2× deno's and 5× workerd's req/s with a p99 no worse than deno's, a new app's first
+//! request on edge in at most 5 ms (p50), 1000 apps in at most 4 GiB, and CPU-bound work at
+//! most 1.2× plain QuickJS-NG's time.
 
 use serde_json::{Value, json};
 
@@ -23,6 +24,37 @@ pub fn check(report: &Value) -> Vec<Value> {
             .and_then(|r| r["median"].as_f64())
     };
     let mut out = Vec::new();
+    for conns in ["c32", "c256"] {
+        let rate = |system| find("hello", Some(conns), system, "req_per_s");
+        let p99 = |system| find("hello", Some(conns), system, "p99_ms");
+        if let (Some(edge), Some(deno)) = (rate("edge"), rate("deno")) {
+            out.push(json!({
+                "name": format!("hello {conns} vs deno"),
+                "target": "hello world: ≥ 1.2× deno's req/s",
+                "value": format!("{:.2}× ({edge:.0} vs {deno:.0} req/s)", edge / deno),
+                "met": edge / deno >= 1.2,
+                "how": "median req/s of the interleaved rounds",
+            }));
+        }
+        if let (Some(edge), Some(workerd)) = (rate("edge"), rate("workerd")) {
+            out.push(json!({
+                "name": format!("hello {conns} vs workerd"),
+                "target": "hello world: ≥ 5× workerd's req/s",
+                "value": format!("{:.2}× ({edge:.0} vs {workerd:.0} req/s)", edge / workerd),
+                "met": edge / workerd >= 5.0,
+                "how": "median req/s of the interleaved rounds",
+            }));
+        }
+        if let (Some(edge), Some(deno)) = (p99("edge"), p99("deno")) {
+            out.push(json!({
+                "name": format!("hello {conns} p99"),
+                "target": "hello world: p99 ≤ deno's",
+                "value": format!("{edge:.2} ms vs {deno:.2} ms"),
+                "met": edge <= deno,
+                "how": "median p99 of the interleaved rounds",
+            }));
+        }
+    }
     if let Some(p50) = find("cold_start", Some("new_app"), "edge", "p50_ms") {
         out.push(json!({
             "name": "cold start",
