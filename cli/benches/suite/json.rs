@@ -25,15 +25,12 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
         seconds: settings.seconds,
         script: Some(&script),
     };
-    let runs = wrk::interleaved(&named, load, settings.rounds);
-    for ((system, _), runs) in named.iter().zip(runs) {
-        wrk::record(
-            report,
-            "json",
-            &variant,
-            system,
-            &runs,
-            ("req_per_s", "req/s", 1.0),
-        );
-    }
+    wrk::measure(
+        report,
+        ("json", &variant),
+        &named,
+        load,
+        settings.rounds,
+        ("req_per_s", "req/s", 1.0),
+    );
 }

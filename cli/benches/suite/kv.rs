@@ -79,16 +79,13 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
             seconds: settings.seconds,
             script: Some(&script),
         };
-        let runs = wrk::interleaved(&named, load, settings.rounds);
-        for ((system, _), runs) in named.iter().zip(runs) {
-            wrk::record(
-                report,
-                "kv",
-                variant,
-                system,
-                &runs,
-                ("ops_per_s", "ops/s", per_request),
-            );
-        }
+        wrk::measure(
+            report,
+            ("kv", variant),
+            &named,
+            load,
+            settings.rounds,
+            ("ops_per_s", "ops/s", per_request),
+        );
     }
 }

@@ -95,7 +95,7 @@ impl Load<'_> {
 
 /// Runs `load` against each server in turn, `rounds` times (a, b, c, a, b, c, …); returns
 /// each server's runs in the order given.
-pub fn interleaved(servers: &[(&str, &Server)], load: Load<'_>, rounds: usize) -> Vec<Vec<Run>> {
+fn interleaved(servers: &[(&str, &Server)], load: Load<'_>, rounds: usize) -> Vec<Vec<Run>> {
     let mut runs = vec![Vec::new(); servers.len()];
     for round in 1..=rounds {
         for (i, (name, server)) in servers.iter().enumerate() {
@@ -108,6 +108,22 @@ pub fn interleaved(servers: &[(&str, &Server)], load: Load<'_>, rounds: usize) -
         }
     }
     runs
+}
+
+/// Runs `load` interleaved over `servers` and records each system's runs as `variant` of
+/// `scenario` (see [`record`] for `rate`).
+pub fn measure(
+    report: &mut Report,
+    (scenario, variant): (&'static str, &str),
+    servers: &[(&'static str, &Server)],
+    load: Load<'_>,
+    rounds: usize,
+    rate: (&'static str, &'static str, f64),
+) {
+    let runs = interleaved(servers, load, rounds);
+    for ((system, _), runs) in servers.iter().zip(runs) {
+        record(report, scenario, variant, system, &runs, rate);
+    }
 }
 
 /// A wrk duration (`812.00us`, `1.20ms`, `2.01s`, `1.00m`) in milliseconds.
@@ -126,7 +142,7 @@ fn duration_ms(s: &str) -> f64 {
 
 /// Records one system's runs of a variant: throughput as `rate_metric` (requests/s times
 /// `per_request`, e.g. 10 for ten KV reads per request), and the p50 and p99 latencies.
-pub fn record(
+fn record(
     report: &mut Report,
     scenario: &'static str,
     variant: &str,
