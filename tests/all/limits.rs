@@ -278,3 +278,45 @@ async fn too_many_subrequests_is_503_subrequest_limit() {
     assert_eq!(res.headers()["edge-error"], "subrequest-limit");
     assert!(res.text().await.unwrap().contains("subrequest limit of 3"));
 }
+
+/// A busy but legal tenant under load: every request uses about 4 ms of its 20 ms CPU limit,
+/// and 32 clients keep the isolate's queue full, so many requests start and finish within one
+/// event-loop turn. None of them may be charged for its neighbours' CPU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_requests_under_load_are_charged_only_their_own_cpu() {
+    let edge = Edge::serve_in(&fixture("busy"), &scratch("data"), &[], &[]);
+    let c = client();
+    let url = edge.url("/");
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (c, url) = (c.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for _ in 0..25 {
+                let res = c
+                    .get(&url)
+                    .header("host", "steady.test")
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status();
+                let code = res.headers().get("edge-error").cloned();
+                let body = res.text().await.unwrap_or_default();
+                if status != 200 || body != "ok" {
+                    failures.push(format!("{status} {code:?} {body:?}"));
+                }
+            }
+            failures
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        failures.extend(t.await.unwrap());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of 800 requests failed, e.g. {:?}",
+        failures.len(),
+        failures.first()
+    );
+}

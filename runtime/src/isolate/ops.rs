@@ -18,6 +18,7 @@ use super::request_body::RequestBodyResource;
 use super::{Invocation, Reply, Supervisor};
 use crate::body::{BodyError, ResponseBody};
 use crate::error::{ErrorCode, InvokeError};
+use crate::limits::watchdog::Watched;
 use crate::limits::{LimitKind, Limits, TenantStats};
 
 /// CPU a turn may use while the app loads (evaluating its module). Generous, but an endless
@@ -44,6 +45,23 @@ pub(crate) struct HostState {
     pub(crate) enforce_limits: bool,
     /// The main module has evaluated; the host loop is (about to be) taking requests.
     pub(crate) serving: bool,
+    /// The isolate as the watchdog sees it: a turn's budget grows as invocations start in it.
+    pub(crate) watched: Arc<Watched>,
+    /// How the current event-loop turn's CPU is shared.
+    pub(crate) turn: TurnShare,
+}
+
+/// Who shares the CPU of the current event-loop turn. CPU is read per turn, not per
+/// invocation, so a turn's CPU is split evenly between every invocation that was in flight at
+/// any point of it — including those that started and finished within the turn, which are no
+/// longer in flight when it is charged.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TurnShare {
+    /// Invocations in flight when the turn began, plus those started during it.
+    sharers: u32,
+    /// The turn began with nothing in flight, and its budget already holds one invocation's
+    /// limit for the first request to start in it.
+    reserved: bool,
 }
 
 /// One invocation the script is working on: from dispatch until its response is complete and
@@ -82,14 +100,37 @@ impl HostState {
         }
     }
 
-    /// Charges `used` CPU to the invocations in flight, split evenly, and returns the limit
-    /// one of them broke.
+    /// A turn begins: returns what it may use (see [`HostState::turn_budget`]) and starts
+    /// counting who shares it.
+    pub(crate) fn begin_turn(&mut self) -> (Duration, Option<Instant>) {
+        self.turn = TurnShare {
+            sharers: self.inflight.len() as u32,
+            reserved: self.serving && self.inflight.is_empty(),
+        };
+        self.turn_budget()
+    }
+
+    /// An invocation started within the current turn: it shares the turn's CPU, and the turn
+    /// may use one more invocation's limit (the first start in a turn that began idle uses the
+    /// share already reserved for it).
+    fn started_in_turn(&mut self) {
+        self.turn.sharers += 1;
+        if self.turn.reserved {
+            self.turn.reserved = false;
+        } else {
+            self.watched.extend_turn(self.limits.cpu);
+        }
+    }
+
+    /// Charges `used` CPU, split evenly between everything that shared the turn, to the
+    /// invocations still in flight, and returns the limit one of them broke.
     pub(crate) fn charge(&mut self, used: Duration) -> Option<LimitKind> {
         self.stats.add_cpu(used);
         if self.inflight.is_empty() {
             return None;
         }
-        let share = used / self.inflight.len() as u32;
+        let sharers = self.turn.sharers.max(self.inflight.len() as u32);
+        let share = used / sharers;
         let mut breach = None;
         for entry in self.inflight.values_mut() {
             entry.cpu += share;
@@ -224,6 +265,7 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
     let id = host.next_id;
     host.next_id = host.next_id.wrapping_add(1);
     host.stats.invoked();
+    host.started_in_turn();
     host.inflight.insert(
         id,
         Inflight {

@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::loader::AppModuleLoader;
-use super::ops::{HostState, abandon_inflight, edge_host, inflight_summary, limit_error};
+use super::ops::{
+    HostState, TurnShare, abandon_inflight, edge_host, inflight_summary, limit_error,
+};
 use super::{Invocation, IsolateSpec, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
@@ -229,6 +231,8 @@ async fn serve(
             stats: spec.stats.clone(),
             enforce_limits: spec.enforce_limits,
             serving: false,
+            watched: watched.clone(),
+            turn: TurnShare::default(),
         });
     }
     loader.set_root(app.root.clone());
@@ -347,7 +351,7 @@ async fn drive<T, E: std::fmt::Display>(
             let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
             return settle(Pin::new(&mut fut).poll(cx), event_loop);
         }
-        let (budget, deadline) = state.borrow().borrow::<HostState>().turn_budget();
+        let (budget, deadline) = state.borrow_mut().borrow_mut::<HostState>().begin_turn();
         // A parked thread uses no CPU, so the clock at the end of the last turn is the clock at
         // the start of this one: one clock read per turn.
         let started = last_end;

@@ -7,6 +7,12 @@
 //! - CPU is the isolate thread's CPU clock, read around every turn of its event loop; a
 //!   watchdog thread ([`watchdog`]) reads the same clock from outside and terminates a turn that
 //!   runs past the budget (an endless loop never returns to the event loop on its own).
+//!   Invocations running concurrently in one isolate share its turns: a turn's CPU is split
+//!   evenly between every invocation in flight during it (including those that started and
+//!   finished within it), and each invocation that starts in a turn adds its limit to the
+//!   turn's budget. A tenant can therefore never use more CPU than its limit times the
+//!   invocations it was sent, and busy-but-legal requests under load are not charged for
+//!   their neighbours.
 //! - Memory is the isolate's heap limit; near it, a callback terminates the isolate and grants
 //!   a little headroom so the process never aborts.
 //! - Wall-clock time and subrequests are counted per invocation.

@@ -63,6 +63,16 @@ impl Watched {
             .store((now.as_nanos() as u64).max(1), Ordering::Release);
     }
 
+    /// The current turn may use `extra` more CPU (an invocation started within it).
+    pub fn extend_turn(&self, extra: Duration) {
+        let extra = extra.as_nanos().min(u64::MAX as u128) as u64;
+        let _ = self
+            .turn_budget_ns
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_add(extra))
+            });
+    }
+
     /// The turn ended.
     pub fn end_turn(&self) {
         self.turn_started_ns.store(0, Ordering::Release);
