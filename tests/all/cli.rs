@@ -96,3 +96,78 @@ fn a_bad_config_names_file_key_and_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_key"));
 }
+
+/// A directory outside the workspace and cargo's home (which the test hides).
+fn outside_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("edge-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `edge` copied to an edge node that has no crate sources: with the workspace and cargo's
+/// registry hidden (bind-mounted over in a private mount namespace), a fresh cache, the binary
+/// still builds its startup snapshot and serves — the extension scripts are in the binary.
+#[tokio::test]
+async fn a_relocated_binary_starts_without_the_crate_sources() {
+    let can_unshare = Command::new("unshare")
+        .args(["-m", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can_unshare {
+        eprintln!("SKIPPED: needs `unshare -m` (root) to hide the sources");
+        return;
+    }
+    let node = outside_dir("relocated");
+    let bin = node.join("edge");
+    std::fs::copy(edge_bin(), &bin).unwrap();
+    let apps = node.join("apps");
+    std::fs::create_dir_all(apps.join("hello")).unwrap();
+    for file in ["edge.toml", "index.js"] {
+        std::fs::copy(fixture("hello").join(file), apps.join("hello").join(file)).unwrap();
+    }
+    let empty = node.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap();
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(&std::env::var_os("HOME").unwrap()).join(".cargo"));
+    let mut hide = vec![workspace];
+    for sub in ["registry", "git"] {
+        if cargo_home.join(sub).is_dir() {
+            hide.push(cargo_home.join(sub));
+        }
+    }
+    let mut script = String::from("set -e\n");
+    for dir in &hide {
+        script.push_str(&format!(
+            "mount --bind '{}' '{}'\n",
+            empty.display(),
+            dir.display()
+        ));
+    }
+    // Prove the sources are gone, then run the relocated binary.
+    script.push_str(&format!(
+        "test -z \"$(ls -A '{}')\"\nexec '{}' serve --apps '{}' --listen 127.0.0.1:0 --data-dir '{}' --log-format json\n",
+        hide[0].display(),
+        bin.display(),
+        apps.display(),
+        node.join("data").display()
+    ));
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", &script])
+        .env("EDGE_CACHE_DIR", node.join("cache"))
+        .env("EDGE_LOG", "info");
+    let edge = Edge::start_command(cmd, "serve (relocated, sources hidden)");
+    let body = get_text(&client(), &edge.url("/"), Some("hello.localhost")).await;
+    assert_eq!(body, "hello from /");
+    assert!(
+        std::fs::read_dir(node.join("cache")).unwrap().count() > 0,
+        "no snapshot was cached"
+    );
+    drop(edge);
+    let _ = std::fs::remove_dir_all(&node);
+}

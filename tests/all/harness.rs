@@ -60,13 +60,19 @@ impl Edge {
         let mut cmd = Command::new(edge_bin());
         cmd.args(args)
             .env("EDGE_CACHE_DIR", cache_dir())
-            .env("EDGE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("EDGE_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::start_command(cmd, &format!("{args:?}"))
+    }
+
+    /// Runs `cmd` (which runs `edge`, perhaps through a wrapper) and waits for its
+    /// `listening on` line; `args` describes it in failures.
+    pub fn start_command(mut cmd: Command, args: &str) -> Self {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn edge");
         let stderr = Arc::new(Mutex::new(String::new()));
         {
@@ -102,7 +108,7 @@ impl Edge {
                 let _ = child.wait();
                 std::thread::sleep(Duration::from_millis(100));
                 panic!(
-                    "edge {args:?} did not print its listening line; stderr:\n{}",
+                    "edge {args} did not print its listening line; stderr:\n{}",
                     stderr.lock().unwrap()
                 );
             }

@@ -7,6 +7,7 @@
 //! an isolate only through [`IsolateHandle`]: an unbounded channel of [`Invocation`]s, each with
 //! a oneshot for its reply. One isolate serves many requests concurrently, as Workers do.
 
+mod embedded;
 pub mod header_block;
 mod loader;
 mod ops;

@@ -4,13 +4,15 @@
 //! The snapshot is made at the first start of a given `edge` binary, on a thread of its own
 //! (see the engine note in [`super`]), and cached on disk keyed by the binary's identity, so
 //! later starts only read it. Building it in a build script would compile the engine twice
-//! and would not work for the `v8` type-check build, which has no engine to run.
+//! and would not work for the `v8` type-check build, which has no engine to run. The scripts
+//! it evaluates come from the binary itself ([`super::embedded`]), so a copied binary works.
 
 use std::path::{Path, PathBuf};
 
 use deno_core::{JsRuntimeForSnapshot, RuntimeOptions};
 
 use super::edge_host;
+use super::embedded::{NotEmbedded, embed};
 
 /// The snapshot could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -18,14 +20,25 @@ pub enum SnapshotError {
     /// The thread that builds the snapshot could not start or panicked.
     #[error("snapshot thread failed: {0}")]
     Thread(String),
+    /// An extension script is missing from the binary.
+    #[error(transparent)]
+    NotEmbedded(#[from] NotEmbedded),
 }
 
-/// The extensions of every isolate, in order, without per-isolate state.
-fn extensions() -> Vec<deno_core::Extension> {
+/// The extensions of every isolate, in order, without per-isolate state, as their crates make
+/// them (scripts named by their paths on the build machine).
+pub(crate) fn raw_extensions() -> Vec<deno_core::Extension> {
     let mut exts = edge_web::extensions();
     exts.push(edge_kv::js::edge_kv::init(None));
     exts.push(edge_host::init(None));
     exts
+}
+
+/// The extensions of every isolate, their scripts taken from the binary.
+pub(crate) fn extensions() -> Result<Vec<deno_core::Extension>, NotEmbedded> {
+    let mut exts = raw_extensions();
+    embed(&mut exts)?;
+    Ok(exts)
 }
 
 /// Builds a fresh snapshot on a dedicated thread.
@@ -35,7 +48,7 @@ pub fn create() -> Result<Vec<u8>, SnapshotError> {
         .stack_size(8 << 20)
         .spawn(|| -> Result<Vec<u8>, SnapshotError> {
             let runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
-                extensions: extensions(),
+                extensions: extensions()?,
                 ..Default::default()
             });
             Ok(runtime.snapshot().into_vec())

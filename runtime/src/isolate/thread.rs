@@ -15,9 +15,7 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::loader::AppModuleLoader;
-use super::ops::{
-    HostState, TurnShare, abandon_inflight, edge_host, inflight_summary, limit_error,
-};
+use super::ops::{HostState, TurnShare, abandon_inflight, inflight_summary, limit_error};
 use super::{Invocation, IsolateSpec, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
@@ -140,9 +138,7 @@ fn make(blank: Blank) -> Result<Made, String> {
         .build()
         .map_err(|e| format!("cannot start the isolate's event loop: {e}"))?;
     let _context = rt.enter();
-    let mut extensions = edge_web::extensions();
-    extensions.push(edge_kv::js::edge_kv::init(None));
-    extensions.push(edge_host::init(None));
+    let extensions = super::snapshot::extensions().map_err(|e| e.to_string())?;
     let loader = Rc::new(AppModuleLoader::new());
     let mut runtime = JsRuntime::new(RuntimeOptions {
         extensions,
