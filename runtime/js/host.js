@@ -10,6 +10,8 @@ const {
   PromisePrototypeThen,
   PromiseReject,
   PromiseResolve,
+  StringPrototypeIndexOf,
+  StringPrototypeSlice,
   StringPrototypeSplit,
   Symbol,
   TypeError,
@@ -19,6 +21,7 @@ const {
 const {
   op_edge_env,
   op_edge_next_request,
+  op_edge_request_bytes,
   op_edge_ready,
   op_edge_fail,
   op_edge_respond_text,
@@ -182,15 +185,21 @@ class IncomingInnerRequest {
   }
 }
 
-function newRequest(next) {
+/**
+ * The incoming `Request` for a packed request's fields (see
+ * `runtime/src/isolate/packed_request.rs`): `body` is "" (none), "b" (bytes, taken from the
+ * host) or "s" and a resource id (a stream).
+ */
+function newRequest(id, bodyField, method, url, headerBlock) {
   let body = null;
-  if (next.bodyBytes !== null) {
+  if (bodyField === "b") {
     // A small body that had fully arrived: no stream unless the script asks for one.
-    body = new bodyMod.InnerBody({ body: next.bodyBytes, consumed: false });
-  } else if (next.bodyRid !== null) {
-    body = new bodyMod.InnerBody(streams.readableStreamForRid(next.bodyRid));
+    body = new bodyMod.InnerBody({ body: op_edge_request_bytes(id), consumed: false });
+  } else if (bodyField !== "") {
+    const rid = +StringPrototypeSlice(bodyField, 1);
+    body = new bodyMod.InnerBody(streams.readableStreamForRid(rid));
   }
-  const inner = new IncomingInnerRequest(next.method, next.url, next.headers, body);
+  const inner = new IncomingInnerRequest(method, url, headerBlock, body);
   return requestMod.fromInnerRequest(inner, "immutable");
 }
 
@@ -258,9 +267,20 @@ function respond(id, response) {
   pump(id, sos);
 }
 
-function invoke(handler, env, next) {
-  const id = next.id;
-  const request = newRequest(next);
+/** Runs the handler on a packed request: `id \n body \n method \n url \n header-block`. */
+function invoke(handler, env, packed) {
+  const a = StringPrototypeIndexOf(packed, "\n");
+  const b = StringPrototypeIndexOf(packed, "\n", a + 1);
+  const c = StringPrototypeIndexOf(packed, "\n", b + 1);
+  const d = StringPrototypeIndexOf(packed, "\n", c + 1);
+  const id = +StringPrototypeSlice(packed, 0, a);
+  const request = newRequest(
+    id,
+    StringPrototypeSlice(packed, a + 1, b),
+    StringPrototypeSlice(packed, b + 1, c),
+    StringPrototypeSlice(packed, c + 1, d),
+    StringPrototypeSlice(packed, d + 1),
+  );
   const ctx = new ExecutionContext(id);
   let result;
   // Everything the handler starts (continuations, timers, fetches) carries the invocation id
@@ -346,7 +366,7 @@ async function serve(mainUrl) {
   op_edge_ready();
   while (true) {
     const next = await op_edge_next_request();
-    if (next === null) return;
+    if (next === "") return;
     invoke(handler, env, next);
   }
 }

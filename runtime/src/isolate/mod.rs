@@ -11,6 +11,7 @@ mod embedded;
 pub mod header_block;
 mod loader;
 mod ops;
+mod packed_request;
 mod pool;
 mod request_body;
 pub mod snapshot;

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use deno_core::convert::ByteString;
-use deno_core::{JsBuffer, OpState, ToV8, op2};
+use deno_core::{JsBuffer, OpState, op2};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
+use super::packed_request::{PackedBody, pack};
 use super::request_body::RequestBodyResource;
 use super::{Invocation, Reply, Supervisor};
 use crate::body::{BodyError, ResponseBody};
@@ -80,6 +80,8 @@ pub(crate) struct Inflight {
     pub(crate) started: Instant,
     /// Outbound fetches made.
     subrequests: u32,
+    /// A request body received whole, until the script takes it.
+    request_bytes: Option<Bytes>,
 }
 
 impl HostState {
@@ -170,17 +172,6 @@ impl HostState {
     }
 }
 
-/// A request as `host.js` receives it.
-#[derive(ToV8)]
-pub(crate) struct NextRequest {
-    id: u32,
-    method: String,
-    url: String,
-    headers: ByteString,
-    body_rid: Option<u32>,
-    body_bytes: Option<deno_core::convert::Uint8Array>,
-}
-
 deno_core::extension!(
     edge_host,
     deps = [edge_web, edge_kv],
@@ -188,6 +179,7 @@ deno_core::extension!(
         op_edge_env,
         op_edge_ready,
         op_edge_next_request,
+        op_edge_request_bytes,
         op_edge_respond_text,
         op_edge_respond_bytes,
         op_edge_respond_stream,
@@ -225,10 +217,12 @@ fn op_edge_ready(state: &mut OpState) {
     host.supervisor.loaded(host.isolate_id);
 }
 
-/// Waits for the next request, or returns null when the isolate should stop (the tenant was
-/// retired, or the isolate sat idle with nothing in flight).
+/// Waits for the next request and returns it packed ([`super::packed_request`]), or returns an
+/// empty string when the isolate should stop (the tenant was retired, or the isolate sat idle
+/// with nothing in flight).
 #[op2]
-async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest> {
+#[string]
+async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> String {
     let (rx, idle) = {
         let s = state.borrow();
         let host = s.borrow::<HostState>();
@@ -236,28 +230,26 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
     };
     let mut rx = rx.lock().await;
     // Always through `recv` (not `try_recv`): `recv` spends tokio's cooperative budget, which
-    // bounds how many queued requests the host loop takes in one event-loop turn. CPU is
-    // accounted per turn, so an unbounded turn under sustained load would be charged to
-    // whatever is still in flight at its end (seen as a spurious cpu-limit in the json bench).
+    // bounds how many queued requests the host loop takes in one event-loop turn.
     let invocation = loop {
         match tokio::time::timeout(idle, rx.recv()).await {
             Ok(Some(inv)) => break inv,
-            Ok(None) => return None,
+            Ok(None) => return String::new(),
             Err(_elapsed) => {
                 let s = state.borrow();
                 let host = s.borrow::<HostState>();
                 if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
-                    return None;
+                    return String::new();
                 }
             }
         }
     };
     let mut s = state.borrow_mut();
-    let (body_rid, body_bytes) = match invocation.body {
-        super::InvocationBody::Empty => (None, None),
-        super::InvocationBody::Full(bytes) => (None, Some(Vec::from(bytes).into())),
+    let (body, request_bytes) = match invocation.body {
+        super::InvocationBody::Empty => (PackedBody::None, None),
+        super::InvocationBody::Full(bytes) => (PackedBody::Bytes, Some(bytes)),
         super::InvocationBody::Stream(b) => (
-            Some(s.resource_table.add(RequestBodyResource::new(b))),
+            PackedBody::Stream(s.resource_table.add(RequestBodyResource::new(b))),
             None,
         ),
     };
@@ -277,17 +269,25 @@ async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> Option<NextRequest
             cpu: Duration::ZERO,
             started: Instant::now(),
             subrequests: 0,
+            request_bytes,
         },
     );
-
-    Some(NextRequest {
+    pack(
         id,
-        method: invocation.method,
-        url: invocation.url,
-        headers: invocation.headers,
-        body_rid,
-        body_bytes,
-    })
+        body,
+        &invocation.method,
+        &invocation.url,
+        &invocation.headers,
+    )
+}
+
+/// The body of request `id`, received whole: handed over once.
+#[op2]
+#[buffer]
+fn op_edge_request_bytes(state: &mut OpState, #[smi] id: u32) -> Option<Vec<u8>> {
+    let host = state.borrow_mut::<HostState>();
+    let bytes = host.inflight.get_mut(&id)?.request_bytes.take()?;
+    Some(Vec::from(bytes))
 }
 
 fn build_head(
