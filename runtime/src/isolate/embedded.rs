@@ -7,21 +7,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
 
 use deno_core::{Extension, ExtensionFileSource, ExtensionFileSourceCode};
 
 include!(concat!(env!("OUT_DIR"), "/embedded_js.rs"));
-
-/// A script an extension reads from disk that the binary does not hold.
-#[derive(Debug, thiserror::Error)]
-#[error("extension script {specifier} ({path}) is not embedded in this binary")]
-pub struct NotEmbedded {
-    /// The module specifier, e.g. `ext:deno_web/06_streams.js`.
-    pub specifier: &'static str,
-    /// The path deno_core would read.
-    pub path: &'static str,
-}
 
 /// The embedded scripts by normalized path, shared by every isolate.
 fn table() -> &'static HashMap<PathBuf, Arc<str>> {
@@ -34,8 +24,10 @@ fn table() -> &'static HashMap<PathBuf, Arc<str>> {
     })
 }
 
-/// Replaces every script `extensions` would read from disk with the embedded text.
-pub(crate) fn embed(extensions: &mut [Extension]) -> Result<(), NotEmbedded> {
+/// Replaces every script `extensions` would read from disk with the embedded text. A script
+/// the binary lacks (the build could not embed it; the build warned) is left to be read from
+/// its path, which works on the machine that built the binary.
+pub(crate) fn embed(extensions: &mut [Extension]) {
     for ext in extensions {
         for files in [
             &mut ext.js_files,
@@ -50,16 +42,26 @@ pub(crate) fn embed(extensions: &mut [Extension]) -> Result<(), NotEmbedded> {
                 #[allow(deprecated, reason = "the variant deno_core's macros still produce")]
                 if let ExtensionFileSourceCode::LoadedFromFsDuringSnapshot(path) = file.code {
                     let normalized: PathBuf = Path::new(path).components().collect();
-                    let text = table().get(&normalized).ok_or(NotEmbedded {
-                        specifier: file.specifier,
-                        path,
-                    })?;
-                    *file = ExtensionFileSource::new_computed(file.specifier, text.clone());
+                    match table().get(&normalized) {
+                        Some(text) => {
+                            *file = ExtensionFileSource::new_computed(file.specifier, text.clone());
+                        }
+                        None => {
+                            static WARNED: Once = Once::new();
+                            WARNED.call_once(|| {
+                                tracing::warn!(
+                                    specifier = file.specifier,
+                                    path,
+                                    "extension scripts not embedded in this binary; reading them \
+                                     from disk (this binary cannot be copied to another machine)"
+                                );
+                            });
+                        }
+                    }
                 }
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -81,7 +83,7 @@ mod tests {
             .filter(|f| !f.is_runtime_loadable())
             .count();
         assert!(from_disk > 20, "expected deno_core to name scripts by path");
-        embed(&mut exts).unwrap();
+        embed(&mut exts);
         for ext in &exts {
             for file in ext.esm_files.iter().chain(ext.js_files.iter()) {
                 assert!(

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use deno_core::{JsRuntimeForSnapshot, RuntimeOptions};
 
 use super::edge_host;
-use super::embedded::{NotEmbedded, embed};
+use super::embedded::embed;
 
 /// The snapshot could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -20,9 +20,6 @@ pub enum SnapshotError {
     /// The thread that builds the snapshot could not start or panicked.
     #[error("snapshot thread failed: {0}")]
     Thread(String),
-    /// An extension script is missing from the binary.
-    #[error(transparent)]
-    NotEmbedded(#[from] NotEmbedded),
 }
 
 /// The extensions of every isolate, in order, without per-isolate state, as their crates make
@@ -35,10 +32,10 @@ pub(crate) fn raw_extensions() -> Vec<deno_core::Extension> {
 }
 
 /// The extensions of every isolate, their scripts taken from the binary.
-pub(crate) fn extensions() -> Result<Vec<deno_core::Extension>, NotEmbedded> {
+pub(crate) fn extensions() -> Vec<deno_core::Extension> {
     let mut exts = raw_extensions();
-    embed(&mut exts)?;
-    Ok(exts)
+    embed(&mut exts);
+    exts
 }
 
 /// Builds a fresh snapshot on a dedicated thread.
@@ -48,7 +45,7 @@ pub fn create() -> Result<Vec<u8>, SnapshotError> {
         .stack_size(8 << 20)
         .spawn(|| -> Result<Vec<u8>, SnapshotError> {
             let runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
-                extensions: extensions()?,
+                extensions: extensions(),
                 ..Default::default()
             });
             Ok(runtime.snapshot().into_vec())

@@ -138,7 +138,7 @@ fn make(blank: Blank) -> Result<Made, String> {
         .build()
         .map_err(|e| format!("cannot start the isolate's event loop: {e}"))?;
     let _context = rt.enter();
-    let extensions = super::snapshot::extensions().map_err(|e| e.to_string())?;
+    let extensions = super::snapshot::extensions();
     let loader = Rc::new(AppModuleLoader::new());
     let mut runtime = JsRuntime::new(RuntimeOptions {
         extensions,
