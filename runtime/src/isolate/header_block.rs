@@ -8,10 +8,8 @@
 //! it), so it separates them unambiguously. Bytes are Latin-1 characters on the JS side, as
 //! `ByteString` headers always are.
 
-use deno_core::convert::ByteString;
-
 /// Joins `headers` into one block.
-pub fn join<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> ByteString {
+pub fn join<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
     let mut block = Vec::new();
     for (name, value) in headers {
         block.extend_from_slice(name);
@@ -19,7 +17,7 @@ pub fn join<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Byte
         block.extend_from_slice(value);
         block.push(b'\n');
     }
-    ByteString::from(block)
+    block
 }
 
 /// The `(name, value)` pairs of a block; a trailing half pair (a malformed block) is ignored.

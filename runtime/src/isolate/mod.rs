@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use deno_core::convert::ByteString;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::body::ResponseBody;
@@ -58,7 +57,7 @@ pub struct Invocation {
     /// The full URL, with scheme and host.
     pub url: String,
     /// Request headers, in order, as a [`header_block`].
-    pub headers: ByteString,
+    pub headers: Vec<u8>,
     /// The body.
     pub body: InvocationBody,
     /// Where the reply goes.
