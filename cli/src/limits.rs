@@ -14,7 +14,7 @@ pub struct LimitArgs {
     /// Ceiling on an app's `limits.cpu_ms`.
     #[arg(long, default_value_t = 30_000, value_name = "MS")]
     max_cpu_ms: u64,
-    /// Default heap per isolate, in MiB.
+    /// Default memory per isolate (JavaScript heap plus ArrayBuffer contents), in MiB.
     #[arg(long, default_value_t = 128, value_name = "MIB")]
     memory_mb: u64,
     /// Ceiling on an app's `limits.memory_mb`.

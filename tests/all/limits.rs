@@ -69,7 +69,7 @@ const CASES: &[Case] = &[
         expect: &["wall-limit"],
         limit: Duration::from_millis(1000),
     },
-    // 100k timers: stopped by CPU (200 ms) or memory, whichever the engine reaches first.
+    // Timers without end: stopped by CPU (200 ms) or memory, whichever the engine reaches first.
     Case {
         app: "timers",
         path: "/",

@@ -7,7 +7,10 @@
 //! an isolate only through [`IsolateHandle`]: an unbounded channel of [`Invocation`]s, each with
 //! a oneshot for its reply. One isolate serves many requests concurrently, as Workers do.
 
+#[cfg(feature = "v8")]
+mod array_buffers;
 mod embedded;
+mod engine;
 pub mod header_block;
 mod loader;
 mod ops;

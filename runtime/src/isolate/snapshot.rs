@@ -40,10 +40,18 @@ pub(crate) fn extensions() -> Vec<deno_core::Extension> {
 
 /// Builds a fresh snapshot on a dedicated thread.
 pub fn create() -> Result<Vec<u8>, SnapshotError> {
+    // Set up for serving, not for snapshotting: see `engine`.
+    super::engine::init();
     std::thread::Builder::new()
         .name("edge-snapshot".into())
         .stack_size(8 << 20)
         .spawn(|| -> Result<Vec<u8>, SnapshotError> {
+            // The engine posts delayed tasks (GC) to the event loop of the thread that made it.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| SnapshotError::Thread(format!("no event loop: {e}")))?;
+            let _context = rt.enter();
             let runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
                 extensions: extensions(),
                 ..Default::default()

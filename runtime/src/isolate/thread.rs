@@ -19,6 +19,7 @@ use super::ops::{HostState, TurnShare, abandon_inflight, inflight_summary, limit
 use super::{Invocation, IsolateSpec, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
+use crate::limits::memory::IsolateMemory;
 use crate::limits::watchdog::Watched;
 
 /// Stack for an isolate thread. QuickJS checks its own stack limit well inside this, so deep
@@ -63,12 +64,19 @@ pub(super) fn spawn(
     Ok(())
 }
 
-/// A blank isolate: restored from the snapshot, its CPU clock watched, no app yet.
+/// A blank isolate: restored from the snapshot, its CPU clock and memory watched, no app yet.
 struct Made {
     rt: tokio::runtime::Runtime,
     runtime: JsRuntime,
-    watched: Arc<Watched>,
+    guard: Guard,
     loader: Rc<AppModuleLoader>,
+}
+
+/// What keeps an isolate within its limits from outside the script: the watchdog's view of it
+/// (CPU, wall clock, termination) and its memory count.
+struct Guard {
+    watched: Arc<Watched>,
+    memory: Arc<IsolateMemory>,
 }
 
 fn run(
@@ -107,14 +115,14 @@ fn run(
     let Made {
         rt,
         runtime,
-        watched,
+        guard,
         loader,
     } = made;
     let span = tracing::info_span!("isolate", tenant = %spec.app.name, isolate = spec.id);
     let breached = rt.block_on(
         serve(
             runtime,
-            watched,
+            guard,
             loader,
             &spec,
             rx.clone(),
@@ -138,17 +146,24 @@ fn make(blank: Blank) -> Result<Made, String> {
         .build()
         .map_err(|e| format!("cannot start the isolate's event loop: {e}"))?;
     let _context = rt.enter();
+    super::engine::init();
     let extensions = super::snapshot::extensions();
     let loader = Rc::new(AppModuleLoader::new());
+    let memory = IsolateMemory::new(blank.memory_bytes);
+    let params = v8::CreateParams::default().heap_limits(0, blank.memory_bytes);
+    // V8 keeps ArrayBuffer contents outside its heap: count them with an allocator of ours.
+    #[cfg(feature = "v8")]
+    let params = params.array_buffer_allocator(super::array_buffers::allocator(memory.clone()));
     let mut runtime = JsRuntime::new(RuntimeOptions {
         extensions,
         startup_snapshot: Some(blank.snapshot),
         module_loader: Some(loader.clone()),
-        create_params: Some(v8::CreateParams::default().heap_limits(0, blank.memory_bytes)),
+        create_params: Some(params),
         ..Default::default()
     });
     let watched = Watched::register(runtime.v8_isolate().thread_safe_handle())
         .map_err(|e| format!("cannot watch the isolate's CPU clock: {e}"))?;
+    memory.watch(watched.clone());
     {
         // Near the heap limit: stop the script and grant headroom so the engine does not abort
         // the process while the termination unwinds.
@@ -162,7 +177,7 @@ fn make(blank: Blank) -> Result<Made, String> {
     Ok(Made {
         rt,
         runtime,
-        watched,
+        guard: Guard { watched, memory },
         loader,
     })
 }
@@ -187,7 +202,7 @@ fn finish(
 /// breached.
 async fn serve(
     mut runtime: JsRuntime,
-    watched: Arc<Watched>,
+    guard: Guard,
     loader: Rc<AppModuleLoader>,
     spec: &IsolateSpec,
     rx: Rc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
@@ -227,7 +242,7 @@ async fn serve(
             stats: spec.stats.clone(),
             enforce_limits: spec.enforce_limits,
             serving: false,
-            watched: watched.clone(),
+            watched: guard.watched.clone(),
             turn: TurnShare::default(),
         });
     }
@@ -243,18 +258,18 @@ async fn serve(
             return false;
         }
     };
-    let outcome = match load_main(&mut runtime, &main, &watched).await {
+    let outcome = match load_main(&mut runtime, &main, &guard).await {
         Ok(()) => {
             runtime
                 .op_state()
                 .borrow_mut()
                 .borrow_mut::<HostState>()
                 .serving = true;
-            run_serve_loop(&mut runtime, &main, &watched).await
+            run_serve_loop(&mut runtime, &main, &guard).await
         }
         Err(e) => Err(e),
     };
-    observe_heap(&mut runtime, &spec.stats);
+    observe_heap(&mut runtime, &guard.memory, &spec.stats);
     let state = runtime.op_state();
     let ready = state.borrow().borrow::<HostState>().ready;
     let mut breached = false;
@@ -310,9 +325,19 @@ enum Stop {
     Error(String),
 }
 
-fn observe_heap(runtime: &mut JsRuntime, stats: &crate::limits::TenantStats) {
+fn observe_heap(
+    runtime: &mut JsRuntime,
+    memory: &IsolateMemory,
+    stats: &crate::limits::TenantStats,
+) {
     let heap = runtime.v8_isolate().get_heap_statistics();
-    stats.observe_heap(heap.used_heap_size() as u64);
+    stats.observe_heap((heap.used_heap_size() + memory.buffers()) as u64);
+}
+
+/// After a turn: heap plus buffers against the memory limit (see [`IsolateMemory`]).
+fn check_memory(runtime: &mut JsRuntime, memory: &IsolateMemory) {
+    let heap = runtime.v8_isolate().get_heap_statistics();
+    memory.check(heap.used_heap_size(), heap.external_memory());
 }
 
 /// The outcome once the host's future or the event loop has finished, if either has.
@@ -335,12 +360,13 @@ fn settle<T, E: std::fmt::Display>(
 /// to the invocations in flight. Between turns, a timer enforces the wall-clock deadline.
 async fn drive<T, E: std::fmt::Display>(
     runtime: &mut JsRuntime,
-    watched: &Watched,
+    guard: &Guard,
     mut fut: impl Future<Output = Result<T, E>> + Unpin,
 ) -> Result<T, Stop> {
     let state = runtime.op_state();
     let mut wall_timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
     let enforce = state.borrow().borrow::<HostState>().enforce_limits;
+    let watched = &*guard.watched;
     let mut last_end = watched.cpu_now();
     poll_fn(|cx| {
         if !enforce {
@@ -357,6 +383,7 @@ async fn drive<T, E: std::fmt::Display>(
         let ended = watched.cpu_now();
         watched.end_turn();
         last_end = ended;
+        check_memory(runtime, &guard.memory);
         let used = ended.saturating_sub(started);
 
         let over = state.borrow_mut().borrow_mut::<HostState>().charge(used);
@@ -396,20 +423,20 @@ async fn drive<T, E: std::fmt::Display>(
 async fn load_main(
     runtime: &mut JsRuntime,
     main: &ModuleSpecifier,
-    watched: &Watched,
+    guard: &Guard,
 ) -> Result<(), Stop> {
     let id = runtime
         .load_main_es_module(main)
         .await
         .map_err(|e| Stop::Error(e.to_string()))?;
     let eval = runtime.mod_evaluate(id).boxed_local();
-    drive(runtime, watched, eval).await
+    drive(runtime, guard, eval).await
 }
 
 async fn run_serve_loop(
     runtime: &mut JsRuntime,
     main: &ModuleSpecifier,
-    watched: &Watched,
+    guard: &Guard,
 ) -> Result<(), Stop> {
     let url = serde_json::to_string(main.as_str()).map_err(|e| Stop::Error(e.to_string()))?;
     let script = format!(
@@ -419,5 +446,5 @@ async fn run_serve_loop(
         .execute_script("ext:edge_host/start.js", script)
         .map_err(|e| Stop::Error(e.to_string()))?;
     let resolved = runtime.resolve(promise);
-    drive(runtime, watched, resolved).await.map(|_| ())
+    drive(runtime, guard, resolved).await.map(|_| ())
 }

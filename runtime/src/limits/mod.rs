@@ -13,13 +13,16 @@
 //!   turn's budget. A tenant can therefore never use more CPU than its limit times the
 //!   invocations it was sent, and busy-but-legal requests under load are not charged for
 //!   their neighbours.
-//! - Memory is the isolate's heap limit; near it, a callback terminates the isolate and grants
-//!   a little headroom so the process never aborts.
+//! - Memory is the isolate's heap plus its ArrayBuffer contents ([`memory`]): the heap has the
+//!   engine's heap limit, and near it a callback terminates the isolate and grants a little
+//!   headroom so the process never aborts; buffers (outside the heap on V8) are counted by an
+//!   allocator of ours and refused, then terminated, past what the heap leaves.
 //! - Wall-clock time and subrequests are counted per invocation.
 //!
 //! A breach ends the invocation with `503` and an `edge-error` header naming the limit; the
 //! isolate is then discarded (its state may be corrupt) and rebuilt on the next request.
 
+pub mod memory;
 mod stats;
 pub mod thread_clock;
 pub mod watchdog;
@@ -92,7 +95,7 @@ impl LimitKind {
 pub struct Limits {
     /// CPU time per invocation.
     pub cpu: Duration,
-    /// Heap per isolate, in bytes.
+    /// Memory per isolate (heap plus ArrayBuffer contents), in bytes.
     pub memory_bytes: usize,
     /// Wall-clock time per invocation.
     pub wall: Duration,
