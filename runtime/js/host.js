@@ -20,7 +20,10 @@ const {
 } = primordials;
 const {
   op_edge_env,
-  op_edge_next_request,
+  op_edge_wait_request,
+  op_edge_take_request,
+  op_edge_request_head,
+  op_edge_request_body,
   op_edge_request_bytes,
   op_edge_ready,
   op_edge_fail,
@@ -133,74 +136,112 @@ function joinHeaders(list) {
 }
 
 /** Stands in for the lazy URL thunk of deno_fetch's inner requests; never called, because an
- * incoming request's URL is known (and so already "processed") from the start. */
+ * incoming request's URL is loaded (and so already "processed") before anything reads it. */
 function urlKnown() {
   throw new TypeError("unreachable: the URL of an incoming request is known");
 }
 
 /**
  * The inner request behind an incoming `Request`: the shape deno_fetch's `newInnerRequest`
- * returns (the same fields, accessors and methods), with the accessors on a shared prototype
- * instead of fresh closures on every request. On the quickjs engine that is about half the cost
- * of making the request object.
+ * returns (the same fields, accessors and methods), on a shared prototype, and lazy: it holds
+ * only the invocation id until the script reads the request. The method, URL and headers come
+ * from the host in one string on first use (`op_edge_request_head`: `method \n url \n
+ * header-block`, see runtime/src/isolate/incoming.rs), the body when it is first touched.
  */
 class IncomingInnerRequest {
-  constructor(method, url, headerBlock, body) {
-    this.methodInner = method;
-    this.headerBlock = headerBlock;
+  constructor(id) {
+    this.id = id;
+    this.methodInner = null;
+    this.urlInner = null;
+    this.headerBlock = "";
     this.headerListInner = null;
-    this.body = body;
+    this.urlListInner = null;
+    this.urlListProcessedInner = null;
+    this.bodyInner = undefined;
     this.redirectMode = "follow";
     this.redirectCount = 0;
-    this.urlList = [urlKnown];
-    this.urlListProcessed = [url];
     this.clientRid = null;
     this.blobUrlEntry = null;
   }
+  loadHead() {
+    if (this.urlInner !== null) return;
+    const head = op_edge_request_head(this.id);
+    const a = StringPrototypeIndexOf(head, "\n");
+    const b = StringPrototypeIndexOf(head, "\n", a + 1);
+    if (this.methodInner === null) this.methodInner = StringPrototypeSlice(head, 0, a);
+    this.urlInner = StringPrototypeSlice(head, a + 1, b);
+    if (this.headerListInner === null) this.headerBlock = StringPrototypeSlice(head, b + 1);
+  }
   get method() {
+    if (this.methodInner === null) this.loadHead();
     return this.methodInner;
   }
   set method(value) {
+    this.loadHead();
     this.methodInner = value;
   }
   get headerList() {
     if (this.headerListInner === null) {
+      this.loadHead();
       this.headerListInner = splitHeaders(this.headerBlock);
       this.headerBlock = "";
     }
     return this.headerListInner;
   }
   set headerList(value) {
+    this.loadHead();
     this.headerListInner = value;
+  }
+  get urlList() {
+    if (this.urlListInner === null) {
+      this.loadHead();
+      this.urlListInner = [urlKnown];
+    }
+    return this.urlListInner;
+  }
+  set urlList(value) {
+    this.urlListInner = value;
+  }
+  get urlListProcessed() {
+    if (this.urlListProcessedInner === null) {
+      this.loadHead();
+      this.urlListProcessedInner = [this.urlInner];
+    }
+    return this.urlListProcessedInner;
+  }
+  set urlListProcessed(value) {
+    this.urlListProcessedInner = value;
+  }
+  get body() {
+    if (this.bodyInner === undefined) this.bodyInner = takeBody(this.id);
+    return this.bodyInner;
+  }
+  set body(value) {
+    this.bodyInner = value;
   }
   url() {
     return this.urlListProcessed[0];
   }
   currentUrl() {
+    const processed = this.urlListProcessed;
     const last = this.urlList.length - 1;
-    if (this.urlListProcessed[last] === undefined) {
-      this.urlListProcessed[last] = this.urlList[last]();
+    if (processed[last] === undefined) {
+      processed[last] = this.urlList[last]();
     }
-    return this.urlListProcessed[last];
+    return processed[last];
   }
 }
 
-/**
- * The incoming `Request` for a packed request's fields (see
- * `runtime/src/isolate/packed_request.rs`): `body` is "" (none), "b" (bytes, taken from the
- * host) or "s" and a resource id (a stream).
- */
-function newRequest(id, bodyField, method, url, headerBlock) {
-  let body = null;
-  if (bodyField === "b") {
+/** The body of incoming request `id`, as deno_fetch's `InnerBody` (or null for none). */
+function takeBody(id) {
+  const kind = op_edge_request_body(id);
+  if (kind === "") return null;
+  if (kind === "b") {
     // A small body that had fully arrived: no stream unless the script asks for one.
-    body = new bodyMod.InnerBody({ body: op_edge_request_bytes(id), consumed: false });
-  } else if (bodyField !== "") {
-    const rid = +StringPrototypeSlice(bodyField, 1);
-    body = new bodyMod.InnerBody(streams.readableStreamForRid(rid));
+    return new bodyMod.InnerBody({ body: op_edge_request_bytes(id), consumed: false });
   }
-  const inner = new IncomingInnerRequest(method, url, headerBlock, body);
-  return requestMod.fromInnerRequest(inner, "immutable");
+  const rid = +StringPrototypeSlice(kind, 1);
+  return new bodyMod.InnerBody(streams.readableStreamForRid(rid));
 }
 
 async function pump(id, stream) {
@@ -267,20 +308,9 @@ function respond(id, response) {
   pump(id, sos);
 }
 
-/** Runs the handler on a packed request: `id \n body \n method \n url \n header-block`. */
-function invoke(handler, env, packed) {
-  const a = StringPrototypeIndexOf(packed, "\n");
-  const b = StringPrototypeIndexOf(packed, "\n", a + 1);
-  const c = StringPrototypeIndexOf(packed, "\n", b + 1);
-  const d = StringPrototypeIndexOf(packed, "\n", c + 1);
-  const id = +StringPrototypeSlice(packed, 0, a);
-  const request = newRequest(
-    id,
-    StringPrototypeSlice(packed, a + 1, b),
-    StringPrototypeSlice(packed, b + 1, c),
-    StringPrototypeSlice(packed, c + 1, d),
-    StringPrototypeSlice(packed, d + 1),
-  );
+/** Runs the handler on incoming request `id`. */
+function invoke(handler, env, id) {
+  const request = requestMod.fromInnerRequest(new IncomingInnerRequest(id), "immutable");
   const ctx = new ExecutionContext(id);
   let result;
   // Everything the handler starts (continuations, timers, fetches) carries the invocation id
@@ -335,6 +365,9 @@ function pickHandler(ns) {
   );
 }
 
+/** How many queued requests the host loop starts before it awaits again. */
+const REQUESTS_PER_BATCH = 64;
+
 /** Runs the isolate: import the tenant's main module, then serve requests until told to stop. */
 async function serve(mainUrl) {
   // App code sees a Worker's global scope, not the engine's internals: no `Deno.core.ops`
@@ -364,10 +397,14 @@ async function serve(mainUrl) {
     for (const name of ObjectKeys(env)) globalThis[name] = env[name];
   }
   op_edge_ready();
-  while (true) {
-    const next = await op_edge_next_request();
-    if (next === "") return;
-    invoke(handler, env, next);
+  // One promise per batch of queued requests, not per request; a batch is bounded so the
+  // microtasks of the requests it started run before the next batch is taken.
+  while (await op_edge_wait_request()) {
+    for (let n = 0; n < REQUESTS_PER_BATCH; n++) {
+      const id = op_edge_take_request();
+      if (id < 0) break;
+      invoke(handler, env, id);
+    }
   }
 }
 

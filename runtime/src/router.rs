@@ -1,6 +1,5 @@
 //! Which tenant serves a request: by Host (port ignored), then the most specific route.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::config::{HostPattern, RoutePattern};
@@ -21,7 +20,8 @@ pub struct RouteConflict {
 /// The routing table of a node.
 #[derive(Default)]
 pub struct Router {
-    exact: HashMap<String, Vec<(RoutePattern, Arc<Tenant>)>>,
+    /// Looked up once per request; the keys come from the node's config, never from clients.
+    exact: rustc_hash::FxHashMap<String, Vec<(RoutePattern, Arc<Tenant>)>>,
     wildcard: Vec<(RoutePattern, Arc<Tenant>)>,
 }
 

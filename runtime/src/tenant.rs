@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::config::AppConfig;
 use crate::error::{ErrorCode, InvokeError};
-use crate::isolate::{self, Invocation, IsolateHandle, IsolateSpec, Supervisor};
+use crate::isolate::{self, Invocation, IsolateHandle, IsolateSpec, LocalTask, Supervisor};
 use crate::limits::{Limits, StatsSnapshot, TenantStats};
 
 /// What every tenant of a node shares.
@@ -156,6 +156,30 @@ impl Tenant {
                     ErrorCode::Unavailable,
                     "the node cannot start an isolate right now",
                 )));
+            }
+        }
+    }
+
+    /// Runs `task` on the thread of the tenant's isolate, starting one if none is running, so
+    /// that what the task asks of this tenant stays on that thread (the front door hands over
+    /// the connections whose first request is for this tenant). Gives the task back when the
+    /// tenant has no isolate to run it beside: the app failed to load, or no thread could be
+    /// started.
+    pub fn adopt(&self, task: LocalTask) -> Result<(), LocalTask> {
+        let mut state = self.lock();
+        let task = match &*state {
+            State::Failed(_) => return Err(task),
+            State::Running(handle) => match handle.run(task) {
+                Ok(()) => return Ok(()),
+                Err(task) => task,
+            },
+            State::Idle => task,
+        };
+        match self.start(&mut state) {
+            Ok(handle) => handle.run(task),
+            Err(e) => {
+                tracing::error!(tenant = %self.app.name, "cannot start an isolate thread: {e}");
+                Err(task)
             }
         }
     }

@@ -1,7 +1,6 @@
 //! Per-tenant counters, read through the runtime's API (what the metrics work will read).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use edge_runtime::isolate::Invocation;
@@ -27,8 +26,8 @@ fn options() -> NodeOptions {
 async fn call(tenant: &Tenant, n: u64) -> edge_runtime::isolate::Reply {
     let (reply, rx) = oneshot::channel();
     tenant.invoke(Invocation {
-        request_id: Arc::from(format!("test{n:012}")),
-        method: "GET".into(),
+        request_id: edge_runtime::RequestId::new(0x7e57, n),
+        method: http::Method::GET,
         url: "http://app.test/".into(),
         headers: Default::default(),
         body: edge_runtime::isolate::InvocationBody::Empty,

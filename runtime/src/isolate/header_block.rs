@@ -8,6 +8,22 @@
 //! it), so it separates them unambiguously. Bytes are Latin-1 characters on the JS side, as
 //! `ByteString` headers always are.
 
+/// The block of a request's headers, made in one allocation.
+pub fn from_map(map: &http::HeaderMap) -> Vec<u8> {
+    let len = map
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 2)
+        .sum();
+    let mut block = Vec::with_capacity(len);
+    for (name, value) in map {
+        block.extend_from_slice(name.as_str().as_bytes());
+        block.push(b'\n');
+        block.extend_from_slice(value.as_bytes());
+        block.push(b'\n');
+    }
+    block
+}
+
 /// Joins `headers` into one block.
 pub fn join<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
     let mut block = Vec::new();
@@ -50,5 +66,12 @@ mod tests {
     fn an_empty_block_has_no_headers() {
         assert_eq!(split(b"").count(), 0);
         assert_eq!(split(&join(std::iter::empty())).count(), 0);
+        let mut map = http::HeaderMap::new();
+        map.append("a", http::HeaderValue::from_static("1"));
+        map.append("a", http::HeaderValue::from_static("2"));
+        map.append("b", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let block = from_map(&map);
+        assert_eq!(block, b"a\n1\na\n2\nb\ncaf\xe9\n");
+        assert_eq!(block.capacity(), block.len());
     }
 }

@@ -5,16 +5,19 @@
 //! function). So every isolate gets a fresh OS thread for its whole life and the thread exits
 //! when the isolate is dropped; no thread ever hosts a second runtime. The front door talks to
 //! an isolate only through [`IsolateHandle`]: an unbounded channel of [`Invocation`]s, each with
-//! a oneshot for its reply. One isolate serves many requests concurrently, as Workers do.
+//! a oneshot for its reply, and one of [`LocalTask`]s, work the front door runs on the
+//! isolate's thread (serving the connections whose requests go to it, so that they reach it
+//! without crossing threads). One isolate serves many requests concurrently, as Workers do.
 
 #[cfg(feature = "v8")]
 mod array_buffers;
 mod embedded;
 mod engine;
 pub mod header_block;
+mod incoming;
 mod loader;
+pub mod local_tasks;
 mod ops;
-mod packed_request;
 mod pool;
 mod request_body;
 pub mod snapshot;
@@ -30,6 +33,7 @@ use crate::body::ResponseBody;
 use crate::config::AppConfig;
 use crate::error::InvokeError;
 
+pub use local_tasks::{LocalTask, Stopping};
 pub(crate) use ops::edge_host;
 pub use pool::WarmPool;
 
@@ -54,9 +58,9 @@ pub type Reply = Result<http::Response<ResponseBody>, InvokeError>;
 /// One request for an isolate to handle.
 pub struct Invocation {
     /// The id logged with everything this request causes.
-    pub request_id: Arc<str>,
+    pub request_id: crate::RequestId,
     /// The HTTP method.
-    pub method: String,
+    pub method: http::Method,
     /// The full URL, with scheme and host.
     pub url: String,
     /// Request headers, in order, as a [`header_block`].
@@ -110,6 +114,7 @@ pub struct IsolateHandle {
     /// The isolate's id.
     pub id: u64,
     tx: mpsc::UnboundedSender<Invocation>,
+    tasks: mpsc::UnboundedSender<LocalTask>,
 }
 
 impl IsolateHandle {
@@ -121,6 +126,12 @@ impl IsolateHandle {
     pub fn send(&self, inv: Invocation) -> Result<(), Invocation> {
         self.tx.send(inv).map_err(|e| e.0)
     }
+
+    /// Hands `task` to the isolate's thread to run beside it; gives it back if the thread no
+    /// longer takes tasks (the isolate stopped).
+    pub fn run(&self, task: LocalTask) -> Result<(), LocalTask> {
+        self.tasks.send(task).map_err(|e| e.0)
+    }
 }
 
 /// Starts an isolate for `spec`: a pre-started one from `pool` when one fits, else one on a new
@@ -131,15 +142,18 @@ pub fn spawn(
     pool: Option<&WarmPool>,
 ) -> std::io::Result<IsolateHandle> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let (tasks, tasks_rx) = mpsc::unbounded_channel();
     let id = spec.id;
+    let handle = IsolateHandle { id, tx, tasks };
     let mut assignment = thread::Assignment {
         spec,
         rx,
+        tasks: tasks_rx,
         supervisor,
     };
     if let Some(pool) = pool {
         match pool.assign(assignment) {
-            Ok(()) => return Ok(IsolateHandle { id, tx }),
+            Ok(()) => return Ok(handle),
             Err(back) => assignment = back,
         }
     }
@@ -152,5 +166,5 @@ pub fn spawn(
     // The receiver is alive and the channel empty: this cannot fail.
     let _ = assign_tx.send(assignment);
     thread::spawn(name, blank, assign_rx, None)?;
-    Ok(IsolateHandle { id, tx })
+    Ok(handle)
 }

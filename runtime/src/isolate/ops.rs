@@ -3,7 +3,6 @@
 //! isolate.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,13 +12,13 @@ use deno_core::{JsBuffer, OpState, op2};
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::{mpsc, oneshot};
 
-use super::packed_request::{PackedBody, pack};
-use super::request_body::RequestBodyResource;
-use super::{Invocation, Reply, Supervisor};
+use super::incoming::{Queue, RequestParts};
+use super::{Reply, Supervisor};
 use crate::body::{BodyError, ResponseBody};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::watchdog::Watched;
 use crate::limits::{LimitKind, Limits, TenantStats};
+use crate::request_id::RequestId;
 
 /// CPU a turn may use while the app loads (evaluating its module). Generous, but an endless
 /// loop at load is still stopped.
@@ -32,12 +31,13 @@ const BODY_CHANNEL_CHUNKS: usize = 8;
 pub(crate) struct HostState {
     pub(crate) tenant: Arc<str>,
     pub(crate) isolate_id: u64,
-    pub(crate) rx: Rc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
+    pub(crate) queue: Rc<RefCell<Queue>>,
     pub(crate) supervisor: Arc<dyn Supervisor>,
     pub(crate) idle_timeout: Duration,
     pub(crate) env: serde_json::Value,
     pub(crate) next_id: u32,
-    pub(crate) inflight: HashMap<u32, Inflight>,
+    /// Keyed by the isolate's own sequential ids: a fast, non-keyed hash is enough.
+    pub(crate) inflight: rustc_hash::FxHashMap<u32, Inflight>,
     pub(crate) ready: bool,
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<TenantStats>,
@@ -67,28 +67,28 @@ pub(crate) struct TurnShare {
 /// One invocation the script is working on: from dispatch until its response is complete and
 /// its `waitUntil` promises have settled.
 pub(crate) struct Inflight {
-    request_id: Arc<str>,
-    reply: Option<oneshot::Sender<Reply>>,
-    body_tx: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
+    pub(crate) request_id: RequestId,
+    pub(crate) reply: Option<oneshot::Sender<Reply>>,
+    pub(crate) body_tx: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
     /// The response (with its body) is complete.
-    responded: bool,
+    pub(crate) responded: bool,
     /// `waitUntil` promises not yet settled.
-    wait_until: u32,
+    pub(crate) wait_until: u32,
     /// CPU time charged so far.
     pub(crate) cpu: Duration,
     /// When it was dispatched.
     pub(crate) started: Instant,
     /// Outbound fetches made.
-    subrequests: u32,
-    /// A request body received whole, until the script takes it.
-    request_bytes: Option<Bytes>,
+    pub(crate) subrequests: u32,
+    /// What the script has not taken of the request yet ([`super::incoming`]).
+    pub(crate) request: RequestParts,
 }
 
 impl HostState {
-    fn take_reply(&mut self, id: u32) -> Option<(Arc<str>, oneshot::Sender<Reply>)> {
+    fn take_reply(&mut self, id: u32) -> Option<(RequestId, oneshot::Sender<Reply>)> {
         let entry = self.inflight.get_mut(&id)?;
         let reply = entry.reply.take()?;
-        Some((entry.request_id.clone(), reply))
+        Some((entry.request_id, reply))
     }
 
     /// The response of `id` is complete (or abandoned).
@@ -115,7 +115,7 @@ impl HostState {
     /// An invocation started within the current turn: it shares the turn's CPU, and the turn
     /// may use one more invocation's limit (the first start in a turn that began idle uses the
     /// share already reserved for it).
-    fn started_in_turn(&mut self) {
+    pub(crate) fn started_in_turn(&mut self) {
         self.turn.sharers += 1;
         if self.turn.reserved {
             self.turn.reserved = false;
@@ -178,8 +178,11 @@ deno_core::extension!(
     ops = [
         op_edge_env,
         op_edge_ready,
-        op_edge_next_request,
-        op_edge_request_bytes,
+        super::incoming::op_edge_wait_request,
+        super::incoming::op_edge_take_request,
+        super::incoming::op_edge_request_head,
+        super::incoming::op_edge_request_body,
+        super::incoming::op_edge_request_bytes,
         op_edge_respond_text,
         op_edge_respond_bytes,
         op_edge_respond_stream,
@@ -217,79 +220,6 @@ fn op_edge_ready(state: &mut OpState) {
     host.supervisor.loaded(host.isolate_id);
 }
 
-/// Waits for the next request and returns it packed ([`super::packed_request`]), or returns an
-/// empty string when the isolate should stop (the tenant was retired, or the isolate sat idle
-/// with nothing in flight).
-#[op2]
-#[string]
-async fn op_edge_next_request(state: Rc<RefCell<OpState>>) -> String {
-    let (rx, idle) = {
-        let s = state.borrow();
-        let host = s.borrow::<HostState>();
-        (host.rx.clone(), host.idle_timeout)
-    };
-    let mut rx = rx.lock().await;
-    // Always through `recv` (not `try_recv`): `recv` spends tokio's cooperative budget, which
-    // bounds how many queued requests the host loop takes in one event-loop turn.
-    let invocation = loop {
-        match tokio::time::timeout(idle, rx.recv()).await {
-            Ok(Some(inv)) => break inv,
-            Ok(None) => return String::new(),
-            Err(_elapsed) => {
-                let s = state.borrow();
-                let host = s.borrow::<HostState>();
-                if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
-                    return String::new();
-                }
-            }
-        }
-    };
-    let mut s = state.borrow_mut();
-    let (body, request_bytes) = match invocation.body {
-        super::InvocationBody::Empty => (PackedBody::None, None),
-        super::InvocationBody::Full(bytes) => (PackedBody::Bytes, Some(bytes)),
-        super::InvocationBody::Stream(b) => (
-            PackedBody::Stream(s.resource_table.add(RequestBodyResource::new(b))),
-            None,
-        ),
-    };
-    let host = s.borrow_mut::<HostState>();
-    let id = host.next_id;
-    host.next_id = host.next_id.wrapping_add(1);
-    host.stats.invoked();
-    host.started_in_turn();
-    host.inflight.insert(
-        id,
-        Inflight {
-            request_id: invocation.request_id,
-            reply: Some(invocation.reply),
-            body_tx: None,
-            responded: false,
-            wait_until: 0,
-            cpu: Duration::ZERO,
-            started: Instant::now(),
-            subrequests: 0,
-            request_bytes,
-        },
-    );
-    pack(
-        id,
-        body,
-        &invocation.method,
-        &invocation.url,
-        &invocation.headers,
-    )
-}
-
-/// The body of request `id`, received whole: handed over once.
-#[op2]
-#[buffer]
-fn op_edge_request_bytes(state: &mut OpState, #[smi] id: u32) -> Option<Vec<u8>> {
-    let host = state.borrow_mut::<HostState>();
-    let bytes = host.inflight.get_mut(&id)?.request_bytes.take()?;
-    Some(Vec::from(bytes))
-}
-
 fn build_head(
     status: u32,
     headers: &[u8],
@@ -319,11 +249,11 @@ fn build_head(
 /// The bytes of a header block that JS passed as a string. Header strings hold only characters
 /// up to U+00FF (they are `ByteString`s), one byte each; the op receives them as UTF-8, which
 /// is the same bytes when all are ASCII (almost always) and is mapped back otherwise. Taking a
-/// `String` costs the quickjs backend about 2,600 instructions where a `ByteString` costs
-/// about 7,000 (callgrind).
-fn latin1(block: String) -> Vec<u8> {
+/// string costs the quickjs backend about 2,600 instructions where a `ByteString` costs
+/// about 7,000 (callgrind); borrowed, it needs no allocation when ASCII.
+fn latin1(block: &str) -> std::borrow::Cow<'_, [u8]> {
     if block.is_ascii() {
-        return block.into_bytes();
+        return std::borrow::Cow::Borrowed(block.as_bytes());
     }
     block
         .chars()
@@ -345,7 +275,7 @@ fn fail(state: &mut OpState, id: u32, message: &str) {
         tracing::error!(
             target: "edge::script",
             tenant = &*tenant,
-            request_id = &*request_id,
+            %request_id,
             "uncaught exception in fetch handler: {message}"
         );
         let _ = tx.send(Err(InvokeError::new(
@@ -372,16 +302,11 @@ fn op_edge_respond_text(
     state: &mut OpState,
     #[smi] id: u32,
     #[smi] status: u32,
-    #[string] headers: String,
-    #[string] body: String,
+    #[string] headers: &str,
+    #[string] body: &str,
 ) {
-    respond_full(
-        state,
-        id,
-        status,
-        &latin1(headers),
-        ResponseBody::from(body),
-    );
+    let body = ResponseBody::from(Bytes::copy_from_slice(body.as_bytes()));
+    respond_full(state, id, status, &latin1(headers), body);
 }
 
 /// Answers request `id` with a byte body known in full.
@@ -390,7 +315,7 @@ fn op_edge_respond_bytes(
     state: &mut OpState,
     #[smi] id: u32,
     #[smi] status: u32,
-    #[string] headers: String,
+    #[string] headers: &str,
     #[buffer] body: JsBuffer,
 ) {
     let body = ResponseBody::from(Bytes::copy_from_slice(&body));
@@ -403,7 +328,7 @@ fn op_edge_respond_stream(
     state: &mut OpState,
     #[smi] id: u32,
     #[smi] status: u32,
-    #[string] headers: String,
+    #[string] headers: &str,
 ) {
     let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
     match build_head(status, &latin1(headers), ResponseBody::Stream(rx)) {
@@ -457,7 +382,7 @@ fn op_edge_body_error(state: &mut OpState, #[smi] id: u32, #[string] message: &s
         tracing::error!(
             target: "edge::script",
             tenant = &*host.tenant,
-            request_id = &*entry.request_id,
+            request_id = %entry.request_id,
             "response body stream failed: {message}"
         );
         if let Some(tx) = entry.body_tx.take() {
@@ -518,13 +443,13 @@ fn op_edge_subrequest(state: &mut OpState, #[smi] id: u32) -> bool {
     if entry.subrequests <= limit {
         return true;
     }
-    let request_id = entry.request_id.clone();
+    let request_id = entry.request_id;
     let reply = entry.reply.take();
     let tenant = host.tenant.clone();
     host.stats.terminated(LimitKind::Subrequests);
     tracing::warn!(
         tenant = &*tenant,
-        request_id = &*request_id,
+        %request_id,
         used = limit + 1,
         limit,
         "subrequest limit exceeded"
@@ -552,7 +477,11 @@ pub(crate) fn limit_error(kind: LimitKind, limits: &Limits) -> InvokeError {
 /// The request ids in flight and the most CPU any of them used, for the breach log.
 pub(crate) fn inflight_summary(state: &OpState) -> (String, Duration) {
     let host = state.borrow::<HostState>();
-    let ids: Vec<&str> = host.inflight.values().map(|e| &*e.request_id).collect();
+    let ids: Vec<String> = host
+        .inflight
+        .values()
+        .map(|e| e.request_id.to_string())
+        .collect();
     let used = host
         .inflight
         .values()

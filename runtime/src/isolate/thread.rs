@@ -1,20 +1,22 @@
 //! The life of one isolate on its own thread: restore from the snapshot, load the app, serve
 //! until retired, then hand back whatever is still queued.
 
+use std::cell::RefCell;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, v8};
 use edge_web::{ConsoleLabel, NetPolicy, WebOptions};
 use futures::FutureExt;
 use tokio::sync::mpsc;
-use tracing::Instrument;
 
+use super::incoming::Queue;
 use super::loader::AppModuleLoader;
+use super::local_tasks::{LocalTask, LocalTasks};
 use super::ops::{HostState, TurnShare, abandon_inflight, inflight_summary, limit_error};
 use super::{Invocation, IsolateSpec, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
@@ -42,6 +44,7 @@ pub(crate) struct Blank {
 pub(crate) struct Assignment {
     pub(crate) spec: IsolateSpec,
     pub(crate) rx: mpsc::UnboundedReceiver<Invocation>,
+    pub(crate) tasks: mpsc::UnboundedReceiver<LocalTask>,
     pub(crate) supervisor: Arc<dyn Supervisor>,
 }
 
@@ -97,18 +100,19 @@ fn run(
     let Ok(Assignment {
         spec,
         rx,
+        tasks,
         supervisor,
     }) = assignments.recv()
     else {
         return;
     };
     drop(assignments);
-    let rx = Rc::new(tokio::sync::Mutex::new(rx));
+    let queue = Rc::new(RefCell::new(Queue { rx, next: None }));
     let made = match made {
         Ok(made) => made,
         Err(e) => {
             supervisor.load_failed(spec.id, e);
-            finish(&spec, rx, supervisor);
+            finish(&spec, &queue, supervisor);
             return;
         }
     };
@@ -118,25 +122,35 @@ fn run(
         guard,
         loader,
     } = made;
+    // Everything this thread logs while the isolate lives is in its span: entered once for
+    // the isolate's life (the thread runs nothing else), not on every poll.
     let span = tracing::info_span!("isolate", tenant = %spec.app.name, isolate = spec.id);
-    let breached = rt.block_on(
-        serve(
-            runtime,
-            guard,
-            loader,
-            &spec,
-            rx.clone(),
-            supervisor.clone(),
-        )
-        .instrument(span),
+    let in_span = span.enter();
+    // The front door's tasks for this thread (connections) run beside the isolate, in a task of
+    // their own; the isolate is dropped when `serve` returns.
+    let (stop_local, stop) = tokio::sync::oneshot::channel();
+    let local = rt.spawn(LocalTasks::new(tasks).run(stop));
+    let serving = serve(
+        runtime,
+        guard,
+        loader,
+        &spec,
+        queue.clone(),
+        supervisor.clone(),
     );
-    drop(rt);
+    let breached = rt.block_on(serving);
+    drop(in_span);
     if breached {
         // A terminated isolate may have held up to its memory limit; give it back to the OS
         // now rather than whenever the allocator gets round to it.
         crate::limits::thread_clock::release_free_memory();
     }
-    finish(&spec, rx, supervisor);
+    // Queued requests go back to the tenant (which starts another isolate for them), then the
+    // connections on this thread finish what they were doing, their next requests going to
+    // that isolate.
+    finish(&spec, &queue, supervisor);
+    let _ = stop_local.send(());
+    let _ = rt.block_on(local);
 }
 
 /// Makes a blank isolate on this thread.
@@ -183,18 +197,11 @@ fn make(blank: Blank) -> Result<Made, String> {
 }
 
 /// Closes the queue and hands back what is still in it.
-fn finish(
-    spec: &IsolateSpec,
-    rx: Rc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
-    supervisor: Arc<dyn Supervisor>,
-) {
-    let mut leftover = Vec::new();
-    if let Ok(mut rx) = rx.try_lock() {
-        rx.close();
-        while let Ok(inv) = rx.try_recv() {
-            leftover.push(inv);
-        }
-    }
+fn finish(spec: &IsolateSpec, queue: &RefCell<Queue>, supervisor: Arc<dyn Supervisor>) {
+    let leftover = queue
+        .try_borrow_mut()
+        .map(|mut q| q.close())
+        .unwrap_or_default();
     supervisor.exited(spec.id, leftover);
 }
 
@@ -205,7 +212,7 @@ async fn serve(
     guard: Guard,
     loader: Rc<AppModuleLoader>,
     spec: &IsolateSpec,
-    rx: Rc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>>,
+    queue: Rc<RefCell<Queue>>,
     supervisor: Arc<dyn Supervisor>,
 ) -> bool {
     let app = &spec.app;
@@ -231,7 +238,7 @@ async fn serve(
         state.put(HostState {
             tenant: tenant.clone(),
             isolate_id: spec.id,
-            rx,
+            queue,
             supervisor: supervisor.clone(),
             idle_timeout: spec.idle_timeout,
             env: serde_json::Value::Object(app.vars.clone()),
@@ -334,8 +341,23 @@ fn observe_heap(
     stats.observe_heap((heap.used_heap_size() + memory.buffers()) as u64);
 }
 
-/// After a turn: heap plus buffers against the memory limit (see [`IsolateMemory`]).
-fn check_memory(runtime: &mut JsRuntime, memory: &IsolateMemory) {
+/// How much CPU an isolate may use between two full counts of its memory (reading the
+/// engine's heap statistics walks every heap space: too slow for every turn of a busy isolate).
+const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(10);
+
+/// After a turn: heap plus buffers against the memory limit (see [`IsolateMemory`]), when
+/// [`MEMORY_CHECK_EVERY`] of CPU has passed since the last count or the buffers counted by the
+/// allocator are a noticeable share of the limit. `last` is the CPU clock at the last count.
+fn check_memory(
+    runtime: &mut JsRuntime,
+    memory: &IsolateMemory,
+    now: Duration,
+    last: &mut Duration,
+) {
+    if now.saturating_sub(*last) < MEMORY_CHECK_EVERY && !memory.buffers_noticeable() {
+        return;
+    }
+    *last = now;
     let heap = runtime.v8_isolate().get_heap_statistics();
     memory.check(heap.used_heap_size(), heap.external_memory());
 }
@@ -367,23 +389,22 @@ async fn drive<T, E: std::fmt::Display>(
     let mut wall_timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
     let enforce = state.borrow().borrow::<HostState>().enforce_limits;
     let watched = &*guard.watched;
-    let mut last_end = watched.cpu_now();
+    let mut memory_checked = Duration::ZERO;
     poll_fn(|cx| {
         if !enforce {
             let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
             return settle(Pin::new(&mut fut).poll(cx), event_loop);
         }
         let (budget, deadline) = state.borrow_mut().borrow_mut::<HostState>().begin_turn();
-        // A parked thread uses no CPU, so the clock at the end of the last turn is the clock at
-        // the start of this one: one clock read per turn.
-        let started = last_end;
+        // Read the clock at both ends of the turn: between turns the thread runs the front
+        // door's tasks for this isolate (its connections), which are not the tenant's CPU.
+        let started = watched.cpu_now();
         watched.begin_turn(started, budget, deadline);
         let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
         let done = Pin::new(&mut fut).poll(cx);
         let ended = watched.cpu_now();
         watched.end_turn();
-        last_end = ended;
-        check_memory(runtime, &guard.memory);
+        check_memory(runtime, &guard.memory, ended, &mut memory_checked);
         let used = ended.saturating_sub(started);
 
         let over = state.borrow_mut().borrow_mut::<HostState>().charge(used);

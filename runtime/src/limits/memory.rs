@@ -86,6 +86,13 @@ impl IsolateMemory {
         self.buffers.load(Ordering::Relaxed)
     }
 
+    /// Whether the buffers granted here are a noticeable share of the limit (a sixteenth), so
+    /// that heap plus buffers could pass it before the heap alone nears its own limit (which
+    /// the engine's callback catches): then every turn counts again.
+    pub fn buffers_noticeable(&self) -> bool {
+        self.buffers() > self.limit / 16
+    }
+
     /// Records the heap's used size and the engine's count of buffer contents (which includes
     /// those granted here and those made elsewhere, e.g. by ops); terminates the isolate for
     /// memory and returns true if heap and buffers together are past the limit.

@@ -1,0 +1,230 @@
+//! Requests on their way into the isolate, and the ops `host.js` takes them with.
+//!
+//! `host.js` waits for the queue with one promise per batch ([`op_edge_wait_request`]), then
+//! takes each queued request as a number ([`op_edge_take_request`]): its id among the
+//! invocations in flight. Nothing else crosses until the script asks: the method, URL and
+//! headers come over as one string the first time the `Request` is read
+//! ([`op_edge_request_head`]), the body when it is first touched ([`op_edge_request_body`]).
+//! A handler that never reads its request (a hello world) costs no string conversion at all.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use deno_core::{OpState, op2};
+use tokio::sync::mpsc;
+
+use super::ops::{HostState, Inflight};
+use super::request_body::RequestBodyResource;
+use super::{Invocation, InvocationBody};
+
+/// Invocation ids stay below this, so that every id is a small integer in every engine.
+const ID_LIMIT: u32 = 1 << 30;
+
+/// The requests queued for an isolate, shared with its thread (which hands back whatever is
+/// left when the isolate stops).
+pub(crate) struct Queue {
+    pub(crate) rx: mpsc::UnboundedReceiver<Invocation>,
+    /// A request [`op_edge_wait_request`] took to see that one was there, for
+    /// [`op_edge_take_request`] to hand over first.
+    pub(crate) next: Option<Invocation>,
+}
+
+impl Queue {
+    /// Closes the queue and returns what is still in it.
+    pub(crate) fn close(&mut self) -> Vec<Invocation> {
+        self.rx.close();
+        let mut left: Vec<Invocation> = self.next.take().into_iter().collect();
+        while let Ok(inv) = self.rx.try_recv() {
+            left.push(inv);
+        }
+        left
+    }
+}
+
+/// What the script has not yet taken of a request.
+pub(crate) struct RequestParts {
+    /// Method, URL and header block, until the script first reads the request.
+    head: Option<(http::Method, String, Vec<u8>)>,
+    /// The body, until the script first touches it.
+    body: InvocationBody,
+    /// A body received whole, between [`op_edge_request_body`] and [`op_edge_request_bytes`].
+    bytes: Option<Bytes>,
+}
+
+/// Waits until a request is queued: true, and `host.js` takes the queued requests with
+/// [`op_edge_take_request`]; false when the isolate should stop (the tenant was retired, or
+/// the isolate sat idle with nothing in flight).
+#[op2]
+pub(crate) async fn op_edge_wait_request(state: Rc<RefCell<OpState>>) -> bool {
+    let (queue, idle) = {
+        let s = state.borrow();
+        let host = s.borrow::<HostState>();
+        (host.queue.clone(), host.idle_timeout)
+    };
+    // Through `poll_recv`, which spends tokio's cooperative budget, so a busy queue still lets
+    // the thread's other tasks run between batches. The idle timer is made only when nothing
+    // is queued. The queue is borrowed only within a poll, never across an await.
+    let mut idle_timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            let Ok(mut queue) = queue.try_borrow_mut() else {
+                return std::task::Poll::Ready(Some(false));
+            };
+            if queue.next.is_some() {
+                return std::task::Poll::Ready(Some(true));
+            }
+            if let std::task::Poll::Ready(inv) = queue.rx.poll_recv(cx) {
+                let got = inv.is_some();
+                queue.next = inv;
+                return std::task::Poll::Ready(Some(got));
+            }
+            let timer = idle_timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        match next {
+            Some(got) => return got,
+            None => {
+                idle_timer = None;
+                let s = state.borrow();
+                let host = s.borrow::<HostState>();
+                if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Takes the next queued request into flight and returns its id, or -1 when none is queued.
+#[op2(fast)]
+#[smi]
+pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
+    let host = state.borrow_mut::<HostState>();
+    let invocation = {
+        let Ok(mut queue) = host.queue.try_borrow_mut() else {
+            return -1;
+        };
+        match queue.next.take() {
+            Some(inv) => inv,
+            None => match queue.rx.try_recv() {
+                Ok(inv) => inv,
+                Err(_) => return -1,
+            },
+        }
+    };
+    let id = host.next_id;
+    host.next_id = (host.next_id + 1) % ID_LIMIT;
+    host.stats.invoked();
+    host.started_in_turn();
+    host.inflight.insert(
+        id,
+        Inflight {
+            request_id: invocation.request_id,
+            reply: Some(invocation.reply),
+            body_tx: None,
+            responded: false,
+            wait_until: 0,
+            cpu: Duration::ZERO,
+            started: Instant::now(),
+            subrequests: 0,
+            request: RequestParts {
+                head: Some((invocation.method, invocation.url, invocation.headers)),
+                body: invocation.body,
+                bytes: None,
+            },
+        },
+    );
+    // Below ID_LIMIT, so it fits.
+    id as i32
+}
+
+/// The method, URL and headers of request `id` as one string, `method \n url \n header-block`
+/// ([`super::header_block`]'s, bytes as Latin-1 characters, as a `ByteString` has them); handed
+/// over once (`host.js` keeps them), empty after that or for an unknown id. A newline cannot
+/// occur in a method, a URL or a header (hyper rejects them), so it separates the fields.
+#[op2]
+#[string]
+pub(crate) fn op_edge_request_head(state: &mut OpState, #[smi] id: u32) -> String {
+    let host = state.borrow_mut::<HostState>();
+    let Some((method, url, headers)) = host
+        .inflight
+        .get_mut(&id)
+        .and_then(|e| e.request.head.take())
+    else {
+        return String::new();
+    };
+    join_head(method.as_str(), &url, &headers)
+}
+
+fn join_head(method: &str, url: &str, headers: &[u8]) -> String {
+    let mut out = String::with_capacity(2 + method.len() + url.len() + headers.len());
+    out.push_str(method);
+    out.push('\n');
+    out.push_str(url);
+    out.push('\n');
+    match std::str::from_utf8(headers) {
+        Ok(text) if text.is_ascii() => out.push_str(text),
+        _ => out.extend(headers.iter().map(|b| char::from(*b))),
+    }
+    out
+}
+
+/// How request `id`'s body reaches the script, handed over once: empty (no body), `b` (bytes
+/// received whole, taken with [`op_edge_request_bytes`]) or `s` and a resource id (a stream).
+#[op2]
+#[string]
+pub(crate) fn op_edge_request_body(state: &mut OpState, #[smi] id: u32) -> String {
+    let body = {
+        let host = state.borrow_mut::<HostState>();
+        match host.inflight.get_mut(&id) {
+            Some(entry) => std::mem::replace(&mut entry.request.body, InvocationBody::Empty),
+            None => InvocationBody::Empty,
+        }
+    };
+    match body {
+        InvocationBody::Empty => String::new(),
+        InvocationBody::Full(bytes) => {
+            let host = state.borrow_mut::<HostState>();
+            if let Some(entry) = host.inflight.get_mut(&id) {
+                entry.request.bytes = Some(bytes);
+            }
+            "b".into()
+        }
+        InvocationBody::Stream(body) => {
+            let rid = state.resource_table.add(RequestBodyResource::new(body));
+            format!("s{rid}")
+        }
+    }
+}
+
+/// The body of request `id`, received whole: handed over once.
+#[op2]
+#[buffer]
+pub(crate) fn op_edge_request_bytes(state: &mut OpState, #[smi] id: u32) -> Option<Vec<u8>> {
+    let host = state.borrow_mut::<HostState>();
+    let bytes = host.inflight.get_mut(&id)?.request.bytes.take()?;
+    Some(Vec::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_is_method_url_and_header_block() {
+        assert_eq!(
+            join_head("POST", "http://a.test/x?y=1", b"host\na.test\n"),
+            "POST\nhttp://a.test/x?y=1\nhost\na.test\n"
+        );
+        assert_eq!(join_head("GET", "http://a/", b""), "GET\nhttp://a/\n");
+    }
+
+    #[test]
+    fn header_bytes_become_latin1_characters() {
+        let head = join_head("GET", "http://a/", b"x\ncaf\xe9\n");
+        assert!(head.ends_with("x\ncaf\u{e9}\n"), "{head:?}");
+    }
+}

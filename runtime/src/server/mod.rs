@@ -1,0 +1,345 @@
+//! The HTTP front door: accepts connections, routes each request to its tenant's isolate and
+//! sends back what the isolate answers.
+//!
+//! A new connection's first request head is read here ([`first_request`]) to see which tenant
+//! it is for; the connection is then handed to that tenant's isolate thread
+//! ([`crate::tenant::Tenant::adopt`]), which serves it beside the isolate, so its requests reach
+//! the isolate and their responses leave without crossing threads. Connections that do not say
+//! (HTTP/2, malformed heads), that are for no tenant or for one that cannot take them are served
+//! here, on the front door's runtime, and their requests cross to the isolates by channel.
+
+mod first_request;
+mod prefixed;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{CONTENT_TYPE, HOST};
+use http::{HeaderValue, Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tracing::Instrument;
+
+use self::first_request::FirstRequest;
+use self::prefixed::Prefixed;
+use crate::body::ResponseBody;
+use crate::error::{ERROR_HEADER, ErrorCode, InvokeError};
+use crate::isolate::{Invocation, InvocationBody, LocalTask, Stopping};
+
+/// Request bodies whose declared length is at most this are received by the front door and
+/// given to the script whole; longer or unsized ones stream.
+const SMALL_BODY_BYTES: u64 = 64 << 10;
+use crate::node::Node;
+use crate::request_id::{RequestId, RequestIds};
+
+/// Serves `node` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()> {
+    let ids = Arc::new(RequestIds::new());
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(steer(
+            stream,
+            Conn {
+                node: node.clone(),
+                ids: ids.clone(),
+                peer,
+            },
+        ));
+    }
+}
+
+/// What serving one connection needs.
+#[derive(Clone)]
+struct Conn {
+    node: Arc<Node>,
+    ids: Arc<RequestIds>,
+    peer: SocketAddr,
+}
+
+/// Reads a new connection's first request head and hands the connection to the thread of the
+/// isolate that request is for; serves it here when that is not possible.
+async fn steer(mut stream: TcpStream, conn: Conn) {
+    let mut head = BytesMut::new();
+    let first = first_request::read(&mut stream, &mut head).await;
+    let head = head.freeze();
+    let tenant = match &first {
+        FirstRequest::Gone => return,
+        FirstRequest::Other => None,
+        FirstRequest::Http1 { host, path } => conn.node.route(host, path).cloned(),
+    };
+    if let Some(tenant) = tenant {
+        match stream.into_std() {
+            Ok(std) => match tenant.adopt(http1_task(std, head, conn)) {
+                Ok(()) => {}
+                // No isolate to run it beside: serve it here after all.
+                Err(task) => task(Stopping::never()).await,
+            },
+            Err(e) => tracing::debug!(peer = %conn.peer, "connection lost: {e}"),
+        }
+        return;
+    }
+    serve_any(Prefixed::new(head, stream), conn).await;
+}
+
+/// Serving an HTTP/1 connection, as a task that can run on another thread (its socket is
+/// registered with whichever runtime runs it).
+fn http1_task(stream: std::net::TcpStream, head: Bytes, conn: Conn) -> LocalTask {
+    Box::new(move |stopping| {
+        Box::pin(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => serve_http1(Prefixed::new(head, stream), conn, stopping).await,
+                Err(e) => tracing::debug!(peer = %conn.peer, "connection lost: {e}"),
+            }
+        })
+    })
+}
+
+/// Serves an HTTP/1 connection. When `stopping` fires (the isolate beside it stopped: retired
+/// or discarded), the connection stays open and its requests go to the tenant's next isolate
+/// across threads, until it has been idle for [`LINGER_IDLE`]; then it closes, and the client's
+/// next connection is handed to that isolate's thread.
+async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping) {
+    let peer = conn.peer;
+    let activity = Arc::new(Activity::default());
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |req| {
+            let busy = activity.begin();
+            let conn = conn.clone();
+            let id = conn.ids.next();
+            async move {
+                let res = handle(&conn.node, req, id, conn.peer).await;
+                drop(busy);
+                Ok::<_, Infallible>(res)
+            }
+        })
+    };
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let outcome = tokio::select! {
+        outcome = connection.as_mut() => outcome,
+        () = async {
+            stopping.wait().await;
+            activity.idle_for(LINGER_IDLE).await;
+        } => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = outcome {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+/// How long a connection whose isolate has stopped stays open while idle.
+const LINGER_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A connection's requests in flight and when the last one ended.
+#[derive(Default)]
+struct Activity {
+    inflight: std::sync::atomic::AtomicUsize,
+    last_end: std::sync::Mutex<Option<Instant>>,
+}
+
+/// One request in flight on a connection, until dropped.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.last_end.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Activity {
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.inflight.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Resolves once the connection has served a request and been idle for `idle` since.
+    async fn idle_for(&self, idle: std::time::Duration) {
+        loop {
+            let last = *self.last_end.lock().unwrap_or_else(|p| p.into_inner());
+            let wait = match last {
+                Some(at) if self.inflight.load(Ordering::Relaxed) == 0 => {
+                    match idle.checked_sub(at.elapsed()) {
+                        None => return,
+                        Some(left) => left,
+                    }
+                }
+                _ => idle,
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Serves a connection of any HTTP version on the runtime this runs on.
+async fn serve_any(io: Prefixed<TcpStream>, conn: Conn) {
+    let peer = conn.peer;
+    let service = service_fn(move |req| {
+        let conn = conn.clone();
+        let id = conn.ids.next();
+        async move { Ok::<_, Infallible>(handle(&conn.node, req, id, conn.peer).await) }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+/// The `tracing` target of the line logged per request (and of the request's span). A filter
+/// can turn it off where formatting and writing a line per request costs too much: on the
+/// hello-world path it is about a fifth of edge's CPU per request.
+pub const ACCESS_LOG: &str = "edge::access";
+
+async fn handle(
+    node: &Node,
+    req: Request<Incoming>,
+    request_id: RequestId,
+    _peer: SocketAddr,
+) -> Response<ResponseBody> {
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or_default();
+    let path = parts.uri.path();
+    let Some(tenant) = node.route(host, path) else {
+        tracing::info!(target: ACCESS_LOG, %request_id, method = %parts.method, path, host, status = 404, "no route");
+        return error_response(
+            request_id,
+            &InvokeError::new(
+                ErrorCode::NoRoute,
+                format!("no app is routed for host {host:?} and path {path:?}"),
+            ),
+        );
+    };
+    // The access log costs a clock read, a span and a line per request: only when enabled.
+    if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
+        return invoke(tenant, &parts, body, host, request_id)
+            .await
+            .unwrap_or_else(|e| error_response(request_id, &e));
+    }
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        target: ACCESS_LOG,
+        "request",
+        tenant = tenant.name(),
+        %request_id,
+        method = %parts.method,
+        path,
+    );
+    async {
+        let response = invoke(tenant, &parts, body, host, request_id)
+            .await
+            .unwrap_or_else(|e| error_response(request_id, &e));
+        tracing::info!(
+            target: ACCESS_LOG,
+            status = response.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "served"
+        );
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn invoke(
+    tenant: &crate::tenant::Tenant,
+    parts: &http::request::Parts,
+    body: Incoming,
+    host: &str,
+    request_id: RequestId,
+) -> Result<Response<ResponseBody>, InvokeError> {
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    if host.is_empty() {
+        return Err(InvokeError::new(
+            ErrorCode::BadRequest,
+            "the request has no Host header",
+        ));
+    }
+    let mut url = String::with_capacity(7 + host.len() + path_and_query.len());
+    url.push_str("http://");
+    url.push_str(host);
+    url.push_str(path_and_query);
+    let headers = crate::isolate::header_block::from_map(&parts.headers);
+    let body = if body.is_end_stream() {
+        InvocationBody::Empty
+    } else if body
+        .size_hint()
+        .upper()
+        .is_some_and(|n| n <= SMALL_BODY_BYTES)
+    {
+        // Declared small: receive it here, off the isolate's thread, and hand it over whole.
+        match body.collect().await {
+            Ok(collected) => InvocationBody::Full(collected.to_bytes()),
+            Err(e) => {
+                return Err(InvokeError::new(
+                    ErrorCode::BadRequest,
+                    format!("the request body could not be read: {e}"),
+                ));
+            }
+        }
+    } else {
+        InvocationBody::Stream(body.map_err(|e| e.into()).boxed())
+    };
+    let (reply, rx) = oneshot::channel();
+    tenant.invoke(Invocation {
+        request_id,
+        method: parts.method.clone(),
+        url,
+        headers,
+        body,
+        reply,
+    });
+    match rx.await {
+        Ok(reply) => reply,
+        Err(_) => Err(InvokeError::new(
+            ErrorCode::Unavailable,
+            "the app's isolate stopped before answering",
+        )),
+    }
+}
+
+/// A response the runtime itself generates: JSON body and an `edge-error` header.
+pub fn error_response(request_id: RequestId, error: &InvokeError) -> Response<ResponseBody> {
+    let body = serde_json::json!({
+        "error": error.code.as_str(),
+        "message": error.message,
+        "request_id": request_id.to_string(),
+    });
+    let mut res = Response::new(ResponseBody::from(Bytes::from(body.to_string())));
+    *res.status_mut() = error.code.status();
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(ERROR_HEADER, HeaderValue::from_static(error.code.as_str()));
+    res
+}
