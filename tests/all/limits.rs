@@ -69,6 +69,22 @@ const CASES: &[Case] = &[
         expect: &["wall-limit"],
         limit: Duration::from_millis(1000),
     },
+    // The module's top level never ends: stopped by the start-up CPU budget (2 s), and the
+    // app answers load-error from then on.
+    Case {
+        app: "top-level-spin",
+        path: "/",
+        expect: &["load-error"],
+        limit: Duration::from_millis(2000),
+    },
+    // The first request is queued while the app loads (slowly), so the host loop runs it as
+    // soon as it starts: still under the watchdog.
+    Case {
+        app: "spin-after-slow-start",
+        path: "/",
+        expect: &["cpu-limit"],
+        limit: Duration::from_millis(350),
+    },
     // Timers without end: stopped by CPU (200 ms) or memory, whichever the engine reaches first.
     Case {
         app: "timers",
@@ -238,6 +254,12 @@ async fn hostile_tenants_are_contained_and_the_neighbour_keeps_serving() {
         event["cpu_used_ms"].is_number() && event["cpu_limit_ms"] == 50,
         "{event}"
     );
+    // A top level that never ends is a load error that says why.
+    let event = edge.wait_for_event(
+        "start-up CPU time budget of 2000 ms exceeded while loading the app",
+        Duration::from_secs(2),
+    );
+    assert_eq!(event["tenant"], "top-level-spin", "{event}");
 }
 
 /// A loopback server answering every request with "ok".
@@ -319,4 +341,27 @@ async fn busy_requests_under_load_are_charged_only_their_own_cpu() {
         failures.len(),
         failures.first()
     );
+}
+
+/// A handler that awaits an async op completing within its call (a KV read), then spins in an
+/// endless promise chain, is stopped like any other runaway. V8 only: on the quickjs engine
+/// the facade keeps running such a chain after the watchdog terminates it (README, Limits).
+#[cfg(feature = "v8")]
+#[tokio::test]
+async fn a_promise_chain_after_an_instant_async_op_is_stopped() {
+    let edge = Edge::serve_in(&fixture("hostile"), &scratch("data"), &[], &[]);
+    let c = client();
+    for _ in 0..2 {
+        let t = Instant::now();
+        let res = c
+            .get(edge.url("/"))
+            .header("host", "spin-after-await.test")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["edge-error"], "cpu-limit");
+        assert!(t.elapsed() < Duration::from_millis(50) + TOLERANCE);
+    }
+    let body = get_text(&c, &edge.url("/"), Some("good.test")).await;
+    assert!(!body.is_empty());
 }

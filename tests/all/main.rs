@@ -4,6 +4,7 @@
 mod harness;
 
 mod cli;
+mod connections;
 mod errors;
 mod handlers;
 mod isolates;

@@ -56,7 +56,12 @@ pub(crate) struct RequestParts {
 /// Waits until a request is queued: true, and `host.js` takes the queued requests with
 /// [`op_edge_take_request`]; false when the isolate should stop (the tenant was retired, or
 /// the isolate sat idle with nothing in flight).
-#[op2]
+///
+/// Lazy: resolved from the event loop even when a request is already queued, never within the
+/// call. On the quickjs engine, a handler that spins in promise microtasks right after an
+/// async op completed within its call escapes termination (the engine facade keeps running
+/// the promise chain after the watchdog stops it); requests must not start that way.
+#[op2(async(lazy), fast)]
 pub(crate) async fn op_edge_wait_request(state: Rc<RefCell<OpState>>) -> bool {
     let (queue, idle) = {
         let s = state.borrow();

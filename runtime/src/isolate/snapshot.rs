@@ -31,8 +31,9 @@ pub(crate) fn raw_extensions() -> Vec<deno_core::Extension> {
     exts
 }
 
-/// The extensions of every isolate, their scripts taken from the binary.
-pub(crate) fn extensions() -> Vec<deno_core::Extension> {
+/// The extensions of every isolate, their scripts taken from the binary. A runtime restored
+/// from the startup snapshot must be given these, in this order.
+pub fn extensions() -> Vec<deno_core::Extension> {
     let mut exts = raw_extensions();
     embed(&mut exts);
     exts

@@ -80,6 +80,8 @@ struct Made {
 struct Guard {
     watched: Arc<Watched>,
     memory: Arc<IsolateMemory>,
+    /// The CPU clock when memory was last counted in full ([`check_memory`]).
+    memory_checked: std::cell::Cell<Duration>,
 }
 
 fn run(
@@ -191,7 +193,11 @@ fn make(blank: Blank) -> Result<Made, String> {
     Ok(Made {
         rt,
         runtime,
-        guard: Guard { watched, memory },
+        guard: Guard {
+            watched,
+            memory,
+            memory_checked: Default::default(),
+        },
         loader,
     })
 }
@@ -301,7 +307,15 @@ async fn serve(
                 error.message
             );
             if !ready {
-                supervisor.load_failed(spec.id, format!("{} while loading the app", error.message));
+                let why = match kind {
+                    // Until the app is loaded, turns run on the start-up budget, not the app's.
+                    LimitKind::Cpu => format!(
+                        "start-up CPU time budget of {} ms exceeded",
+                        super::ops::IDLE_TURN_BUDGET.as_millis()
+                    ),
+                    _ => error.message.clone(),
+                };
+                supervisor.load_failed(spec.id, format!("{why} while loading the app"));
             }
             error
         }
@@ -377,9 +391,47 @@ fn settle<T, E: std::fmt::Display>(
     }
 }
 
-/// Runs the event loop until `fut` resolves, timing every turn on the thread's CPU clock:
-/// the watchdog stops a turn that runs past its budget, and the CPU each turn used is charged
-/// to the invocations in flight. Between turns, a timer enforces the wall-clock deadline.
+/// Runs `f` — anything that can run the tenant's JavaScript: a turn of the event loop, the
+/// module's top level, a script — as one turn under the watchdog: it stops a turn that runs
+/// past its CPU budget or wall-clock deadline, and the CPU the turn used is charged to the
+/// invocations in flight. JavaScript never runs outside such a turn.
+fn turn<R>(
+    runtime: &mut JsRuntime,
+    guard: &Guard,
+    f: impl FnOnce(&mut JsRuntime) -> R,
+) -> Result<R, Stop> {
+    let state = runtime.op_state();
+    if !state.borrow().borrow::<HostState>().enforce_limits {
+        return Ok(f(runtime));
+    }
+    let watched = &*guard.watched;
+    let (budget, deadline) = state.borrow_mut().borrow_mut::<HostState>().begin_turn();
+    // Read the clock at both ends of the turn: between turns the thread runs the front door's
+    // tasks for this isolate (its connections), which are not the tenant's CPU.
+    let started = watched.cpu_now();
+    watched.begin_turn(started, budget, deadline);
+    let out = f(runtime);
+    let ended = watched.cpu_now();
+    watched.end_turn();
+    let mut checked = guard.memory_checked.get();
+    check_memory(runtime, &guard.memory, ended, &mut checked);
+    guard.memory_checked.set(checked);
+    let over = state
+        .borrow_mut()
+        .borrow_mut::<HostState>()
+        .charge(ended.saturating_sub(started));
+    if let Some(kind) = watched.breach() {
+        return Err(Stop::Breach(kind));
+    }
+    if let Some(kind) = over {
+        watched.terminate(kind);
+        return Err(Stop::Breach(kind));
+    }
+    Ok(out)
+}
+
+/// Runs the event loop until `fut` resolves, every poll a [`turn`]. Between turns, a timer
+/// enforces the wall-clock deadline.
 async fn drive<T, E: std::fmt::Display>(
     runtime: &mut JsRuntime,
     guard: &Guard,
@@ -387,34 +439,15 @@ async fn drive<T, E: std::fmt::Display>(
 ) -> Result<T, Stop> {
     let state = runtime.op_state();
     let mut wall_timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
-    let enforce = state.borrow().borrow::<HostState>().enforce_limits;
-    let watched = &*guard.watched;
-    let mut memory_checked = Duration::ZERO;
     poll_fn(|cx| {
-        if !enforce {
+        let polled = turn(runtime, guard, |runtime| {
             let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
-            return settle(Pin::new(&mut fut).poll(cx), event_loop);
-        }
-        let (budget, deadline) = state.borrow_mut().borrow_mut::<HostState>().begin_turn();
-        // Read the clock at both ends of the turn: between turns the thread runs the front
-        // door's tasks for this isolate (its connections), which are not the tenant's CPU.
-        let started = watched.cpu_now();
-        watched.begin_turn(started, budget, deadline);
-        let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
-        let done = Pin::new(&mut fut).poll(cx);
-        let ended = watched.cpu_now();
-        watched.end_turn();
-        check_memory(runtime, &guard.memory, ended, &mut memory_checked);
-        let used = ended.saturating_sub(started);
-
-        let over = state.borrow_mut().borrow_mut::<HostState>().charge(used);
-        if let Some(kind) = watched.breach() {
-            return Poll::Ready(Err(Stop::Breach(kind)));
-        }
-        if let Some(kind) = over {
-            watched.terminate(kind);
-            return Poll::Ready(Err(Stop::Breach(kind)));
-        }
+            (Pin::new(&mut fut).poll(cx), event_loop)
+        });
+        let (done, event_loop) = match polled {
+            Ok(polled) => polled,
+            Err(stop) => return Poll::Ready(Err(stop)),
+        };
         if let Poll::Ready(outcome) = settle(done, event_loop) {
             return Poll::Ready(outcome);
         }
@@ -431,7 +464,7 @@ async fn drive<T, E: std::fmt::Display>(
                 if let Some((_, timer)) = &mut wall_timer
                     && timer.as_mut().poll(cx).is_ready()
                 {
-                    watched.terminate(LimitKind::Wall);
+                    guard.watched.terminate(LimitKind::Wall);
                     return Poll::Ready(Err(Stop::Breach(LimitKind::Wall)));
                 }
             }
@@ -450,7 +483,10 @@ async fn load_main(
         .load_main_es_module(main)
         .await
         .map_err(|e| Stop::Error(e.to_string()))?;
-    let eval = runtime.mod_evaluate(id).boxed_local();
+    // Evaluating starts the module's top level at once: that is the tenant's code too.
+    let eval = turn(runtime, guard, |runtime| {
+        runtime.mod_evaluate(id).boxed_local()
+    })?;
     drive(runtime, guard, eval).await
 }
 
@@ -463,9 +499,11 @@ async fn run_serve_loop(
     let script = format!(
         "(() => {{ const k = Symbol.for('edge.serve'); const serve = globalThis[k]; delete globalThis[k]; return serve({url}); }})()"
     );
-    let promise = runtime
-        .execute_script("ext:edge_host/start.js", script)
-        .map_err(|e| Stop::Error(e.to_string()))?;
+    // The host loop may take and run queued requests before this returns.
+    let promise = turn(runtime, guard, |runtime| {
+        runtime.execute_script("ext:edge_host/start.js", script)
+    })?
+    .map_err(|e| Stop::Error(e.to_string()))?;
     let resolved = runtime.resolve(promise);
     drive(runtime, guard, resolved).await.map(|_| ())
 }

@@ -93,7 +93,14 @@ impl Watched {
 
     fn check(&self, now: Instant) {
         let started = self.turn_started_ns.load(Ordering::Acquire);
-        if started == 0 || self.breach.load(Ordering::Relaxed) != 0 {
+        if started == 0 {
+            return;
+        }
+        if self.breach.load(Ordering::Relaxed) != 0 {
+            // Breached and still running: terminate again. Code inside the turn may have
+            // cancelled the termination (deno_core does, to turn an exception into an error),
+            // and a microtask chain then runs on; the turn must end.
+            self.isolate.terminate_execution();
             return;
         }
         let Some(cpu) = self.clock.now() else { return };
