@@ -414,3 +414,29 @@ async function serve(mainUrl) {
 }
 
 globalThis[Symbol.for("edge.serve")] = serve;
+
+/**
+ * Runs the request and response machinery once, with no host op, while the startup snapshot is
+ * made: the functions it calls are compiled then, and the snapshot keeps their code, so an
+ * isolate's first request does not pay for compiling them (about 1.5 ms on V8).
+ */
+function warmUp() {
+  for (let i = 0; i < 2; i++) {
+    const inner = new IncomingInnerRequest(-1);
+    inner.methodInner = "GET";
+    inner.urlInner = "http://warm.up/path?q=1";
+    inner.headerBlock = "host\nwarm.up\naccept\n*/*\n";
+    const request = requestMod.fromInnerRequest(inner, "immutable");
+    void request.method;
+    void request.url;
+    void request.headers.get("host");
+    void new URL(request.url).pathname;
+    new ExecutionContext(-1);
+    for (const response of [new Response("warm"), Response.json({ warm: true }), new Response(null, { status: 204 })]) {
+      const innerResponse = responseMod.toInnerResponse(response);
+      joinHeaders(innerResponse.headerList);
+      if (innerResponse.body !== null) void innerResponse.body.streamOrStatic;
+    }
+  }
+}
+globalThis[Symbol.for("edge.warmup")] = warmUp;

@@ -72,20 +72,31 @@ pub fn workerd_config(dir: &Path, workers: &[Worker]) -> PathBuf {
     path
 }
 
-/// Starts edge (one app, `edge_toml` appended to its `edge.toml`), `deno serve` and workerd
-/// (one worker), each serving `source` from its own folder under `dir`, and waits until each
-/// answers `GET /` with 200. Returns them in that order, named.
-pub fn start_all(dir: &Path, source: &str, edge_toml: &str) -> Vec<(&'static str, Server)> {
+/// Starts each edge build (one app, `edge_toml` appended to its `edge.toml`), `deno serve` and
+/// workerd (one worker), each serving `source` from its own folder under `dir`, and waits until
+/// each answers `GET /` with 200. Returns them in that order, named.
+pub fn start_all(
+    edges: &[process::Edge<'_>],
+    dir: &Path,
+    source: &str,
+    edge_toml: &str,
+) -> Vec<(&'static str, Server)> {
     let apps = dir.join("edge-apps");
     edge_app(&apps, APP, source, edge_toml);
-    let mut edge = process::edge(&apps, &dir.join("edge-data"), &edge_cache(dir));
+    let mut servers: Vec<(&'static str, Server)> = edges
+        .iter()
+        .map(|edge| {
+            let data = dir.join(format!("{}-data", edge.name));
+            (edge.name, process::edge(*edge, &apps, &data, &edge_cache(dir)))
+        })
+        .collect();
 
     let deno_dir = dir.join("deno");
     std::fs::create_dir_all(&deno_dir).expect("create the deno folder");
     std::fs::write(deno_dir.join("main.js"), source).expect("write deno's main.js");
     let deno_cache = deno_dir.join("cache");
     let env = deno_env(&deno_cache);
-    let mut deno = process::deno(&peers::deno(), &deno_dir.join("main.js"), &[], &env);
+    let deno = process::deno(&peers::deno(), &deno_dir.join("main.js"), &[], &env);
 
     let workerd_dir = dir.join("workerd");
     std::fs::create_dir_all(&workerd_dir).expect("create the workerd folder");
@@ -96,12 +107,14 @@ pub fn start_all(dir: &Path, source: &str, edge_toml: &str) -> Vec<(&'static str
         bindings: vec![],
     };
     let config = workerd_config(&workerd_dir, &[worker]);
-    let mut workerd = process::workerd(&peers::workerd(), &config);
+    let workerd = process::workerd(&peers::workerd(), &config);
 
-    for server in [&mut edge, &mut deno, &mut workerd] {
+    servers.push(("deno", deno));
+    servers.push(("workerd", workerd));
+    for (_, server) in &mut servers {
         server.wait_up(wrk::HOST);
     }
-    vec![("edge", edge), ("deno", deno), ("workerd", workerd)]
+    servers
 }
 
 /// `DENO_DIR` for `deno` processes started in `dir`.

@@ -65,8 +65,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// edge: fresh apps on one running node: N first requests paced, N back to back, then N
-/// second requests.
+/// edge (each build): fresh apps on one running node: N first requests paced, N back to back,
+/// then N second requests.
 fn new_apps(settings: &Settings, dir: &Path, report: &mut Report) {
     let apps_dir = dir.join("edge-apps");
     let n = settings.cold_apps;
@@ -74,7 +74,16 @@ fn new_apps(settings: &Settings, dir: &Path, report: &mut Report) {
         let source = format!("{}// app {i}\n", hello::SOURCE);
         apps::edge_app(&apps_dir, &format!("app{i}"), &source, "");
     }
-    let node = process::edge(&apps_dir, &dir.join("edge-data"), &apps::edge_cache(dir));
+    for edge in &settings.edges {
+        new_apps_on(*edge, settings, dir, report);
+    }
+}
+
+fn new_apps_on(edge: process::Edge<'_>, settings: &Settings, dir: &Path, report: &mut Report) {
+    let apps_dir = dir.join("edge-apps");
+    let n = settings.cold_apps;
+    let data = dir.join(format!("{}-data", edge.name));
+    let node = process::edge(edge, &apps_dir, &data, &apps::edge_cache(dir));
     let host = |i: usize| format!("app{i}.localhost");
     let gap = Duration::from_millis(settings.cold_gap_ms);
     let paced: Vec<f64> = (0..n)
@@ -89,9 +98,9 @@ fn new_apps(settings: &Settings, dir: &Path, report: &mut Report) {
     let warm: Vec<f64> = (0..n)
         .map(|i| ms(http::timed_get(node.port, &host(i))))
         .collect();
-    record(report, "new_app", "edge", paced);
-    record(report, "new_app_burst", "edge", burst);
-    record(report, "warm", "edge", warm);
+    record(report, "new_app", edge.name, paced);
+    record(report, "new_app_burst", edge.name, burst);
+    record(report, "warm", edge.name, warm);
 }
 
 /// Every system: spawn to first response of a fresh process, interleaved.
@@ -117,12 +126,17 @@ fn new_processes(settings: &Settings, dir: &Path, report: &mut Report) {
         spawn += 1;
         let start = Instant::now();
         let server: Server = match system {
-            "edge" => {
-                let data = dir.join(format!("process/edge-data-{spawn}"));
-                process::edge(&edge_apps, &data, &apps::edge_cache(dir))
-            }
             "deno" => process::deno(&deno_bin, &deno_main, &[], &apps::deno_env(&deno_cache)),
-            _ => process::workerd(&workerd_bin, &config),
+            "workerd" => process::workerd(&workerd_bin, &config),
+            edge => {
+                let edge = *settings
+                    .edges
+                    .iter()
+                    .find(|e| e.name == edge)
+                    .expect("an edge build");
+                let data = dir.join(format!("process/edge-data-{spawn}"));
+                process::edge(edge, &edge_apps, &data, &apps::edge_cache(dir))
+            }
         };
         let response = http::get_when_up(server.port, wrk::HOST, Duration::from_secs(60));
         let elapsed = ms(start.elapsed());
@@ -134,17 +148,22 @@ fn new_processes(settings: &Settings, dir: &Path, report: &mut Report) {
         );
         elapsed
     };
-    const SYSTEMS: [&str; 3] = ["edge", "deno", "workerd"];
-    for system in SYSTEMS {
+    let systems: Vec<&'static str> = settings
+        .edges
+        .iter()
+        .map(|e| e.name)
+        .chain(["deno", "workerd"])
+        .collect();
+    for system in &systems {
         time(system); // fills the caches; not measured
     }
-    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    let mut times = vec![Vec::new(); systems.len()];
     for _ in 0..settings.cold_spawns {
-        for (i, system) in SYSTEMS.iter().enumerate() {
+        for (i, system) in systems.iter().enumerate() {
             times[i].push(time(system));
         }
     }
-    for (system, times) in SYSTEMS.into_iter().zip(times) {
+    for (system, times) in systems.into_iter().zip(times) {
         record(report, "new_process", system, times);
     }
 }

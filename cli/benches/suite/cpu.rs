@@ -26,7 +26,7 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
     println!("  plain QuickJS-NG checksum {checksum}");
 
     let source = std::fs::read_to_string(&workload).expect("read cpu/workload.js") + HANDLER;
-    let servers = apps::start_all(dir, &source, "[limits]\ncpu_ms = 5000\n");
+    let servers = apps::start_all(&settings.edges, dir, &source, "[limits]\ncpu_ms = 5000\n");
     for (name, server) in &servers {
         let r = http::request(server.port, wrk::HOST, "GET", "/", b"").expect("GET the checksum");
         assert_eq!(r.body.trim(), checksum, "{name} computes another checksum");

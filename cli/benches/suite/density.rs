@@ -60,13 +60,15 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
     let base_config = apps::workerd_config(&workerd_base_dir, &[entry(vec![])]);
     let workerd_bin = peers::workerd();
 
-    let mut edge = Figures::default();
+    let mut edges: Vec<Figures> = settings.edges.iter().map(|_| Figures::default()).collect();
     let mut workerd = Figures::default();
     let mut deno = Vec::new();
     for round in 1..=settings.density_rounds {
-        let data = dir.join(format!("edge-data-{round}"));
-        let node = process::edge(&edge_apps, &data, &apps::edge_cache(dir));
-        edge.measure("edge", node, n);
+        for (edge, figures) in settings.edges.iter().zip(&mut edges) {
+            let data = dir.join(format!("{}-data-{round}", edge.name));
+            let node = process::edge(*edge, &edge_apps, &data, &apps::edge_cache(dir));
+            figures.measure(edge.name, node, n);
+        }
 
         let mut base = process::workerd(&workerd_bin, &base_config);
         base.wait_up(wrk::HOST);
@@ -83,7 +85,9 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
             deno[deno.len() - 1]
         );
     }
-    edge.record(report, &variant, "edge");
+    for (edge, figures) in settings.edges.iter().zip(&edges) {
+        figures.record(report, &variant, edge.name);
+    }
     workerd.record(report, &variant, "workerd");
     let sample = |metric, runs| Sample {
         scenario: "density",

@@ -13,7 +13,7 @@ pub const SOURCE: &str = include_str!("hello.js");
 
 /// Runs the scenario in `dir`.
 pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
-    let servers = apps::start_all(dir, SOURCE, "");
+    let servers = apps::start_all(&settings.edges, dir, SOURCE, "");
     let named: Vec<(&str, &Server)> = servers.iter().map(|(n, s)| (*n, s)).collect();
     for connections in settings.hello_connections {
         let variant = format!("c{connections}");

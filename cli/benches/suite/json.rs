@@ -11,7 +11,7 @@ use crate::{apps, process::Server};
 
 /// Runs the scenario in `dir`.
 pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
-    let servers = apps::start_all(dir, include_str!("json.js"), "");
+    let servers = apps::start_all(&settings.edges, dir, include_str!("json.js"), "");
     let named: Vec<(&str, &Server)> = servers.iter().map(|(n, s)| (*n, s)).collect();
     let script = crate::suite_dir().join("json.lua");
     let connections = settings.connections;

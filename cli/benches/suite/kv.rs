@@ -32,7 +32,15 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
     let apps_dir = dir.join("edge-apps");
     let edge_source = std::fs::read_to_string(kv_dir.join("edge.js")).expect("read kv/edge.js");
     apps::edge_app(&apps_dir, apps::APP, &edge_source, EDGE_TOML);
-    let edge = process::edge(&apps_dir, &dir.join("edge-data"), &apps::edge_cache(dir));
+    let edges: Vec<(&'static str, Server)> = settings
+        .edges
+        .iter()
+        .map(|edge| {
+            let data = dir.join(format!("{}-data", edge.name));
+            let server = process::edge(*edge, &apps_dir, &data, &apps::edge_cache(dir));
+            (edge.name, server)
+        })
+        .collect();
 
     let deno_main = dir.join("deno.ts");
     std::fs::copy(kv_dir.join("deno.ts"), &deno_main).expect("copy kv/deno.ts");
@@ -50,8 +58,9 @@ pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
     ];
     let deno = process::deno(&peers::deno(), &deno_main, &flags, &env);
 
-    let named: [(&str, &Server); 2] = [("edge", &edge), ("deno", &deno)];
-    for (name, server) in named {
+    let mut named: Vec<(&str, &Server)> = edges.iter().map(|(n, s)| (*n, s)).collect();
+    named.push(("deno", &deno));
+    for &(name, server) in &named {
         let fill = http::request(server.port, wrk::HOST, "POST", "/fill?n=10000", b"")
             .unwrap_or_else(|e| panic!("{name} fill: {e}\n{}", server.log()));
         assert!(

@@ -104,8 +104,15 @@ fn main() {
         return;
     }
 
-    let settings = Settings::new(options.quick);
+    let mut settings = Settings::new(options.quick);
     peers::check_tools();
+    if !options.v8_only {
+        let bin: &'static std::path::Path = Box::leak(peers::edge_quickjs().into_boxed_path());
+        settings.edges.push(process::Edge {
+            name: "edge-quickjs",
+            bin,
+        });
+    }
     let root = target_dir().join(format!("bench-suite-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).expect("create the suite's scratch folder");

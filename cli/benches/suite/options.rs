@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 /// What `--help` and a bad argument print.
 pub const USAGE: &str = "\
-usage: cargo bench -p edge-cli --bench suite -- [--quick] [--only SCENARIO[,...]] [--out FILE] [--readme]
+usage: cargo bench -p edge-cli --bench suite -- [--quick] [--v8-only] [--only SCENARIO[,...]] [--out FILE] [--readme]
        cargo bench -p edge-cli --bench suite -- --readme-from FILE.json
 
-  --quick              fewer rounds, shorter runs, fewer apps (about two minutes)
+  --quick              fewer rounds, shorter runs, fewer apps (about five minutes)
+  --v8-only            measure edge on V8 only, not also on QuickJS (no second build)
   --only LIST          run only these scenarios: hello, json, cold_start, density, cpu, kv
                        (wasm and queues are listed as not run)
   --out FILE           also write the JSON report to FILE
@@ -19,6 +20,8 @@ usage: cargo bench -p edge-cli --bench suite -- [--quick] [--only SCENARIO[,...]
 pub struct Options {
     /// `--quick`: the short variant of every scenario.
     pub quick: bool,
+    /// `--v8-only`: measure only the default (V8) build of edge.
+    pub v8_only: bool,
     /// `--only`: the scenarios to run; empty means all.
     pub only: Vec<String>,
     /// `--out`: an extra path for the JSON report.
@@ -40,6 +43,7 @@ impl Options {
             match arg.as_str() {
                 "--bench" => {}
                 "--quick" => options.quick = true,
+                "--v8-only" => options.v8_only = true,
                 "--readme" => options.readme = true,
                 "--only" => {
                     let list = value("--only")?;

@@ -86,9 +86,29 @@ impl Drop for Server {
     }
 }
 
-/// Starts `edge serve` on `apps` and returns once it prints its address.
-pub fn edge(apps: &Path, data: &Path, cache: &Path) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_edge"));
+/// An `edge` binary under test: the default build (V8) or the QuickJS one.
+#[derive(Clone, Copy, Debug)]
+pub struct Edge<'a> {
+    /// The system name it reports under: `edge` or `edge-quickjs`.
+    pub name: &'static str,
+    /// The binary.
+    pub bin: &'a Path,
+}
+
+impl Edge<'static> {
+    /// The `edge` cargo built for this bench (V8, the default engine).
+    pub fn v8() -> Self {
+        Edge {
+            name: "edge",
+            bin: Path::new(env!("CARGO_BIN_EXE_edge")),
+        }
+    }
+}
+
+/// Starts `edge serve` on `apps` and returns once it prints its address. Each engine keeps
+/// its own snapshot in `cache` (the file name says which).
+pub fn edge(edge: Edge<'_>, apps: &Path, data: &Path, cache: &Path) -> Server {
+    let mut command = Command::new(edge.bin);
     command
         .args(["serve", "--apps"])
         .arg(apps)
@@ -97,7 +117,7 @@ pub fn edge(apps: &Path, data: &Path, cache: &Path) -> Server {
         .env("EDGE_CACHE_DIR", cache)
         .env("EDGE_LOG", "warn");
     // edge prints `listening on http://127.0.0.1:PORT` on stdout.
-    spawn_announcing(command, "edge", Stream::Stdout, "listening on")
+    spawn_announcing(command, edge.name, Stream::Stdout, "listening on")
 }
 
 /// Starts `deno serve` on `main` and returns once it prints its address.

@@ -48,9 +48,10 @@ pub fn block(report: &Value) -> String {
     let intro = format!(
         "Measured {} ({} suite) on {}, {} cores, {} GiB, Linux {}; deno {}, workerd {}, plain \
          QuickJS-NG {} through rquickjs {}. wrk figures are medians of {} interleaved rounds of {} s \
-         (`wrk -t1`, on the same cores as the servers); ↑ higher is better, ↓ lower is better; a \
-         peer's cell is its figure and, in brackets, edge's figure divided by it. Load average \
-         at the start and end of the run: {} and {}.",
+         (`wrk -t1`, on the same cores as the servers); ↑ higher is better, ↓ lower is better. \
+         edge (V8) is the default build; edge on QuickJS the `quickjs` build, measured in the same \
+         rounds. Every other cell is that system's figure and, in brackets, edge (V8)'s figure \
+         divided by it. Load average at the start and end of the run: {} and {}.",
         date.get(..10).unwrap_or(&date),
         if s["quick"].as_bool() == Some(true) {
             "quick"

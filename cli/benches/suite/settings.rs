@@ -2,11 +2,15 @@
 
 use serde_json::{Value, json};
 
+use crate::process::Edge;
+
 /// The suite's knobs, fixed for a run and recorded in the report.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Whether this is the `--quick` variant.
     pub quick: bool,
+    /// The edge builds measured: V8 (the default), and QuickJS unless `--v8-only`.
+    pub edges: Vec<Edge<'static>>,
     /// Interleaved rounds of every wrk measurement (one run per system per round).
     pub rounds: usize,
     /// Length of one wrk run, in seconds.
@@ -38,6 +42,7 @@ impl Settings {
         if quick {
             Settings {
                 quick,
+                edges: vec![Edge::v8()],
                 rounds: 2,
                 seconds: 2,
                 hello_connections: [32, 256],
@@ -53,6 +58,7 @@ impl Settings {
         } else {
             Settings {
                 quick,
+                edges: vec![Edge::v8()],
                 rounds: 5,
                 seconds: 8,
                 hello_connections: [32, 256],
@@ -86,6 +92,7 @@ impl Settings {
     pub fn to_json(&self) -> Value {
         json!({
             "quick": self.quick,
+            "edge_engines": self.edges.iter().map(|e| e.name).collect::<Vec<_>>(),
             "rounds": self.rounds,
             "seconds_per_run": self.seconds,
             "wrk_threads": 1,

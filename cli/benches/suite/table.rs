@@ -1,10 +1,18 @@
-//! Results as tables: one row per measured figure, edge first, then each peer with the ratio
-//! edge/peer; for the console and for README.md, from the report's JSON `results`.
+//! Results as tables: one row per measured figure, edge (on V8) first, then edge on QuickJS and
+//! each peer with the ratio edge/that; for the console and for README.md, from the report's
+//! JSON `results`.
 
 use serde_json::{Value, json};
 
-/// The systems in the order their columns appear.
-pub const SYSTEMS: [&str; 4] = ["edge", "deno", "workerd", "quickjs"];
+/// The systems in the order their columns appear: edge's default build (V8), edge on the
+/// quickjs engine, the peers.
+pub const SYSTEMS: [&str; 5] = ["edge", "edge-quickjs", "deno", "workerd", "quickjs"];
+
+/// Whether column `i` of [`SYSTEMS`] is a build of edge (compared like for like, variant for
+/// variant).
+fn is_edge(i: usize) -> bool {
+    SYSTEMS[i].starts_with("edge")
+}
 
 /// One figure of one scenario variant, with each system's median.
 #[derive(Debug)]
@@ -17,7 +25,7 @@ pub struct Row {
     pub metric: String,
     /// Each system's median, in [`SYSTEMS`] order; for a peer, the figure edge's is compared
     /// with (see [`peer_variant`]).
-    pub values: [Option<f64>; 4],
+    pub values: [Option<f64>; 5],
 }
 
 /// The peers' variant edge's `variant` is compared with: a cold start of an app in a running
@@ -78,9 +86,11 @@ pub fn rows(results: &[Value]) -> Vec<Row> {
             r["variant"].as_str().unwrap_or("").to_string(),
             r["metric"].as_str().unwrap_or("").to_string(),
         );
-        let edge_has = median_of(results, &key.0, &key.1, "edge", &key.2).is_some();
+        let edge_has = ["edge", "edge-quickjs"]
+            .iter()
+            .any(|edge| median_of(results, &key.0, &key.1, edge, &key.2).is_some());
         let compared = results.iter().any(|e| {
-            e["system"] == "edge"
+            e["system"].as_str().is_some_and(|s| s.starts_with("edge"))
                 && e["scenario"] == key.0.as_str()
                 && e["metric"] == key.2.as_str()
                 && peer_variant(&key.0, e["variant"].as_str().unwrap_or("")) == key.1
@@ -91,9 +101,9 @@ pub fn rows(results: &[Value]) -> Vec<Row> {
     }
     keys.into_iter()
         .map(|(scenario, variant, metric)| {
-            let mut values = [None; 4];
+            let mut values = [None; 5];
             for (i, system) in SYSTEMS.iter().enumerate() {
-                let v = if i == 0 {
+                let v = if is_edge(i) {
                     variant.as_str()
                 } else {
                     peer_variant(&scenario, &variant)
@@ -205,13 +215,14 @@ pub fn markdown(rows: &[Row]) -> String {
     let columns = present(rows);
     let name = |i: usize| match SYSTEMS[i] {
         "quickjs" => "plain QuickJS-NG",
+        "edge-quickjs" => "edge on QuickJS",
         other => other,
     };
     let mut out = String::from("| scenario | measure |");
     let mut rule = String::from("| --- | --- |");
     for &i in &columns {
         if i == 0 {
-            out.push_str(" edge |");
+            out.push_str(" edge (V8) |");
         } else {
             out.push_str(&format!(" {} (edge/{}) |", name(i), SYSTEMS[i]));
         }

@@ -20,6 +20,9 @@ pub enum SnapshotError {
     /// The thread that builds the snapshot could not start or panicked.
     #[error("snapshot thread failed: {0}")]
     Thread(String),
+    /// Running the request path once in the snapshot (to keep its compiled code) failed.
+    #[error("warming up the startup snapshot failed: {0}")]
+    WarmUp(String),
 }
 
 /// The extensions of every isolate, in order, without per-isolate state, as their crates make
@@ -53,10 +56,17 @@ pub fn create() -> Result<Vec<u8>, SnapshotError> {
                 .build()
                 .map_err(|e| SnapshotError::Thread(format!("no event loop: {e}")))?;
             let _context = rt.enter();
-            let runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
+            let mut runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
                 extensions: extensions(),
                 ..Default::default()
             });
+            // Compile the request path now, so the snapshot holds its code (host.js `warmUp`).
+            runtime
+                .execute_script(
+                    "ext:edge_host/warm_up.js",
+                    "(() => { const k = Symbol.for('edge.warmup'); const warmUp = globalThis[k]; delete globalThis[k]; warmUp(); })()",
+                )
+                .map_err(|e| SnapshotError::WarmUp(e.to_string()))?;
             Ok(runtime.snapshot().into_vec())
         })
         .map_err(|e| SnapshotError::Thread(e.to_string()))?
