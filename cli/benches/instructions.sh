@@ -7,7 +7,8 @@
 #
 # Serves the suite's app (cli/benches/suite/hello.js or json.js) with one isolate, drives it
 # with `wrk -t1 -c4` for 15 s under callgrind (json: the suite's 4 KB POST, json.lua), and
-# prints the requests served and userland instructions per request. Needs valgrind and wrk
+# prints the requests served and userland instructions per request (on V8, including the
+# JIT's background compiling; `--smc-check` lets valgrind follow generated code). Needs valgrind and wrk
 # (apt-get install valgrind wrk). The edge binary defaults to target/release/edge.
 set -euo pipefail
 scenario=${1:-hello}
@@ -41,7 +42,7 @@ wait_listening() {
 wait_listening "$work/pre.out"
 kill "$pid"; wait "$pid" 2>/dev/null || true
 
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" "${serve[@]}" > "$work/out" 2>/dev/null & pid=$!
+valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file="$work/cg.out" "$bin" "${serve[@]}" > "$work/out" 2>/dev/null & pid=$!
 wait_listening "$work/out"
 url=$(sed -n 's/^listening on //p' "$work/out")
 for _ in 1 2; do curl -s -H "Host: app.localhost" "$url/" > /dev/null; done

@@ -142,7 +142,7 @@ impl Tenant {
             },
             State::Idle => inv,
         };
-        match self.start(&mut state) {
+        match self.start(&mut state, None) {
             Ok(handle) => {
                 // A fresh isolate takes every message until it stops, and it cannot stop before
                 // reading its queue, so this send only fails if the thread died at birth, in
@@ -151,7 +151,7 @@ impl Tenant {
             }
             Err(e) => {
                 drop(state);
-                tracing::error!(tenant = %self.app.name, "cannot start an isolate thread: {e}");
+                tracing::error!(tenant = %self.app.name, "cannot start an isolate thread: {}", e.error);
                 let _ = inv.reply.send(Err(InvokeError::new(
                     ErrorCode::Unavailable,
                     "the node cannot start an isolate right now",
@@ -175,21 +175,32 @@ impl Tenant {
             },
             State::Idle => task,
         };
-        match self.start(&mut state) {
-            Ok(handle) => handle.run(task),
+        // The task goes in first, so the new isolate's thread runs it before loading the app.
+        match self.start(&mut state, Some(task)) {
+            Ok(_) => Ok(()),
             Err(e) => {
-                tracing::error!(tenant = %self.app.name, "cannot start an isolate thread: {e}");
-                Err(task)
+                tracing::error!(tenant = %self.app.name, "cannot start an isolate thread: {}", e.error);
+                match e.task {
+                    Some(task) => Err(task),
+                    // The thread never started, so the task is still in its queue: unreachable.
+                    None => Ok(()),
+                }
             }
         }
     }
 
-    /// Starts an isolate (the state must not be `Running`).
-    fn start<'s>(&self, state: &'s mut State) -> std::io::Result<&'s IsolateHandle> {
-        let me = self
-            .me
-            .upgrade()
-            .ok_or_else(|| std::io::Error::other("tenant is shutting down"))?;
+    /// Starts an isolate (the state must not be `Running`), `first_task` queued on its thread.
+    fn start<'s>(
+        &self,
+        state: &'s mut State,
+        first_task: Option<LocalTask>,
+    ) -> Result<&'s IsolateHandle, isolate::SpawnError> {
+        let Some(me) = self.me.upgrade() else {
+            return Err(isolate::SpawnError {
+                error: std::io::Error::other("tenant is shutting down"),
+                task: first_task,
+            });
+        };
         let spec = IsolateSpec {
             id: self.shared.next_isolate.fetch_add(1, Ordering::Relaxed),
             app: self.app.clone(),
@@ -200,7 +211,7 @@ impl Tenant {
             enforce_limits: self.shared.enforce_limits,
             kv: self.kv.clone(),
         };
-        let handle = isolate::spawn(spec, me, self.shared.pool.as_ref())?;
+        let handle = isolate::spawn(spec, me, self.shared.pool.as_ref(), first_task)?;
         *state = State::Running(handle);
         match state {
             State::Running(h) => Ok(h),
@@ -218,8 +229,9 @@ impl Tenant {
                 State::Failed(e) => return Err(e.clone()),
                 State::Running(_) => {}
                 State::Idle => {
-                    self.start(&mut state)
-                        .map_err(|e| Arc::<str>::from(format!("cannot start an isolate: {e}")))?;
+                    self.start(&mut state, None).map_err(|e| {
+                        Arc::<str>::from(format!("cannot start an isolate: {}", e.error))
+                    })?;
                 }
             }
             self.load_waiters

@@ -134,15 +134,30 @@ impl IsolateHandle {
     }
 }
 
+/// Starting an isolate failed: no thread could be started for it.
+pub struct SpawnError {
+    /// Why.
+    pub error: std::io::Error,
+    /// The first task, handed back to be run elsewhere.
+    pub task: Option<LocalTask>,
+}
+
 /// Starts an isolate for `spec`: a pre-started one from `pool` when one fits, else one on a new
-/// thread. It loads the app, then serves what arrives on the handle.
+/// thread. It loads the app, then serves what arrives on the handle. `first_task` is queued
+/// before the isolate's thread starts, so the thread runs it before it loads the app (a
+/// connection reads its first request while the app loads).
 pub fn spawn(
     spec: IsolateSpec,
     supervisor: Arc<dyn Supervisor>,
     pool: Option<&WarmPool>,
-) -> std::io::Result<IsolateHandle> {
+    first_task: Option<LocalTask>,
+) -> Result<IsolateHandle, SpawnError> {
     let (tx, rx) = mpsc::unbounded_channel();
     let (tasks, tasks_rx) = mpsc::unbounded_channel();
+    if let Some(task) = first_task {
+        // The receiver is in the assignment below: this cannot fail.
+        let _ = tasks.send(task);
+    }
     let id = spec.id;
     let handle = IsolateHandle { id, tx, tasks };
     let mut assignment = thread::Assignment {
@@ -163,8 +178,12 @@ pub fn spawn(
     };
     let name = format!("isolate-{}", assignment.spec.app.name);
     let (assign_tx, assign_rx) = std::sync::mpsc::sync_channel(1);
-    // The receiver is alive and the channel empty: this cannot fail.
+    if let Err(error) = thread::spawn(name, blank, assign_rx, None) {
+        let task = assignment.tasks.try_recv().ok();
+        return Err(SpawnError { error, task });
+    }
+    // The thread waits for this; if it died at birth, the handle's queues are closed and the
+    // tenant starts another isolate on its next request.
     let _ = assign_tx.send(assignment);
-    thread::spawn(name, blank, assign_rx, None)?;
     Ok(handle)
 }

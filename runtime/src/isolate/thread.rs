@@ -259,6 +259,9 @@ async fn serve(
         });
     }
     loader.set_root(app.root.clone());
+    // Let the connections already handed to this thread read their first requests before the
+    // app loads, so those requests are queued when the host loop starts, not a turn later.
+    tokio::task::yield_now().await;
 
     let main = match ModuleSpecifier::from_file_path(&app.main) {
         Ok(url) => url,
