@@ -87,7 +87,10 @@ pub fn start_all(
         .iter()
         .map(|edge| {
             let data = dir.join(format!("{}-data", edge.name));
-            (edge.name, process::edge(*edge, &apps, &data, &edge_cache(dir)))
+            (
+                edge.name,
+                process::edge(*edge, &apps, &data, &edge_cache(dir)),
+            )
         })
         .collect();
 

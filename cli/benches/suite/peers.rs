@@ -81,16 +81,29 @@ fn npm_install(dir: &Path, spec: &str, binary: &str) -> PathBuf {
 /// with cargo into `target/bench-edge-quickjs` so that it never replaces the V8 build.
 pub fn edge_quickjs() -> PathBuf {
     let target = crate::target_dir().join("bench-edge-quickjs");
-    println!("building edge on the quickjs engine into {}", target.display());
+    println!(
+        "building edge on the quickjs engine into {}",
+        target.display()
+    );
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--quiet", "--release", "-p", "edge-cli", "--no-default-features"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "edge-cli",
+            "--no-default-features",
+        ])
         .args(["--features", "quickjs", "--manifest-path"])
         .arg(crate::workspace_dir().join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target)
         .status()
         .expect("run cargo to build edge on quickjs");
-    assert!(status.success(), "building edge on the quickjs engine failed");
+    assert!(
+        status.success(),
+        "building edge on the quickjs engine failed"
+    );
     target.join("release/edge")
 }
 
