@@ -49,23 +49,34 @@ pub fn check(report: &Value) -> Vec<Value> {
             }));
         }
     }
-    if let Some(p50) = find("cold_start", Some("new_app"), "edge", "p50_ms") {
-        out.push(json!({
-            "name": "cold start",
-            "target": "a new app's first request on a running edge node: p50 ≤ 2 ms",
-            "value": format!("{p50:.2} ms"),
-            "met": p50 <= 2.0,
-            "how": "p50 over the first requests of the fresh apps, paced",
-        }));
-    }
-    if let Some(p99) = find("cold_start", Some("new_app_burst"), "edge", "p99_ms") {
-        out.push(json!({
-            "name": "cold start burst",
-            "target": "new apps' first requests back to back: p99 ≤ 10 ms",
-            "value": format!("{p99:.2} ms"),
-            "met": p99 <= 10.0,
-            "how": "p99 over the first requests of the fresh apps, back to back",
-        }));
+    // The cold-start targets: (variant, metric, bound in ms, name, target, how).
+    for (variant, metric, bound, name, target, how) in [
+        (
+            "new_app",
+            "p50_ms",
+            2.0,
+            "cold start",
+            "a new app's first request on a running edge node: p50 ≤ 2 ms",
+            "p50 over the first requests of the fresh apps, paced",
+        ),
+        (
+            "new_app_burst",
+            "p99_ms",
+            10.0,
+            "cold start burst",
+            "new apps' first requests back to back: p99 ≤ 10 ms",
+            "p99 over the first requests of the fresh apps, back to back",
+        ),
+    ] {
+        if let Some(ms) = find("cold_start", Some(variant), "edge", metric) {
+            out.push(json!({
+                "name": name,
+                "target": target,
+                "value": format!("{ms:.2} ms"),
+                "met": ms <= bound,
+                "how": how,
+            }));
+        }
     }
     let apps = report["settings"]["density_apps"].as_f64().unwrap_or(0.0);
     if let (Some(total), Some(per_app), Some(base)) = (
