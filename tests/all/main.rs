@@ -7,6 +7,7 @@ mod cli;
 mod connections;
 mod errors;
 mod handlers;
+mod hardening;
 mod isolates;
 mod kv;
 mod limits;

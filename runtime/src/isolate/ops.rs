@@ -220,6 +220,15 @@ fn op_edge_ready(state: &mut OpState) {
     host.supervisor.loaded(host.isolate_id);
 }
 
+/// Most response headers a script may send (hyper's header map holds at most 32,768).
+pub(crate) const MAX_RESPONSE_HEADERS: usize = 4_096;
+
+/// Most bytes of response header names and values a script may send, as Workers allows.
+pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 128 << 10;
+
+/// The response head the front door will send, or why it cannot: a bad status, a bad header,
+/// or more headers than [`MAX_RESPONSE_HEADERS`] / [`MAX_RESPONSE_HEADER_BYTES`]. Never panics,
+/// whatever the script passed.
 fn build_head(
     status: u32,
     headers: &[u8],
@@ -232,7 +241,15 @@ fn build_head(
     let mut res = http::Response::new(body);
     *res.status_mut() = status;
     let map = res.headers_mut();
-    for (name, value) in super::header_block::split(headers) {
+    let mut bytes = 0usize;
+    for (count, (name, value)) in super::header_block::split(headers).enumerate() {
+        bytes += name.len() + value.len();
+        if count >= MAX_RESPONSE_HEADERS || bytes > MAX_RESPONSE_HEADER_BYTES {
+            return Err(format!(
+                "the response has more than {MAX_RESPONSE_HEADERS} headers or {} KiB of header names and values",
+                MAX_RESPONSE_HEADER_BYTES >> 10
+            ));
+        }
         let name = HeaderName::from_bytes(name).map_err(|_| {
             format!(
                 "invalid response header name {:?}",
@@ -241,7 +258,8 @@ fn build_head(
         })?;
         let value = HeaderValue::from_bytes(value)
             .map_err(|_| format!("invalid value for response header {name}"))?;
-        map.append(name, value);
+        map.try_append(name, value)
+            .map_err(|_| "the response has too many headers".to_string())?;
     }
     Ok(res)
 }
@@ -286,13 +304,33 @@ fn fail(state: &mut OpState, id: u32, message: &str) {
     host.finish(id);
 }
 
+/// The script's response cannot be sent as it is (see [`build_head`]): logged with the reason,
+/// answered `500 script-error`.
+fn refuse(state: &mut OpState, id: u32, reason: &str) {
+    let host = state.borrow_mut::<HostState>();
+    let tenant = host.tenant.clone();
+    if let Some((request_id, tx)) = host.take_reply(id) {
+        tracing::error!(
+            target: "edge::script",
+            tenant = &*tenant,
+            %request_id,
+            "the app's response cannot be sent: {reason}"
+        );
+        let _ = tx.send(Err(InvokeError::new(
+            ErrorCode::ScriptError,
+            "the app's response cannot be sent",
+        )));
+    }
+    host.finish(id);
+}
+
 fn respond_full(state: &mut OpState, id: u32, status: u32, headers: &[u8], body: ResponseBody) {
     match build_head(status, headers, body) {
         Ok(res) => {
             send_reply(state, id, Ok(res));
             state.borrow_mut::<HostState>().finish(id);
         }
-        Err(msg) => fail(state, id, &format!("TypeError: {msg}")),
+        Err(msg) => refuse(state, id, &msg),
     }
 }
 
@@ -338,7 +376,7 @@ fn op_edge_respond_stream(
             }
             send_reply(state, id, Ok(res));
         }
-        Err(msg) => fail(state, id, &format!("TypeError: {msg}")),
+        Err(msg) => refuse(state, id, &msg),
     }
 }
 
