@@ -42,6 +42,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
+        front_door: args.limits.front_door(),
         enforce_limits: !args.limits.no_limits,
         expose_errors: true,
         kv: KvOptions {

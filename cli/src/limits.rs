@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use edge_runtime::limits::{Limits, NodeLimits};
+use edge_runtime::server::FrontDoorLimits;
 
 /// Limits for apps that do not set their own in `[limits]`, and the most any app may set.
 #[derive(Args, Clone, Debug)]
@@ -32,6 +33,10 @@ pub struct LimitArgs {
     /// Ceiling on an app's `limits.subrequests`.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_subrequests: u32,
+    /// Largest request body accepted, in MiB: a longer one is answered 413 without reaching
+    /// its app.
+    #[arg(long, default_value_t = 100, value_name = "MIB")]
+    max_body_mb: u64,
     /// Do not enforce CPU and wall-clock limits. Only for measuring what enforcing them costs;
     /// never on a node with untrusted apps.
     #[arg(long)]
@@ -54,5 +59,12 @@ impl LimitArgs {
             subrequests: self.subrequests.min(ceilings.subrequests),
         };
         NodeLimits { defaults, ceilings }
+    }
+
+    /// What the front door allows one request.
+    pub fn front_door(&self) -> FrontDoorLimits {
+        FrontDoorLimits {
+            max_request_body: self.max_body_mb.saturating_mul(1 << 20),
+        }
     }
 }

@@ -11,6 +11,7 @@ const {
   PromisePrototypeThen,
   PromiseReject,
   PromiseResolve,
+  SafeFinalizationRegistry,
   StringPrototypeIndexOf,
   StringPrototypeSlice,
   StringPrototypeSplit,
@@ -246,7 +247,56 @@ function takeBody(id) {
     return new bodyMod.InnerBody({ body: op_edge_request_bytes(id), consumed: false });
   }
   const rid = +StringPrototypeSlice(kind, 1);
-  return new bodyMod.InnerBody(streams.readableStreamForRid(rid));
+  return new bodyMod.InnerBody(requestBodyStream(rid));
+}
+
+/** How much of a streamed request body one read takes into the isolate. */
+const BODY_CHUNK_BYTES = 64 * 1024;
+
+/** Closes the body resources of streams the script dropped without reading to the end. */
+const bodyResources = new SafeFinalizationRegistry((rid) => core.tryClose(rid));
+
+/**
+ * A streamed request body as a byte stream that reads resource `rid` into buffers the script's
+ * isolate allocates. Unlike deno_web's `readableStreamForRid`, it is not "resource-backed", so
+ * `arrayBuffer()`, `text()` and the like collect it chunk by chunk in the isolate rather than
+ * in one op outside it: every byte of the body is then counted against the isolate's memory
+ * limit as it arrives, and the host never holds more than one chunk of it.
+ */
+function requestBodyStream(rid) {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    bodyResources.unregister(token);
+    core.tryClose(rid);
+  };
+  const token = { rid };
+  const stream = new streams.ReadableStream({
+    type: "bytes",
+    autoAllocateChunkSize: BODY_CHUNK_BYTES,
+    async pull(controller) {
+      const request = controller.byobRequest;
+      try {
+        const read = await core.read(rid, request.view);
+        if (read === 0) {
+          close();
+          controller.close();
+          request.respond(0);
+        } else {
+          request.respond(read);
+        }
+      } catch (err) {
+        close();
+        controller.error(err);
+      }
+    },
+    cancel() {
+      close();
+    },
+  });
+  bodyResources.register(stream, rid, token);
+  return stream;
 }
 
 async function pump(id, stream) {

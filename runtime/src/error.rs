@@ -19,6 +19,8 @@ pub enum ErrorCode {
     ConfigError,
     /// The request could not be parsed or forwarded.
     BadRequest,
+    /// The request body is larger than the node accepts.
+    PayloadTooLarge,
     /// The isolate went away before answering (it crashed or the node is shutting down).
     Unavailable,
     /// A fault in edge itself.
@@ -42,6 +44,7 @@ impl ErrorCode {
             Self::LoadError => "load-error",
             Self::ConfigError => "config-error",
             Self::BadRequest => "bad-request",
+            Self::PayloadTooLarge => "payload-too-large",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::CpuLimit => "cpu-limit",
@@ -65,6 +68,7 @@ impl ErrorCode {
             | Self::WallLimit
             | Self::SubrequestLimit => S::SERVICE_UNAVAILABLE,
             Self::BadRequest => S::BAD_REQUEST,
+            Self::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
         }
     }
 }

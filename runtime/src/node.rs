@@ -30,6 +30,8 @@ pub struct NodeOptions {
     /// How many blank isolates to keep restored and waiting for an app (the warm pool), so a
     /// first request does not wait for a restore. 0: none; every isolate starts on demand.
     pub warm_isolates: usize,
+    /// What the front door allows one request.
+    pub front_door: crate::server::FrontDoorLimits,
 }
 
 /// Where a node keeps its KV namespaces.
@@ -54,6 +56,7 @@ impl Default for NodeOptions {
             enforce_limits: true,
             kv: KvOptions::default(),
             warm_isolates: 0,
+            front_door: Default::default(),
         }
     }
 }
@@ -188,6 +191,11 @@ impl Node {
             },
             errors,
         ))
+    }
+
+    /// What the front door allows one request.
+    pub fn front_door(&self) -> crate::server::FrontDoorLimits {
+        self.options.front_door
     }
 
     /// The tenant serving `host` and `path`, if any.

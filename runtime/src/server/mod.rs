@@ -8,8 +8,11 @@
 //! (HTTP/2, malformed heads), that are for no tenant or for one that cannot take them are served
 //! here, on the front door's runtime, and their requests cross to the isolates by channel.
 
+mod bounds;
 mod first_request;
 mod prefixed;
+
+pub use bounds::FrontDoorLimits;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -237,9 +240,10 @@ async fn handle(
             ),
         );
     };
+    let max_body = node.front_door().max_request_body;
     // The access log costs a clock read, a span and a line per request: only when enabled.
     if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
-        return invoke(tenant, &parts, body, host, request_id)
+        return invoke(tenant, &parts, body, host, request_id, max_body)
             .await
             .unwrap_or_else(|e| error_response(request_id, &e));
     }
@@ -253,7 +257,7 @@ async fn handle(
         path,
     );
     async {
-        let response = invoke(tenant, &parts, body, host, request_id)
+        let response = invoke(tenant, &parts, body, host, request_id, max_body)
             .await
             .unwrap_or_else(|e| error_response(request_id, &e));
         tracing::info!(
@@ -274,6 +278,7 @@ async fn invoke(
     body: Incoming,
     host: &str,
     request_id: RequestId,
+    max_body: u64,
 ) -> Result<Response<ResponseBody>, InvokeError> {
     let path_and_query = parts
         .uri
@@ -291,6 +296,15 @@ async fn invoke(
     url.push_str(host);
     url.push_str(path_and_query);
     let headers = crate::isolate::header_block::from_map(&parts.headers);
+    if body.size_hint().lower() > max_body {
+        return Err(InvokeError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the request body is larger than the node's limit of {} MiB",
+                max_body >> 20
+            ),
+        ));
+    }
     let body = if body.is_end_stream() {
         InvocationBody::Empty
     } else if body
@@ -309,7 +323,22 @@ async fn invoke(
             }
         }
     } else {
-        InvocationBody::Stream(body.map_err(|e| e.into()).boxed())
+        // A body of unknown length is cut where it passes the limit: the script's read fails.
+        InvocationBody::Stream(
+            http_body_util::Limited::new(body, max_body as usize)
+                .map_err(move |e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        format!(
+                            "the request body is larger than the node's limit of {} MiB",
+                            max_body >> 20
+                        )
+                        .into()
+                    } else {
+                        e
+                    }
+                })
+                .boxed(),
+        )
     };
     let (reply, rx) = oneshot::channel();
     tenant.invoke(Invocation {

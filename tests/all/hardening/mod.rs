@@ -2,3 +2,4 @@
 //! failed before its fix. Fixture apps are in `tests/fixtures/hardening/`.
 
 mod responses;
+mod uploads;

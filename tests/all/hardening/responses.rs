@@ -16,7 +16,10 @@ async fn a_response_with_too_many_headers_is_refused_and_the_node_stays_up() {
         assert_eq!(res.status(), 500, "{path}");
         assert_eq!(res.headers()["edge-error"], "script-error", "{path}");
         assert!(edge.is_alive(), "{path} took the node down");
-        assert_eq!(get_text(&c, &edge.url("/"), Some("good.test")).await, "fine");
+        assert_eq!(
+            get_text(&c, &edge.url("/"), Some("good.test")).await,
+            "fine"
+        );
     }
     edge.wait_for_event(
         "the app's response cannot be sent: the response has more than 4096 headers",
