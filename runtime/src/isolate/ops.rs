@@ -49,6 +49,10 @@ pub(crate) struct HostState {
     pub(crate) watched: Arc<Watched>,
     /// How the current event-loop turn's CPU is shared.
     pub(crate) turn: TurnShare,
+    /// CPU used in turns that no invocation shared (timers or promises a handler left running
+    /// after its response) since the last invocation started. Past one invocation's CPU limit,
+    /// the isolate is stopped: such work is the tenant's too.
+    pub(crate) orphan_cpu: Duration,
 }
 
 /// Who shares the CPU of the current event-loop turn. CPU is read per turn, not per
@@ -117,6 +121,7 @@ impl HostState {
     /// share already reserved for it).
     pub(crate) fn started_in_turn(&mut self) {
         self.turn.sharers += 1;
+        self.orphan_cpu = Duration::ZERO;
         if self.turn.reserved {
             self.turn.reserved = false;
         } else {
@@ -129,6 +134,15 @@ impl HostState {
     pub(crate) fn charge(&mut self, used: Duration) -> Option<LimitKind> {
         self.stats.add_cpu(used);
         if self.inflight.is_empty() {
+            if self.serving && self.turn.sharers == 0 {
+                // Work nobody asked for: charged to the isolate, bounded by one invocation's
+                // limit, so a tenant gets no more CPU than its limit times the requests it
+                // was sent.
+                self.orphan_cpu += used;
+                if self.orphan_cpu > self.limits.cpu {
+                    return Some(LimitKind::Cpu);
+                }
+            }
             return None;
         }
         let sharers = self.turn.sharers.max(self.inflight.len() as u32);

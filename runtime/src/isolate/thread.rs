@@ -256,6 +256,7 @@ async fn serve(
             serving: false,
             watched: guard.watched.clone(),
             turn: TurnShare::default(),
+            orphan_cpu: Duration::ZERO,
         });
     }
     loader.set_root(app.root.clone());
@@ -295,6 +296,11 @@ async fn serve(
             let limits = spec.limits;
             let error = limit_error(kind, &limits);
             let (request_ids, cpu_used) = inflight_summary(&state.borrow());
+            let orphan = if request_ids.is_empty() && ready {
+                " by work with no request in flight (timers or promises left running after a response)"
+            } else {
+                ""
+            };
             tracing::warn!(
                 tenant = &*tenant,
                 limit = kind.key(),
@@ -303,8 +309,8 @@ async fn serve(
                 cpu_limit_ms = limits.cpu.as_millis() as u64,
                 memory_limit_mb = (limits.memory_bytes >> 20) as u64,
                 wall_limit_ms = limits.wall.as_millis() as u64,
-                "isolate terminated: {}",
-                error.message
+                "isolate terminated: {}{orphan}",
+                error.message,
             );
             if !ready {
                 let why = match kind {

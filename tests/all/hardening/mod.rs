@@ -1,5 +1,6 @@
 //! Defects found by probing the node as a hostile tenant and a hostile client would: each test
 //! failed before its fix. Fixture apps are in `tests/fixtures/hardening/`.
 
+mod cpu;
 mod responses;
 mod uploads;

@@ -1,0 +1,33 @@
+//! All the CPU a tenant causes is charged to it and bounded, including work it leaves running
+//! after its response.
+
+use std::time::Duration;
+
+use crate::harness::{Edge, client, cpu_time, fixture, get_text};
+
+#[tokio::test]
+async fn timers_left_running_after_the_response_are_stopped() {
+    let edge = Edge::serve(&fixture("hardening"), &[]);
+    let c = client();
+    assert_eq!(
+        get_text(&c, &edge.url("/"), Some("after-response.test")).await,
+        "answered"
+    );
+    // The interval spins 20 ms of every 25 with nothing in flight; before, it ran until the
+    // isolate's idle timeout (300 s). Now it is stopped once it has used one invocation's
+    // CPU limit (50 ms).
+    let event = edge.wait_for_event("by work with no request in flight", Duration::from_secs(10));
+    assert_eq!(event["tenant"], "after-response", "{event}");
+    let before = cpu_time(edge.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_time(edge.pid()) - before;
+    assert!(
+        used < Duration::from_millis(800),
+        "the node used {used:?} of CPU in 2 s after the isolate was stopped"
+    );
+    // The app still answers (from a new isolate).
+    assert_eq!(
+        get_text(&c, &edge.url("/"), Some("after-response.test")).await,
+        "answered"
+    );
+}
