@@ -2,7 +2,8 @@
 // Every API comes from Deno's web extensions; this module only wires them onto the global.
 import { core, internals, primordials } from "ext:core/mod.js";
 
-const { ObjectDefineProperties, ObjectFreeze, ObjectSetPrototypeOf } = primordials;
+const { ObjectDefineProperties, ObjectDefineProperty, ObjectFreeze, ObjectSetPrototypeOf } =
+  primordials;
 const { op_edge_console } = core.ops;
 
 // deno_fetch traces outbound requests through deno_telemetry when OpenTelemetry is on. edge
@@ -118,6 +119,19 @@ const scope = {
 };
 
 ObjectDefineProperties(globalThis, scope);
+
+// A Worker's thread never blocks: `Atomics.wait` throws, as on a browser's main thread. A
+// blocked wait cannot be interrupted by the watchdog, so it would outlast every limit.
+// (`Atomics.waitAsync` and `Atomics.notify` stay.)
+ObjectDefineProperty(globalThis.Atomics, "wait", {
+  __proto__: null,
+  value: function wait() {
+    throw new TypeError("Atomics.wait cannot be called in this context");
+  },
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
 
 // The service-worker syntax (`addEventListener("fetch", ...)`) needs the global to be an
 // EventTarget, as it is in a Worker.

@@ -31,3 +31,16 @@ async fn timers_left_running_after_the_response_are_stopped() {
         "answered"
     );
 }
+
+#[tokio::test]
+async fn atomics_wait_cannot_block_the_isolate() {
+    let edge = Edge::serve(&fixture("hardening"), &[]);
+    let started = std::time::Instant::now();
+    let body = get_text(&client(), &edge.url("/"), Some("atomics.test")).await;
+    assert_eq!(
+        body,
+        "TypeError: Atomics.wait cannot be called in this context"
+    );
+    // Before, the wait held the isolate (and every request on it) for 10 s past `wall_ms`.
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
