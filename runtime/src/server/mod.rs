@@ -8,6 +8,7 @@
 //! (HTTP/2, malformed heads), that are for no tenant or for one that cannot take them are served
 //! here, on the front door's runtime, and their requests cross to the isolates by channel.
 
+mod authority;
 mod bounds;
 mod first_request;
 mod prefixed;
@@ -21,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
@@ -223,13 +224,14 @@ async fn handle(
     _peer: SocketAddr,
 ) -> Response<ResponseBody> {
     let (parts, body) = req.into_parts();
-    let host = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or_default();
     let path = parts.uri.path();
+    let host = match authority::of(&parts) {
+        Ok(host) => host,
+        Err(why) => {
+            tracing::info!(target: ACCESS_LOG, %request_id, method = %parts.method, path, status = 400, "{why}");
+            return error_response(request_id, &InvokeError::new(ErrorCode::BadRequest, why));
+        }
+    };
     let Some(tenant) = node.route(host, path) else {
         tracing::info!(target: ACCESS_LOG, %request_id, method = %parts.method, path, host, status = 404, "no route");
         return error_response(
@@ -285,12 +287,6 @@ async fn invoke(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    if host.is_empty() {
-        return Err(InvokeError::new(
-            ErrorCode::BadRequest,
-            "the request has no Host header",
-        ));
-    }
     let mut url = String::with_capacity(7 + host.len() + path_and_query.len());
     url.push_str("http://");
     url.push_str(host);

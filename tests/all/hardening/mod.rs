@@ -2,5 +2,6 @@
 //! failed before its fix. Fixture apps are in `tests/fixtures/hardening/`.
 
 mod cpu;
+mod front_door;
 mod responses;
 mod uploads;
