@@ -21,6 +21,7 @@ use super::ops::{HostState, TurnShare, abandon_inflight, inflight_summary, limit
 use super::{Invocation, IsolateSpec, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
+use crate::limits::blocking::BlockingCpu;
 use crate::limits::memory::IsolateMemory;
 use crate::limits::watchdog::Watched;
 
@@ -80,6 +81,8 @@ struct Made {
 struct Guard {
     watched: Arc<Watched>,
     memory: Arc<IsolateMemory>,
+    /// CPU used on the isolate's blocking-pool threads.
+    blocking: Arc<BlockingCpu>,
     /// The CPU clock when memory was last counted in full ([`check_memory`]).
     memory_checked: std::cell::Cell<Duration>,
 }
@@ -157,8 +160,16 @@ fn run(
 
 /// Makes a blank isolate on this thread.
 fn make(blank: Blank) -> Result<Made, String> {
+    // Blocking-pool work (Web Crypto, DNS) runs on threads of this isolate's own, small pool,
+    // whose CPU is charged like the isolate thread's.
+    let blocking = Arc::new(BlockingCpu::default());
+    let (on_start, on_stop) = (blocking.clone(), blocking.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(crate::limits::blocking::MAX_THREADS)
+        .thread_keep_alive(crate::limits::blocking::KEEP_ALIVE)
+        .on_thread_start(move || on_start.thread_started())
+        .on_thread_stop(move || on_stop.thread_stopped())
         .build()
         .map_err(|e| format!("cannot start the isolate's event loop: {e}"))?;
     let _context = rt.enter();
@@ -196,6 +207,7 @@ fn make(blank: Blank) -> Result<Made, String> {
         guard: Guard {
             watched,
             memory,
+            blocking,
             memory_checked: Default::default(),
         },
         loader,
@@ -421,10 +433,9 @@ fn turn<R>(
     let mut checked = guard.memory_checked.get();
     check_memory(runtime, &guard.memory, ended, &mut checked);
     guard.memory_checked.set(checked);
-    let over = state
-        .borrow_mut()
-        .borrow_mut::<HostState>()
-        .charge(ended.saturating_sub(started));
+    // CPU the isolate's blocking-pool threads used since the last turn is the tenant's too.
+    let used = ended.saturating_sub(started) + guard.blocking.take_new();
+    let over = state.borrow_mut().borrow_mut::<HostState>().charge(used);
     if let Some(kind) = watched.breach() {
         return Err(Stop::Breach(kind));
     }
@@ -435,6 +446,9 @@ fn turn<R>(
     Ok(out)
 }
 
+/// How often an isolate waiting on blocking-pool work charges the CPU that work used.
+const BLOCKING_CHARGE_EVERY: Duration = Duration::from_millis(5);
+
 /// Runs the event loop until `fut` resolves, every poll a [`turn`]. Between turns, a timer
 /// enforces the wall-clock deadline.
 async fn drive<T, E: std::fmt::Display>(
@@ -444,6 +458,7 @@ async fn drive<T, E: std::fmt::Display>(
 ) -> Result<T, Stop> {
     let state = runtime.op_state();
     let mut wall_timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
+    let mut blocking_tick: Option<tokio::time::Interval> = None;
     poll_fn(|cx| {
         let polled = turn(runtime, guard, |runtime| {
             let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
@@ -459,6 +474,18 @@ async fn drive<T, E: std::fmt::Display>(
         // Waiting on I/O or timers: the wall-clock deadline still runs. (Read it again: the
         // turn may have started invocations.)
         let (_, deadline) = state.borrow().borrow::<HostState>().turn_budget();
+        // While blocking-pool work runs, wake up every few ms to charge its CPU, so that a
+        // long one is stopped near the CPU limit rather than when it ends.
+        if guard.blocking.busy() {
+            let tick = blocking_tick.get_or_insert_with(|| {
+                let mut t = tokio::time::interval(BLOCKING_CHARGE_EVERY);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
+            while tick.poll_tick(cx).is_ready() {}
+        } else {
+            blocking_tick = None;
+        }
         match deadline {
             None => wall_timer = None,
             Some(deadline) => {

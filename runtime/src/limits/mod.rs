@@ -22,6 +22,7 @@
 //! A breach ends the invocation with `503` and an `edge-error` header naming the limit; the
 //! isolate is then discarded (its state may be corrupt) and rebuilt on the next request.
 
+pub mod blocking;
 pub mod memory;
 mod stats;
 pub mod thread_clock;

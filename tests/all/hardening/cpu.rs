@@ -44,3 +44,26 @@ async fn atomics_wait_cannot_block_the_isolate() {
     // Before, the wait held the isolate (and every request on it) for 10 s past `wall_ms`.
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn web_crypto_work_off_the_isolate_thread_is_charged() {
+    let edge = Edge::serve(&fixture("hardening"), &[]);
+    let c = client();
+    // A cheap derivation fits the 50 ms limit.
+    assert_eq!(
+        get_text(&c, &edge.url("/?iterations=1000"), Some("derive.test")).await,
+        "derived 32 bytes"
+    );
+    // Four million iterations take seconds of CPU on a blocking-pool thread. Before, none of
+    // it was charged and the request answered 200.
+    let started = std::time::Instant::now();
+    let res = c
+        .get(edge.url("/"))
+        .header("host", "derive.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["edge-error"], "cpu-limit");
+    assert!(started.elapsed() < Duration::from_millis(50 + 1500));
+}
