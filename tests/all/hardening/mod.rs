@@ -3,5 +3,6 @@
 
 mod cpu;
 mod front_door;
+mod memory;
 mod responses;
 mod uploads;
