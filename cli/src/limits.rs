@@ -37,6 +37,19 @@ pub struct LimitArgs {
     /// its app.
     #[arg(long, default_value_t = 100, value_name = "MIB")]
     max_body_mb: u64,
+    /// Seconds a client may take to send a request head before its connection is closed.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    header_timeout_secs: u64,
+    /// Seconds a connection may sit idle between requests before it is closed.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    keep_alive_secs: u64,
+    /// Client connections the node holds at most (never more than three quarters of the
+    /// open-file limit); past it new ones get 503 and are closed.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_connections: usize,
+    /// Client connections one IP address may hold at most.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    max_connections_per_ip: usize,
     /// Do not enforce CPU and wall-clock limits. Only for measuring what enforcing them costs;
     /// never on a node with untrusted apps.
     #[arg(long)]
@@ -65,6 +78,11 @@ impl LimitArgs {
     pub fn front_door(&self) -> FrontDoorLimits {
         FrontDoorLimits {
             max_request_body: self.max_body_mb.saturating_mul(1 << 20),
+            header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            keep_alive_idle: Duration::from_secs(self.keep_alive_secs.max(1)),
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            ..FrontDoorLimits::default()
         }
     }
 }

@@ -61,8 +61,14 @@ pub async fn start(node: Arc<Node>, dir: &Path) -> std::io::Result<Option<Admin>
     });
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("admin accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let state = state.clone();
             tokio::spawn(async move {

@@ -10,9 +10,6 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// where it was accepted.
 pub(crate) const MAX_HEAD: usize = 16 << 10;
 
-/// How long a new connection may take to send its first request's head.
-pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// What the start of a connection says.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum FirstRequest {
@@ -32,7 +29,11 @@ pub(crate) enum FirstRequest {
 
 /// Reads from `io` into `buf` until the first request's head is complete, and says where it
 /// goes. Whatever was read stays in `buf`, to be replayed to the HTTP server.
-pub(crate) async fn read(io: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut) -> FirstRequest {
+pub(crate) async fn read(
+    io: &mut (impl AsyncRead + Unpin),
+    buf: &mut BytesMut,
+    timeout: Duration,
+) -> FirstRequest {
     let reading = async {
         loop {
             match parse(buf) {
@@ -49,7 +50,7 @@ pub(crate) async fn read(io: &mut (impl AsyncRead + Unpin), buf: &mut BytesMut) 
             }
         }
     };
-    tokio::time::timeout(HEAD_TIMEOUT, reading)
+    tokio::time::timeout(timeout, reading)
         .await
         .unwrap_or(FirstRequest::Gone)
 }
@@ -138,7 +139,10 @@ mod tests {
             }
         });
         let mut buf = BytesMut::new();
-        assert_eq!(read(&mut server, &mut buf).await, http1("a.test", "/x"));
+        assert_eq!(
+            read(&mut server, &mut buf, Duration::from_secs(60)).await,
+            http1("a.test", "/x")
+        );
         writer.await.unwrap();
         assert!(buf.starts_with(b"GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n"));
     }
@@ -148,6 +152,9 @@ mod tests {
         let (client, mut server) = tokio::io::duplex(64);
         drop(client);
         let mut buf = BytesMut::new();
-        assert_eq!(read(&mut server, &mut buf).await, FirstRequest::Gone);
+        assert_eq!(
+            read(&mut server, &mut buf, Duration::from_secs(60)).await,
+            FirstRequest::Gone
+        );
     }
 }

@@ -13,6 +13,7 @@ mod bounds;
 mod first_request;
 mod prefixed;
 
+use self::bounds::{Admission, Admitted};
 pub use bounds::FrontDoorLimits;
 
 use std::convert::Infallible;
@@ -27,7 +28,7 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -48,13 +49,36 @@ use crate::request_id::{RequestId, RequestIds};
 /// Serves `node` on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()> {
     let ids = Arc::new(RequestIds::new());
+    let limits = node.front_door();
+    let admission = Admission::new(&limits);
+    tracing::debug!(
+        max_connections = admission.max_total(),
+        max_connections_per_ip = limits.max_connections_per_ip,
+        "front door"
+    );
+    let mut failures = 0u32;
     loop {
         let (stream, peer) = match listener.accept().await {
-            Ok(conn) => conn,
+            Ok(conn) => {
+                failures = 0;
+                conn
+            }
             Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                // Out of file descriptors and the like: back off (up to a second) instead of
+                // spinning, and log once per streak rather than once per failure.
+                if failures == 0 {
+                    tracing::warn!("accept failed: {e}; backing off");
+                }
+                failures = failures.saturating_add(1);
+                let wait = 10u64.saturating_mul(1 << failures.min(7)).min(1000);
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                continue;
+            }
+        };
+        let admitted = match admission.admit(peer.ip()) {
+            Ok(admitted) => admitted,
+            Err(why) => {
+                refuse(stream, why);
                 continue;
             }
         };
@@ -65,9 +89,18 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()
                 node: node.clone(),
                 ids: ids.clone(),
                 peer,
+                _admitted: Arc::new(admitted),
             },
         ));
     }
+}
+
+/// Turns a connection away: a `503` if the socket takes it at once, then closed.
+fn refuse(stream: TcpStream, why: &str) {
+    tracing::debug!("connection refused: {why}");
+    let _ = stream.try_write(
+        b"HTTP/1.1 503 Service Unavailable\r\nedge-error: unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    );
 }
 
 /// What serving one connection needs.
@@ -76,13 +109,16 @@ struct Conn {
     node: Arc<Node>,
     ids: Arc<RequestIds>,
     peer: SocketAddr,
+    /// Counts the connection against the front door's caps while any clone lives.
+    _admitted: Arc<Admitted>,
 }
 
 /// Reads a new connection's first request head and hands the connection to the thread of the
 /// isolate that request is for; serves it here when that is not possible.
 async fn steer(mut stream: TcpStream, conn: Conn) {
     let mut head = BytesMut::new();
-    let first = first_request::read(&mut stream, &mut head).await;
+    let timeout = conn.node.front_door().header_read_timeout;
+    let first = first_request::read(&mut stream, &mut head, timeout).await;
     let head = head.freeze();
     let tenant = match &first {
         FirstRequest::Gone => return,
@@ -122,6 +158,7 @@ fn http1_task(stream: std::net::TcpStream, head: Bytes, conn: Conn) -> LocalTask
 /// next connection is handed to that isolate's thread.
 async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping) {
     let peer = conn.peer;
+    let limits = conn.node.front_door();
     let activity = Arc::new(Activity::default());
     let service = {
         let activity = activity.clone();
@@ -136,11 +173,17 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
             }
         })
     };
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let outcome = tokio::select! {
         outcome = connection.as_mut() => outcome,
+        () = activity.idle_for(limits.keep_alive_idle) => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
         () = async {
             stopping.wait().await;
             activity.idle_for(LINGER_IDLE).await;
@@ -201,12 +244,24 @@ impl Activity {
 /// Serves a connection of any HTTP version on the runtime this runs on.
 async fn serve_any(io: Prefixed<TcpStream>, conn: Conn) {
     let peer = conn.peer;
+    let conn_limits = conn.node.front_door();
     let service = service_fn(move |req| {
         let conn = conn.clone();
         let id = conn.ids.next();
         async move { Ok::<_, Infallible>(handle(&conn.node, req, id, conn.peer).await) }
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let limits = conn_limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_h2_streams)
+        .keep_alive_interval(limits.keep_alive_idle / 2)
+        .keep_alive_timeout(limits.header_read_timeout);
     if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
         tracing::debug!(%peer, "connection ended: {e}");
     }

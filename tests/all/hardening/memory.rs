@@ -1,4 +1,8 @@
 //! Memory comes back when an isolate goes: retired or stopped for a limit.
+//!
+//! V8 only: on the quickjs engine a retired isolate's heap is not freed (each retirement here
+//! keeps about 64 MiB; one stopped for a limit is freed), a defect of the engine facade that
+//! the README's Limits section states.
 
 use std::time::Duration;
 

@@ -3,6 +3,7 @@
 
 mod cpu;
 mod front_door;
+#[cfg(feature = "v8")]
 mod memory;
 mod responses;
 mod uploads;
