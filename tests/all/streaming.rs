@@ -47,7 +47,16 @@ async fn a_1_gib_download_streams_with_bounded_memory() {
 
 #[tokio::test]
 async fn a_1_gib_upload_streams_with_bounded_memory() {
-    let edge = Edge::dev("stream");
+    // Past the default request body limit (100 MiB): the operator raises it.
+    let dir = crate::harness::fixture("stream");
+    let edge = Edge::start(&[
+        "dev",
+        dir.to_str().unwrap(),
+        "--port",
+        "0",
+        "--max-body-mb",
+        "2048",
+    ]);
     const CHUNK: usize = 256 * 1024;
     let chunks = (GIB as usize) / CHUNK;
     let body = futures::stream::iter(0..chunks)

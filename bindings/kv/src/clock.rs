@@ -34,12 +34,23 @@ fn system_secs() -> u64 {
 #[derive(Clone, Debug, Default)]
 pub struct ManualClock {
     offset: Arc<AtomicU64>,
+    /// Where a frozen clock stands (before any advance); `None` follows the system clock.
+    frozen_at: Option<u64>,
 }
 
 impl ManualClock {
     /// A clock that reads the system time until advanced.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A clock that stands at the current system second and moves only when advanced, so a
+    /// test cannot cross a second boundary by being slow.
+    pub fn frozen() -> Self {
+        Self {
+            offset: Arc::default(),
+            frozen_at: Some(system_secs()),
+        }
     }
 
     /// Moves the clock `secs` seconds forward.
@@ -50,6 +61,6 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now_secs(&self) -> u64 {
-        system_secs() + self.offset.load(Ordering::SeqCst)
+        self.frozen_at.unwrap_or_else(system_secs) + self.offset.load(Ordering::SeqCst)
     }
 }

@@ -16,8 +16,8 @@ fn temp_file(name: &str) -> std::path::PathBuf {
 }
 
 fn backends(name: &str) -> Vec<(&'static str, Arc<dyn KvBackend>, ManualClock)> {
-    let mem_clock = ManualClock::new();
-    let redb_clock = ManualClock::new();
+    let mem_clock = ManualClock::frozen();
+    let redb_clock = ManualClock::frozen();
     let redb = RedbBackend::open(
         &temp_file(name),
         RedbOptions {
@@ -208,7 +208,7 @@ async fn list_order_prefix_and_cursor_under_writes() {
 #[tokio::test]
 async fn redb_survives_reopen_and_purges() {
     let path = temp_file("reopen");
-    let clock = ManualClock::new();
+    let clock = ManualClock::frozen();
     let options = RedbOptions {
         clock: Arc::new(clock.clone()),
         ..Default::default()

@@ -40,18 +40,21 @@ impl AppModuleLoader {
         let path = specifier.to_file_path().map_err(|()| {
             JsErrorBox::type_error(format!("cannot import {specifier}: not a file"))
         })?;
-        let path = path
-            .canonicalize()
-            .map_err(|e| JsErrorBox::type_error(format!("cannot import {specifier}: {e}")))?;
+        // A file that is missing and one outside the app directory get the same answer, so an
+        // import cannot tell the app which files exist on the host.
+        let unavailable = || {
+            JsErrorBox::type_error(format!(
+                "cannot import {specifier}: no such file in the app directory"
+            ))
+        };
+        let path = path.canonicalize().map_err(|_| unavailable())?;
         if !self
             .root
             .borrow()
             .as_deref()
             .is_some_and(|root| path.starts_with(root))
         {
-            return Err(JsErrorBox::type_error(format!(
-                "cannot import {specifier}: outside the app directory"
-            )));
+            return Err(unavailable());
         }
         let ext = path
             .extension()
@@ -80,8 +83,7 @@ impl AppModuleLoader {
                 )));
             }
         };
-        let code = std::fs::read(&path)
-            .map_err(|e| JsErrorBox::type_error(format!("cannot import {specifier}: {e}")))?;
+        let code = std::fs::read(&path).map_err(|_| unavailable())?;
         Ok(ModuleSource::new(
             module_type,
             ModuleSourceCode::Bytes(code.into_boxed_slice().into()),

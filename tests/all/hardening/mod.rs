@@ -3,6 +3,7 @@
 
 mod cpu;
 mod front_door;
+mod host_files;
 #[cfg(feature = "v8")]
 mod memory;
 mod responses;

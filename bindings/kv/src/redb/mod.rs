@@ -93,6 +93,21 @@ impl RedbBackend {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
         }
+        // Tenants' data: readable by the node's user only (redb would create it 0644).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .and_then(|_| {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                })
+                .map_err(|e| failed(e.to_string()))?;
+        }
         let db = match Database::create(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
