@@ -92,6 +92,7 @@ pub fn configure(
     state.put(fetch_options);
     state.put(permissions);
     state.put(options.console);
+    state.put(console::ConsoleBudget::default());
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 mod cpu;
 mod front_door;
 mod host_files;
+mod logs;
 #[cfg(feature = "v8")]
 mod memory;
 mod responses;
