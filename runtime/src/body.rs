@@ -19,7 +19,44 @@ pub enum ResponseBody {
     Full(Option<Bytes>),
     /// Chunks sent by the isolate as the script produces them; the channel is bounded, so a
     /// slow client slows the script down instead of filling memory.
-    Stream(mpsc::Receiver<Result<Bytes, BodyError>>),
+    Stream(BodyStream),
+}
+
+/// The receiving end of a streamed body. It ends cleanly only if the sender marked it
+/// complete ([`BodyEnd::complete`]); a channel that closes otherwise (the invocation was
+/// stopped, its isolate went away) ends in an error, so the client sees the cut.
+#[derive(Debug)]
+pub struct BodyStream {
+    rx: mpsc::Receiver<Result<Bytes, BodyError>>,
+    complete: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// How the sending side says a streamed body ended as the script meant it to.
+#[derive(Clone, Debug)]
+pub struct BodyEnd(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyEnd {
+    /// The body is complete: when the channel closes, the stream ends cleanly.
+    pub fn complete(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// A bounded channel for a streamed body: the sender, its end marker and the body.
+pub fn body_channel(
+    chunks: usize,
+) -> (
+    mpsc::Sender<Result<Bytes, BodyError>>,
+    BodyEnd,
+    ResponseBody,
+) {
+    let (tx, rx) = mpsc::channel(chunks);
+    let complete = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    (
+        tx,
+        BodyEnd(complete.clone()),
+        ResponseBody::Stream(BodyStream { rx, complete }),
+    )
 }
 
 impl ResponseBody {
@@ -51,9 +88,22 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Self::Stream(rx) => rx
-                .poll_recv(cx)
-                .map(|item| item.map(|r| r.map(Frame::data))),
+            Self::Stream(stream) => match stream.rx.poll_recv(cx) {
+                Poll::Ready(Some(item)) => Poll::Ready(Some(item.map(Frame::data))),
+                Poll::Ready(None)
+                    if !stream.complete.load(std::sync::atomic::Ordering::Acquire) =>
+                {
+                    // Mark it so that a poll after the error ends the body.
+                    stream
+                        .complete
+                        .store(true, std::sync::atomic::Ordering::Release);
+                    Poll::Ready(Some(Err(BodyError(
+                        "the response stream was cut before it ended".into(),
+                    ))))
+                }
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
         }
     }
 

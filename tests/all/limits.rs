@@ -191,8 +191,10 @@ async fn hostile_tenants_are_contained_and_the_neighbour_keeps_serving() {
                 case.expect,
                 res.status()
             );
+            // A limit is CPU time (or, for some cases, wall time); on a 2-core machine shared
+            // with the other tests a thread may get half a core, so allow twice the limit.
             assert!(
-                took < case.limit + TOLERANCE,
+                took < case.limit * 2 + TOLERANCE,
                 "{}: answered after {took:?}",
                 case.app
             );

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::incoming::{Queue, RequestParts};
 use super::{Reply, Supervisor};
-use crate::body::{BodyError, ResponseBody};
+use crate::body::{BodyEnd, BodyError, ResponseBody};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::watchdog::Watched;
 use crate::limits::{LimitKind, Limits, TenantStats};
@@ -73,7 +73,7 @@ pub(crate) struct TurnShare {
 pub(crate) struct Inflight {
     pub(crate) request_id: RequestId,
     pub(crate) reply: Option<oneshot::Sender<Reply>>,
-    pub(crate) body_tx: Option<mpsc::Sender<Result<Bytes, BodyError>>>,
+    pub(crate) body_tx: Option<StreamOut>,
     /// The response (with its body) is complete.
     pub(crate) responded: bool,
     /// `waitUntil` promises not yet settled.
@@ -86,6 +86,15 @@ pub(crate) struct Inflight {
     pub(crate) subrequests: u32,
     /// What the script has not taken of the request yet ([`super::incoming`]).
     pub(crate) request: RequestParts,
+}
+
+/// The sending side of a streamed response.
+pub(crate) struct StreamOut {
+    tx: mpsc::Sender<Result<Bytes, BodyError>>,
+    /// Marks the body complete when the script closes it; dropped unmarked, it is cut.
+    end: BodyEnd,
+    /// Wakes a write waiting on a slow client when the invocation is stopped.
+    cancel: Rc<tokio::sync::Notify>,
 }
 
 impl HostState {
@@ -382,11 +391,15 @@ fn op_edge_respond_stream(
     #[smi] status: u32,
     #[string] headers: &str,
 ) {
-    let (tx, rx) = mpsc::channel(BODY_CHANNEL_CHUNKS);
-    match build_head(status, &latin1(headers), ResponseBody::Stream(rx)) {
+    let (tx, end, body) = crate::body::body_channel(BODY_CHANNEL_CHUNKS);
+    match build_head(status, &latin1(headers), body) {
         Ok(res) => {
             if let Some(entry) = state.borrow_mut::<HostState>().inflight.get_mut(&id) {
-                entry.body_tx = Some(tx);
+                entry.body_tx = Some(StreamOut {
+                    tx,
+                    end,
+                    cancel: Rc::default(),
+                });
             }
             send_reply(state, id, Ok(res));
         }
@@ -401,19 +414,23 @@ async fn op_edge_body_write(
     #[smi] id: u32,
     #[buffer] chunk: JsBuffer,
 ) -> bool {
-    let tx = {
+    let (tx, cancel) = {
         let s = state.borrow();
         match s
             .borrow::<HostState>()
             .inflight
             .get(&id)
-            .and_then(|e| e.body_tx.clone())
+            .and_then(|e| e.body_tx.as_ref())
         {
-            Some(tx) => tx,
+            Some(out) => (out.tx.clone(), out.cancel.clone()),
             None => return false,
         }
     };
-    let ok = tx.send(Ok(Bytes::copy_from_slice(&chunk))).await.is_ok();
+    // A client that does not read holds the write until the invocation is stopped.
+    let ok = tokio::select! {
+        sent = tx.send(Ok(Bytes::copy_from_slice(&chunk))) => sent.is_ok(),
+        () = cancel.notified() => false,
+    };
     if !ok {
         state.borrow_mut().borrow_mut::<HostState>().finish(id);
     }
@@ -423,7 +440,11 @@ async fn op_edge_body_write(
 /// Ends a streamed response.
 #[op2(fast)]
 fn op_edge_body_close(state: &mut OpState, #[smi] id: u32) {
-    state.borrow_mut::<HostState>().finish(id);
+    let host = state.borrow_mut::<HostState>();
+    if let Some(out) = host.inflight.get(&id).and_then(|e| e.body_tx.as_ref()) {
+        out.end.complete();
+    }
+    host.finish(id);
 }
 
 /// Aborts a streamed response: the client sees the connection cut, not a clean end.
@@ -437,8 +458,10 @@ fn op_edge_body_error(state: &mut OpState, #[smi] id: u32, #[string] message: &s
             request_id = %entry.request_id,
             "response body stream failed: {message}"
         );
-        if let Some(tx) = entry.body_tx.take() {
-            let _ = tx.try_send(Err(BodyError(message.to_string())));
+        if let Some(out) = entry.body_tx.take() {
+            // If the client is not reading, the channel is full; dropped unmarked, the body
+            // is cut all the same.
+            let _ = out.tx.try_send(Err(BodyError(message.to_string())));
         }
     }
     host.finish(id);
@@ -512,6 +535,41 @@ fn op_edge_subrequest(state: &mut OpState, #[smi] id: u32) -> bool {
     false
 }
 
+/// Stops every invocation past its wall-clock deadline at `now`, between turns (no script is
+/// running): it answers `503 wall-limit` if it has not answered yet, a streamed body is cut,
+/// and it leaves the isolate, which keeps serving the others. (A turn still running at the
+/// deadline is terminated by the watchdog instead.) Returns how many were stopped.
+pub(crate) fn expire_overdue(state: &mut OpState, now: Instant) -> usize {
+    let host = state.borrow_mut::<HostState>();
+    let wall = host.limits.wall;
+    let overdue: Vec<u32> = host
+        .inflight
+        .iter()
+        .filter(|(_, e)| e.started + wall <= now)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in &overdue {
+        let Some(entry) = host.inflight.remove(id) else {
+            continue;
+        };
+        host.stats.terminated(LimitKind::Wall);
+        tracing::warn!(
+            tenant = &*host.tenant,
+            request_id = %entry.request_id,
+            wall_limit_ms = wall.as_millis() as u64,
+            "invocation stopped: wall-clock limit of {} ms exceeded",
+            wall.as_millis()
+        );
+        if let Some(tx) = entry.reply {
+            let _ = tx.send(Err(limit_error(LimitKind::Wall, &host.limits)));
+        }
+        if let Some(out) = entry.body_tx {
+            out.cancel.notify_one();
+        }
+    }
+    overdue.len()
+}
+
 /// The error an invocation that broke `kind` answers with.
 pub(crate) fn limit_error(kind: LimitKind, limits: &Limits) -> InvokeError {
     let detail = match kind {
@@ -550,8 +608,8 @@ pub(crate) fn abandon_inflight(state: &mut OpState, error: &InvokeError) {
         if let Some(tx) = entry.reply {
             let _ = tx.send(Err(error.clone()));
         }
-        if let Some(tx) = entry.body_tx {
-            let _ = tx.try_send(Err(BodyError(error.message.clone())));
+        if let Some(out) = entry.body_tx {
+            let _ = out.tx.try_send(Err(BodyError(error.message.clone())));
         }
     }
 }

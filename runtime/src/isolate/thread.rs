@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 use super::incoming::Queue;
 use super::loader::AppModuleLoader;
 use super::local_tasks::{LocalTask, LocalTasks};
-use super::ops::{HostState, TurnShare, abandon_inflight, inflight_summary, limit_error};
+use super::ops::{
+    HostState, TurnShare, abandon_inflight, expire_overdue, inflight_summary, limit_error,
+};
 use super::{Invocation, IsolateSpec, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
@@ -390,6 +392,17 @@ fn check_memory(
     }
     *last = now;
     let heap = runtime.v8_isolate().get_heap_statistics();
+    if !memory.exceeds(heap.used_heap_size(), heap.external_memory()) {
+        return;
+    }
+    // Over, perhaps only because of garbage: V8 counts buffers no longer reachable until it
+    // collects them (a handler streaming through a large upload leaves one per chunk). Collect
+    // once, then judge.
+    #[cfg(feature = "v8")]
+    let heap = {
+        runtime.v8_isolate().low_memory_notification();
+        runtime.v8_isolate().get_heap_statistics()
+    };
     memory.check(heap.used_heap_size(), heap.external_memory());
 }
 
@@ -486,20 +499,26 @@ async fn drive<T, E: std::fmt::Display>(
         } else {
             blocking_tick = None;
         }
-        match deadline {
-            None => wall_timer = None,
-            Some(deadline) => {
-                if wall_timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
-                    let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
-                    wall_timer = Some((deadline, Box::pin(sleep)));
-                }
-                if let Some((_, timer)) = &mut wall_timer
-                    && timer.as_mut().poll(cx).is_ready()
-                {
-                    guard.watched.terminate(LimitKind::Wall);
-                    return Poll::Ready(Err(Stop::Breach(LimitKind::Wall)));
-                }
+        let mut deadline = deadline;
+        while let Some(at) = deadline {
+            if wall_timer.as_ref().is_none_or(|(armed, _)| *armed != at) {
+                let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(at));
+                wall_timer = Some((at, Box::pin(sleep)));
             }
+            let Some((_, timer)) = &mut wall_timer else {
+                break;
+            };
+            if timer.as_mut().poll(cx).is_pending() {
+                break;
+            }
+            // Overdue with no script running: only those invocations stop; the isolate and
+            // everything else in flight on it carry on.
+            expire_overdue(&mut state.borrow_mut(), Instant::now());
+            wall_timer = None;
+            deadline = state.borrow().borrow::<HostState>().turn_budget().1;
+        }
+        if deadline.is_none() {
+            wall_timer = None;
         }
         Poll::Pending
     })

@@ -93,13 +93,18 @@ impl IsolateMemory {
         self.buffers() > self.limit / 16
     }
 
+    /// Records the heap's used size and says whether heap and buffers together are past the
+    /// limit, without acting on it (the caller may collect garbage and [`Self::check`] again).
+    pub fn exceeds(&self, heap: usize, external: usize) -> bool {
+        self.heap.store(heap, Ordering::Relaxed);
+        heap.saturating_add(self.buffers().max(external)) > self.limit
+    }
+
     /// Records the heap's used size and the engine's count of buffer contents (which includes
     /// those granted here and those made elsewhere, e.g. by ops); terminates the isolate for
     /// memory and returns true if heap and buffers together are past the limit.
     pub fn check(&self, heap: usize, external: usize) -> bool {
-        self.heap.store(heap, Ordering::Relaxed);
-        let total = heap.saturating_add(self.buffers().max(external));
-        if total > self.limit {
+        if self.exceeds(heap, external) {
             self.breach();
             return true;
         }

@@ -17,7 +17,9 @@
 //!   engine's heap limit, and near it a callback terminates the isolate and grants a little
 //!   headroom so the process never aborts; buffers (outside the heap on V8) are counted by an
 //!   allocator of ours and refused, then terminated, past what the heap leaves.
-//! - Wall-clock time and subrequests are counted per invocation.
+//! - Wall-clock time and subrequests are counted per invocation. An invocation past its
+//!   wall-clock deadline while no script runs is stopped alone (the isolate keeps serving);
+//!   a turn still running at the deadline is terminated by the watchdog.
 //!
 //! A breach ends the invocation with `503` and an `edge-error` header naming the limit; the
 //! isolate is then discarded (its state may be corrupt) and rebuilt on the next request.

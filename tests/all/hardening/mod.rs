@@ -8,4 +8,5 @@ mod logs;
 #[cfg(feature = "v8")]
 mod memory;
 mod responses;
+mod slow_readers;
 mod uploads;
