@@ -78,16 +78,6 @@ pub enum NodeError {
     /// Two apps claim the same route.
     #[error(transparent)]
     Route(#[from] RouteConflict),
-    /// Two app folders declare the same name.
-    #[error("two apps are named {name:?}: {first} and {second}")]
-    DuplicateName {
-        /// The name.
-        name: String,
-        /// The first folder.
-        first: PathBuf,
-        /// The second folder.
-        second: PathBuf,
-    },
     /// The startup snapshot could not be made.
     #[error(transparent)]
     Snapshot(#[from] crate::isolate::snapshot::SnapshotError),
@@ -157,19 +147,48 @@ impl Node {
         let mut router = Router::default();
         let mut tenants: Vec<Arc<Tenant>> = Vec::new();
         for (folder, app) in apps {
+            // An app that claims a name or a route another app already has is skipped, with an
+            // error naming both; the rest of the node starts.
+            let config = folder.join(CONFIG_FILE);
             if let Some(other) = tenants.iter().find(|t| t.name() == app.name) {
-                return Err(NodeError::DuplicateName {
-                    name: app.name.clone(),
-                    first: other.app().root.clone(),
-                    second: folder,
+                errors.push(ConfigError::Invalid {
+                    path: config,
+                    key: "name".into(),
+                    reason: format!(
+                        "{:?} is already the name of the app in {}",
+                        app.name,
+                        other.app().root.display()
+                    ),
                 });
+                continue;
             }
             let mut routes = app.routes.clone();
             // Every app is also reachable at `<name>.localhost`, handy with curl and in tests.
-            routes.push(
-                RoutePattern::parse(&format!("{}.localhost/*", app.name.to_ascii_lowercase()))
-                    .expect("app names are valid hosts"),
-            );
+            match RoutePattern::parse(&format!("{}.localhost/*", app.name.to_ascii_lowercase())) {
+                Ok(route) => routes.push(route),
+                Err(reason) => {
+                    errors.push(ConfigError::Invalid {
+                        path: config,
+                        key: "name".into(),
+                        reason: format!("not usable as a host name: {reason}"),
+                    });
+                    continue;
+                }
+            }
+            if let Some((route, other)) = routes
+                .iter()
+                .find_map(|r| router.claimed_by(r).map(|other| (r, other)))
+            {
+                errors.push(ConfigError::Invalid {
+                    path: config,
+                    key: "routes".into(),
+                    reason: format!(
+                        "{} is already routed to app {other:?}",
+                        crate::router::describe(route)
+                    ),
+                });
+                continue;
+            }
             let tenant = match new_tenant(app, &options, shared.clone()) {
                 Ok(t) => t,
                 Err(e) => {

@@ -43,6 +43,15 @@ impl Router {
         Ok(())
     }
 
+    /// The app that already has exactly `route`, if one does.
+    pub fn claimed_by(&self, route: &RoutePattern) -> Option<&str> {
+        let list = match &route.host {
+            HostPattern::Exact(h) => self.exact.get(h)?,
+            _ => &self.wildcard,
+        };
+        list.iter().find(|(r, _)| r == route).map(|(_, t)| t.name())
+    }
+
     /// The tenant for `host` (any case, port allowed) and `path`, if one is routed.
     pub fn route(&self, host: &str, path: &str) -> Option<&Arc<Tenant>> {
         let host = strip_port(host).to_ascii_lowercase();
@@ -68,7 +77,8 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host)
 }
 
-fn describe(r: &RoutePattern) -> String {
+/// A route as written in `edge.toml`, for messages.
+pub(crate) fn describe(r: &RoutePattern) -> String {
     let host = match &r.host {
         HostPattern::Exact(h) => h.clone(),
         HostPattern::Subdomains(s) => format!("*{s}"),

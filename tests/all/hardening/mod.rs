@@ -1,6 +1,7 @@
 //! Defects found by probing the node as a hostile tenant and a hostile client would: each test
 //! failed before its fix. Fixture apps are in `tests/fixtures/hardening/`.
 
+mod claims;
 mod cpu;
 mod front_door;
 mod host_files;

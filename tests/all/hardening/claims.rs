@@ -1,0 +1,76 @@
+//! An app whose config claims what another app already has is skipped; the node starts.
+
+use crate::harness::{Edge, client, get_text, scratch};
+
+fn app(dir: &std::path::Path, folder: &str, toml: &str, says: &str) {
+    let d = dir.join(folder);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("edge.toml"), toml).unwrap();
+    std::fs::write(
+        d.join("index.js"),
+        format!("export default {{ fetch() {{ return new Response({says:?}); }} }};"),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_duplicate_name_or_route_skips_that_app_only() {
+    let apps = scratch("claims");
+    app(
+        &apps,
+        "a-first",
+        "name = \"first\"\nmain = \"index.js\"\nroutes = [\"shop.test/*\"]\n",
+        "first",
+    );
+    // Same name as the app before it (folders load in order).
+    app(
+        &apps,
+        "b-same-name",
+        "name = \"first\"\nmain = \"index.js\"\nroutes = [\"other.test/*\"]\n",
+        "impostor",
+    );
+    // Same route.
+    app(
+        &apps,
+        "c-same-route",
+        "name = \"third\"\nmain = \"index.js\"\nroutes = [\"shop.test/*\"]\n",
+        "thief",
+    );
+    app(
+        &apps,
+        "d-fine",
+        "name = \"fine\"\nmain = \"index.js\"\nroutes = [\"fine.test/*\"]\n",
+        "fine",
+    );
+    // Before, either conflict made the whole node refuse to start.
+    let edge = Edge::serve(&apps, &[]);
+    let c = client();
+    assert_eq!(
+        get_text(&c, &edge.url("/"), Some("shop.test")).await,
+        "first"
+    );
+    assert_eq!(
+        get_text(&c, &edge.url("/"), Some("fine.test")).await,
+        "fine"
+    );
+    let res = c
+        .get(edge.url("/"))
+        .header("host", "other.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let logs = edge.logs();
+    assert!(
+        logs.contains(
+            "b-same-name/edge.toml: `name`: \\\"first\\\" is already the name of the app in"
+        ),
+        "{logs}"
+    );
+    assert!(
+        logs.contains(
+            "c-same-route/edge.toml: `routes`: shop.test/* is already routed to app \\\"first\\\""
+        ),
+        "{logs}"
+    );
+}
