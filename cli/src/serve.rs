@@ -31,6 +31,11 @@ pub struct ServeArgs {
     /// does not wait for an isolate to be made (each holds about 6 MiB). 0 turns the pool off.
     #[arg(long, default_value_t = 8)]
     warm_isolates: usize,
+    /// Lets the app NAME have its `[outbound] allow_private` (reach loopback and private
+    /// networks, e.g. a local database proxy). Repeat for more apps. Without it, no app's own
+    /// config can grant itself that.
+    #[arg(long = "allow-private-network", value_name = "NAME")]
+    allow_private_network: Vec<String>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -48,6 +53,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
         front_door: args.limits.front_door(),
+        private_network: edge_runtime::PrivateNetwork::Apps(args.allow_private_network),
         enforce_limits: !args.limits.no_limits,
         expose_errors: false,
         warm_isolates: args.warm_isolates,

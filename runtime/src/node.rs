@@ -32,6 +32,32 @@ pub struct NodeOptions {
     pub warm_isolates: usize,
     /// What the front door allows one request.
     pub front_door: crate::server::FrontDoorLimits,
+    /// Which apps may have their `[outbound] allow_private` (reach loopback and private
+    /// networks). An app cannot grant itself that: the operator does.
+    pub private_network: PrivateNetwork,
+}
+
+/// The operator's grant of private-network access (`[outbound] allow_private`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum PrivateNetwork {
+    /// No app, whatever its config asks (the default of a node).
+    #[default]
+    Nobody,
+    /// Only the apps with these names.
+    Apps(Vec<String>),
+    /// Any app that asks (`edge dev`: the developer runs their own app).
+    AnyApp,
+}
+
+impl PrivateNetwork {
+    /// Whether the app named `name` may reach private networks if it asks.
+    pub fn grants(&self, name: &str) -> bool {
+        match self {
+            Self::Nobody => false,
+            Self::Apps(names) => names.iter().any(|n| n == name),
+            Self::AnyApp => true,
+        }
+    }
 }
 
 /// Where a node keeps its KV namespaces.
@@ -57,6 +83,7 @@ impl Default for NodeOptions {
             kv: KvOptions::default(),
             warm_isolates: 0,
             front_door: Default::default(),
+            private_network: PrivateNetwork::Nobody,
         }
     }
 }
@@ -262,10 +289,20 @@ fn open_kv(
 }
 
 fn new_tenant(
-    app: AppConfig,
+    mut app: AppConfig,
     options: &NodeOptions,
     shared: Arc<TenantShared>,
 ) -> Result<Arc<Tenant>, ConfigError> {
+    if app.allow_private_network && !options.private_network.grants(&app.name) {
+        let file = app.root.join(crate::config::CONFIG_FILE);
+        tracing::warn!(
+            tenant = %app.name,
+            "{}: `outbound.allow_private` is not granted by the node (edge serve --allow-private-network {}); outbound fetch reaches public addresses only",
+            file.display(),
+            app.name
+        );
+        app.allow_private_network = false;
+    }
     let (limits, lowered) = options.limits.resolve(&app.limits);
     for message in lowered {
         let file = app.root.join(crate::config::CONFIG_FILE);

@@ -290,7 +290,8 @@ async fn upstream() -> u16 {
 #[tokio::test]
 async fn too_many_subrequests_is_503_subrequest_limit() {
     let port = upstream().await;
-    let edge = Edge::serve(&fixture("hostile"), &[]);
+    // The app fetches a loopback upstream: the operator grants it private networks.
+    let edge = Edge::serve(&fixture("hostile"), &["--allow-private-network", "fetches"]);
     let res = client()
         .get(edge.url("/"))
         .query(&[("url", format!("http://127.0.0.1:{port}/"))])

@@ -73,3 +73,39 @@ async fn an_app_that_allows_private_networks_reaches_loopback() {
     assert!(seen.contains("x-from: edge"), "{seen}");
     assert!(seen.contains("user-agent: edge/"), "{seen}");
 }
+
+/// An app cannot grant itself private-network access on a node: the operator does, by name.
+#[tokio::test]
+async fn on_a_node_private_networks_need_the_operators_grant() {
+    let apps = crate::harness::scratch("private-apps");
+    crate::harness::copy_dir(
+        &crate::harness::fixture("outbound-private"),
+        &apps.join("outbound-private"),
+    );
+    let ask_node = async |edge: &Edge, port: u16| -> Value {
+        client()
+            .get(edge.url("/"))
+            .header("host", "outbound-private.localhost")
+            .query(&[("url", format!("http://127.0.0.1:{port}/hello"))])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    // Its edge.toml asks for `allow_private`; before, that alone reached loopback (and the
+    // node's admin listener).
+    let (port, _request) = upstream().await;
+    let edge = Edge::serve(&apps, &[]);
+    let got = ask_node(&edge, port).await;
+    assert_eq!(got["ok"], false, "{got}");
+    edge.wait_for_event(
+        "`outbound.allow_private` is not granted by the node",
+        std::time::Duration::from_secs(2),
+    );
+    drop(edge);
+    let edge = Edge::serve(&apps, &["--allow-private-network", "outbound-private"]);
+    let got = ask_node(&edge, port).await;
+    assert_eq!(got["ok"], true, "{got}");
+}
