@@ -90,16 +90,18 @@ impl RoutePattern {
             }
     }
 
-    /// How specific the route is: longer paths win, then exact hosts over wildcards, then exact
-    /// paths over prefixes.
-    pub fn specificity(&self) -> (usize, u8, bool) {
-        let host = match &self.host {
-            HostPattern::Exact(_) => 3,
-            HostPattern::Subdomains(_) => 2,
-            HostPattern::Suffix(_) => 1,
-            HostPattern::Any => 0,
+    /// How specific the route is: an exact host over a wildcard, a longer wildcard over a
+    /// shorter, then the longer path, then an exact path over a prefix.
+    pub fn specificity(&self) -> (u8, usize, usize, bool) {
+        let (host, host_len) = match &self.host {
+            HostPattern::Exact(h) => (3, h.len()),
+            HostPattern::Subdomains(s) => (2, s.len()),
+            HostPattern::Suffix(s) => (1, s.len()),
+            HostPattern::Any => (0, 0),
         };
-        (self.path.len(), host, !self.prefix)
+        // The host first: a route for a host some app names exactly is never taken by another
+        // app's wildcard, however long its path.
+        (host, host_len, self.path.len(), !self.prefix)
     }
 }
 

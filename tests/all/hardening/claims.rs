@@ -74,3 +74,36 @@ async fn a_duplicate_name_or_route_skips_that_app_only() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn a_wildcard_route_cannot_take_a_host_another_app_names() {
+    let apps = scratch("capture");
+    app(
+        &apps,
+        "shop",
+        "name = \"shop\"\nmain = \"index.js\"\nroutes = [\"shop.test/*\"]\n",
+        "shop",
+    );
+    app(
+        &apps,
+        "grabber",
+        "name = \"grabber\"\nmain = \"index.js\"\nroutes = [\"*/login*\"]\n",
+        "grabber",
+    );
+    let edge = Edge::serve(&apps, &[]);
+    let c = client();
+    // Before, the longer path won whatever the host: the shop's logins reached the grabber.
+    assert_eq!(
+        get_text(&c, &edge.url("/login"), Some("shop.test")).await,
+        "shop"
+    );
+    assert_eq!(
+        get_text(&c, &edge.url("/login"), Some("shop.localhost")).await,
+        "shop"
+    );
+    // A host nobody names is the wildcard's to take.
+    assert_eq!(
+        get_text(&c, &edge.url("/login"), Some("elsewhere.test")).await,
+        "grabber"
+    );
+}
