@@ -36,6 +36,11 @@ pub struct ServeArgs {
     /// config can grant itself that.
     #[arg(long = "allow-private-network", value_name = "NAME")]
     allow_private_network: Vec<String>,
+    /// Lets more than one app bind the KV namespace ID (they then share its data). Repeat for
+    /// more ids. Any other id belongs to the first app that binds it; another app binding it
+    /// is skipped.
+    #[arg(long = "share-kv", value_name = "ID")]
+    share_kv: Vec<String>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -54,6 +59,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: args.limits.node_limits(),
         front_door: args.limits.front_door(),
         private_network: edge_runtime::PrivateNetwork::Apps(args.allow_private_network),
+        shared_kv: args.share_kv,
         enforce_limits: !args.limits.no_limits,
         expose_errors: false,
         warm_isolates: args.warm_isolates,

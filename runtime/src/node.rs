@@ -35,6 +35,9 @@ pub struct NodeOptions {
     /// Which apps may have their `[outbound] allow_private` (reach loopback and private
     /// networks). An app cannot grant itself that: the operator does.
     pub private_network: PrivateNetwork,
+    /// KV namespace ids that more than one app may bind. Any other id belongs to the first app
+    /// (in folder name order) that binds it.
+    pub shared_kv: Vec<String>,
 }
 
 /// The operator's grant of private-network access (`[outbound] allow_private`).
@@ -84,6 +87,7 @@ impl Default for NodeOptions {
             warm_isolates: 0,
             front_door: Default::default(),
             private_network: PrivateNetwork::Nobody,
+            shared_kv: Vec::new(),
         }
     }
 }
@@ -173,6 +177,7 @@ impl Node {
         let shared = shared(&options, kv.clone())?;
         let mut router = Router::default();
         let mut tenants: Vec<Arc<Tenant>> = Vec::new();
+        let mut kv_owners: std::collections::HashMap<String, String> = Default::default();
         for (folder, app) in apps {
             // An app that claims a name or a route another app already has is skipped, with an
             // error naming both; the rest of the node starts.
@@ -216,6 +221,24 @@ impl Node {
                 });
                 continue;
             }
+            // A KV namespace belongs to the first app that binds it; another app may bind it
+            // only if the operator shares it.
+            if let Some((id, other)) = app.kv_namespaces.iter().find_map(|ns| {
+                kv_owners
+                    .get(&ns.id)
+                    .filter(|owner| **owner != app.name && !options.shared_kv.contains(&ns.id))
+                    .map(|owner| (ns.id.clone(), owner.clone()))
+            }) {
+                errors.push(ConfigError::Invalid {
+                    path: config,
+                    key: "kv_namespaces".into(),
+                    reason: format!(
+                        "namespace {id:?} belongs to app {other:?}; a node lets apps share a namespace only when its operator says so (edge serve --share-kv {id})"
+                    ),
+                });
+                continue;
+            }
+            let ids: Vec<String> = app.kv_namespaces.iter().map(|ns| ns.id.clone()).collect();
             let tenant = match new_tenant(app, &options, shared.clone()) {
                 Ok(t) => t,
                 Err(e) => {
@@ -223,6 +246,11 @@ impl Node {
                     continue;
                 }
             };
+            for id in ids {
+                kv_owners
+                    .entry(id)
+                    .or_insert_with(|| tenant.name().to_string());
+            }
             for route in routes {
                 router.add(route, tenant.clone())?;
             }

@@ -107,3 +107,34 @@ async fn a_wildcard_route_cannot_take_a_host_another_app_names() {
         "grabber"
     );
 }
+
+#[tokio::test]
+async fn an_app_cannot_bind_another_apps_kv_namespace_unless_the_node_shares_it() {
+    let apps = scratch("kv-claims");
+    crate::harness::copy_dir(&crate::harness::fixture("kv-apps"), &apps);
+    // a and b both bind "shared": before, b had full read and write on a's data by naming it.
+    let edge = Edge::serve(&apps, &[]);
+    let res = client()
+        .get(edge.url("/"))
+        .header("host", "b.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "b was served");
+    assert!(
+        edge.logs()
+            .contains("namespace \\\"shared\\\" belongs to app \\\"a\\\""),
+        "{}",
+        edge.logs()
+    );
+    assert_ne!(
+        client()
+            .get(edge.url("/"))
+            .header("host", "a.localhost")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

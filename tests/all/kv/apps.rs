@@ -2,14 +2,14 @@
 
 use serde_json::{Value, json};
 
-use super::{cli, cli_list};
+use super::{SHARE, cli, cli_list};
 use crate::harness::{Edge, client, copy_dir, fixture, scratch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apps_reach_only_the_namespaces_they_bind() {
     let apps = scratch("kv-iso-apps");
     copy_dir(&fixture("kv-apps"), &apps);
-    let edge = Edge::serve(&apps, &[]);
+    let edge = Edge::serve(&apps, SHARE);
     let c = client();
     let put = |host: &'static str, key: &'static str, value: &'static str| {
         let c = c.clone();
@@ -59,7 +59,7 @@ async fn cli_works_on_running_and_stopped_nodes() {
     copy_dir(&fixture("kv-apps"), &apps);
     let data = scratch("kv-cli-data");
     let dir = data.to_str().unwrap();
-    let mut edge = Edge::serve_in(&apps, &data, &[], &[]);
+    let mut edge = Edge::serve_in(&apps, &data, SHARE, &[]);
     let c = client();
     let read = |edge: &Edge, key: &str| {
         let c = c.clone();
@@ -168,7 +168,7 @@ async fn cli_works_on_running_and_stopped_nodes() {
     assert_eq!(cli_list(&data, "shared"), ["filed", "piped"]);
 
     // Restarted, the node sees what the CLI wrote while it was down.
-    let edge = Edge::serve_in(&apps, &data, &[], &[]);
+    let edge = Edge::serve_in(&apps, &data, SHARE, &[]);
     assert_eq!(read(&edge, "filed").await["value"], "from a file");
 
     // A missing data dir is a clear error, not an empty store.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::cli_list;
+use super::{SHARE, cli_list};
 use crate::harness::{Edge, client, copy_dir, fixture, scratch};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -24,7 +24,7 @@ async fn acknowledged_writes_survive_kill_9() {
     };
     const CYCLES: usize = 10;
     for cycle in 0..CYCLES {
-        let mut edge = Edge::serve_in(&apps, &data, &[], &[]);
+        let mut edge = Edge::serve_in(&apps, &data, SHARE, &[]);
         let c = client();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut writers = Vec::new();
@@ -85,7 +85,7 @@ async fn acknowledged_writes_survive_kill_9() {
     }
 
     // Values, not just keys: read every acknowledged key back through a restarted node.
-    let edge = Edge::serve_in(&apps, &data, &[], &[]);
+    let edge = Edge::serve_in(&apps, &data, SHARE, &[]);
     let c = client();
     let acked = acked.lock().unwrap().clone();
     let entries: Vec<(String, String)> = acked.into_iter().collect();

@@ -13,6 +13,9 @@ use serde_json::Value;
 use crate::harness::{Edge, copy_dir, edge_bin, fixture, scratch};
 
 /// `edge dev` on a copy of the `kv` fixture with its state in a scratch dir.
+/// `kv-apps` has two apps binding one namespace: the node must be told they share it.
+pub(super) const SHARE: &[&str] = &["--share-kv", "shared"];
+
 pub(super) fn kv_dev(extra_env: &[(&str, &str)]) -> (Edge, std::path::PathBuf) {
     let app = scratch("kv-app");
     copy_dir(&fixture("kv"), &app);
