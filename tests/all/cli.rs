@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::harness::{Edge, client, edge_bin, fixture, get_text, scratch};
+use crate::harness::{Edge, client, edge_bin, edge_command, fixture, get_text, scratch};
 
 #[test]
 fn version_and_help_work_everywhere() {
@@ -32,12 +32,7 @@ async fn new_scaffolds_an_app_that_checks_and_serves() {
         String::from_utf8_lossy(&out.stderr)
     );
     let app = dir.join("my-app");
-    let out = Command::new(edge_bin())
-        .args(["check", app.to_str().unwrap()])
-        .env(
-            "EDGE_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-cache"),
-        )
+    let out = edge_command(&["check", app.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(
@@ -58,12 +53,7 @@ async fn new_scaffolds_an_app_that_checks_and_serves() {
 
 #[test]
 fn check_reports_a_syntax_error_with_file_and_line() {
-    let out = Command::new(edge_bin())
-        .args(["check", fixture("node-basic/broken").to_str().unwrap()])
-        .env(
-            "EDGE_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-cache"),
-        )
+    let out = edge_command(&["check", fixture("node-basic/broken").to_str().unwrap()])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -11,6 +11,13 @@ pub fn edge_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_edge"))
 }
 
+/// `edge ARGS…` as a command, sharing the tests' startup-snapshot cache.
+pub fn edge_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(edge_bin());
+    cmd.args(args).env("EDGE_CACHE_DIR", cache_dir());
+    cmd
+}
+
 /// `tests/fixtures/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -25,15 +25,16 @@ async fn upstream() -> (u16, tokio::task::JoinHandle<String>) {
 }
 
 async fn ask(edge: &Edge, target: &str) -> Value {
-    client()
-        .get(edge.url("/"))
-        .query(&[("url", target)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    ask_host(edge, target, None).await
+}
+
+/// Like [`ask`], with a Host header when `host` is given (a node routes by it).
+async fn ask_host(edge: &Edge, target: &str, host: Option<&str>) -> Value {
+    let mut req = client().get(edge.url("/")).query(&[("url", target)]);
+    if let Some(host) = host {
+        req = req.header("host", host);
+    }
+    req.send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test]
@@ -83,16 +84,8 @@ async fn on_a_node_private_networks_need_the_operators_grant() {
         &apps.join("outbound-private"),
     );
     let ask_node = async |edge: &Edge, port: u16| -> Value {
-        client()
-            .get(edge.url("/"))
-            .header("host", "outbound-private.localhost")
-            .query(&[("url", format!("http://127.0.0.1:{port}/hello"))])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let target = format!("http://127.0.0.1:{port}/hello");
+        ask_host(edge, &target, Some("outbound-private.localhost")).await
     };
     // Its edge.toml asks for `allow_private`; before, that alone reached loopback (and the
     // node's admin listener).

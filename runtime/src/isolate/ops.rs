@@ -310,26 +310,30 @@ fn send_reply(state: &mut OpState, id: u32, reply: Reply) {
 }
 
 fn fail(state: &mut OpState, id: u32, message: &str) {
-    let host = state.borrow_mut::<HostState>();
-    let tenant = host.tenant.clone();
-    if let Some((request_id, tx)) = host.take_reply(id) {
-        tracing::error!(
-            target: "edge::script",
-            tenant = &*tenant,
-            %request_id,
-            "uncaught exception in fetch handler: {message}"
-        );
-        let _ = tx.send(Err(InvokeError::new(
-            ErrorCode::ScriptError,
-            "the app's fetch handler threw an exception",
-        )));
-    }
-    host.finish(id);
+    script_error(
+        state,
+        id,
+        "uncaught exception in fetch handler",
+        message,
+        "the app's fetch handler threw an exception",
+    );
 }
 
 /// The script's response cannot be sent as it is (see [`build_head`]): logged with the reason,
 /// answered `500 script-error`.
 fn refuse(state: &mut OpState, id: u32, reason: &str) {
+    script_error(
+        state,
+        id,
+        "the app's response cannot be sent",
+        reason,
+        "the app's response cannot be sent",
+    );
+}
+
+/// Answers request `id` `500 script-error` with the client-safe `answer`, and logs `what` with
+/// the `detail` (a stack, a reason) that only the log gets.
+fn script_error(state: &mut OpState, id: u32, what: &str, detail: &str, answer: &'static str) {
     let host = state.borrow_mut::<HostState>();
     let tenant = host.tenant.clone();
     if let Some((request_id, tx)) = host.take_reply(id) {
@@ -337,12 +341,9 @@ fn refuse(state: &mut OpState, id: u32, reason: &str) {
             target: "edge::script",
             tenant = &*tenant,
             %request_id,
-            "the app's response cannot be sent: {reason}"
+            "{what}: {detail}"
         );
-        let _ = tx.send(Err(InvokeError::new(
-            ErrorCode::ScriptError,
-            "the app's response cannot be sent",
-        )));
+        let _ = tx.send(Err(InvokeError::new(ErrorCode::ScriptError, answer)));
     }
     host.finish(id);
 }

@@ -1,8 +1,6 @@
 //! A tenant learns nothing about the host's files, and the node's own files are its user's.
 
-use std::process::Command;
-
-use crate::harness::{Edge, edge_bin, scratch};
+use crate::harness::{Edge, edge_command, scratch};
 
 /// `edge check` on an app whose module imports `target`: its stderr.
 fn check_importing(target: &str) -> String {
@@ -17,12 +15,7 @@ fn check_importing(target: &str) -> String {
         format!("import x from {target:?};\nexport default {{ fetch() {{ return new Response(x); }} }};\n"),
     )
     .unwrap();
-    let out = Command::new(edge_bin())
-        .args(["check", app.to_str().unwrap()])
-        .env(
-            "EDGE_CACHE_DIR",
-            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edge-cache"),
-        )
+    let out = edge_command(&["check", app.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(!out.status.success());
