@@ -2,8 +2,16 @@
 // Every API comes from Deno's web extensions; this module only wires them onto the global.
 import { core, internals, primordials } from "ext:core/mod.js";
 
-const { ObjectDefineProperties, ObjectDefineProperty, ObjectFreeze, ObjectSetPrototypeOf } =
-  primordials;
+const {
+  ObjectDefineProperties,
+  ObjectDefineProperty,
+  ObjectFreeze,
+  ObjectGetOwnPropertyDescriptor,
+  ObjectSetPrototypeOf,
+  PromiseReject,
+  ReflectApply,
+  StringPrototypeToUpperCase,
+} = primordials;
 const { op_edge_console } = core.ops;
 
 // deno_fetch traces outbound requests through deno_telemetry when OpenTelemetry is on. edge
@@ -119,6 +127,41 @@ const scope = {
 };
 
 ObjectDefineProperties(globalThis, scope);
+
+// PBKDF2 iterations are capped as Workers caps them: a derivation runs off the isolate's thread,
+// where it cannot be stopped once started, so one call must stay small. The algorithm is read
+// once (a copy is passed on), so a getter cannot show the check one count and the work another.
+const MAX_PBKDF2_ITERATIONS = 100000;
+const subtle = crypto.SubtleCrypto.prototype;
+for (const method of ["deriveBits", "deriveKey"]) {
+  const inner = subtle[method];
+  const wrapped = {
+    [method](algorithm, ...rest) {
+      if (
+        algorithm !== null && typeof algorithm === "object" &&
+        typeof algorithm.name === "string" &&
+        StringPrototypeToUpperCase(algorithm.name) === "PBKDF2"
+      ) {
+        algorithm = { ...algorithm };
+        if (algorithm.iterations > MAX_PBKDF2_ITERATIONS) {
+          return PromiseReject(
+            new DOMException(
+              `Pbkdf2 failed: iteration counts above ${MAX_PBKDF2_ITERATIONS} are not supported (requested ${algorithm.iterations})`,
+              "NotSupportedError",
+            ),
+          );
+        }
+      }
+      return ReflectApply(inner, this, [algorithm, ...rest]);
+    },
+  }[method];
+  // The same flags as the method it stands for.
+  ObjectDefineProperty(subtle, method, {
+    __proto__: null,
+    ...ObjectGetOwnPropertyDescriptor(subtle, method),
+    value: wrapped,
+  });
+}
 
 // A Worker's thread never blocks: `Atomics.wait` throws, as on a browser's main thread. A
 // blocked wait cannot be interrupted by the watchdog, so it would outlast every limit.
