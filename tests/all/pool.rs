@@ -46,7 +46,14 @@ async fn pooled_isolates_take_their_apps_settings() {
     let edge = Edge::serve_in(
         &apps,
         &scratch("pool-data"),
-        &["--warm-isolates", "4", "--memory-mb", "64"],
+        &[
+            "--warm-isolates",
+            "4",
+            "--memory-mb",
+            "64",
+            "--allow-private-network",
+            "outbound-private",
+        ],
         &[("EDGE_LOG", "info,edge_runtime::isolate::pool=debug")],
     );
     edge.wait_for_event("warm pool full", Duration::from_secs(60));
