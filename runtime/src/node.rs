@@ -41,22 +41,24 @@ pub struct NodeOptions {
 }
 
 /// The operator's grant of private-network access (`[outbound] allow_private`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PrivateNetwork {
-    /// No app, whatever its config asks (the default of a node).
-    #[default]
-    Nobody,
-    /// Only the apps with these names.
+    /// Only the apps with these names (none: the default of a node).
     Apps(Vec<String>),
     /// Any app that asks (`edge dev`: the developer runs their own app).
     AnyApp,
+}
+
+impl Default for PrivateNetwork {
+    fn default() -> Self {
+        Self::Apps(Vec::new())
+    }
 }
 
 impl PrivateNetwork {
     /// Whether the app named `name` may reach private networks if it asks.
     pub fn grants(&self, name: &str) -> bool {
         match self {
-            Self::Nobody => false,
             Self::Apps(names) => names.iter().any(|n| n == name),
             Self::AnyApp => true,
         }
@@ -86,7 +88,7 @@ impl Default for NodeOptions {
             kv: KvOptions::default(),
             warm_isolates: 0,
             front_door: Default::default(),
-            private_network: PrivateNetwork::Nobody,
+            private_network: PrivateNetwork::default(),
             shared_kv: Vec::new(),
         }
     }

@@ -137,20 +137,26 @@ for (const method of ["deriveBits", "deriveKey"]) {
   const inner = subtle[method];
   const wrapped = {
     [method](algorithm, ...rest) {
-      if (
-        algorithm !== null && typeof algorithm === "object" &&
-        typeof algorithm.name === "string" &&
-        StringPrototypeToUpperCase(algorithm.name) === "PBKDF2"
-      ) {
-        algorithm = { ...algorithm };
-        if (algorithm.iterations > MAX_PBKDF2_ITERATIONS) {
-          return PromiseReject(
-            new DOMException(
+      try {
+        if (
+          algorithm !== null && typeof algorithm === "object" &&
+          typeof algorithm.name === "string" &&
+          StringPrototypeToUpperCase(algorithm.name) === "PBKDF2"
+        ) {
+          // A plain copy, its count a plain number: neither a getter nor a `valueOf` can show
+          // the check one count and the derivation another.
+          algorithm = { ...algorithm };
+          if (algorithm.iterations !== undefined) algorithm.iterations = +algorithm.iterations;
+          if (algorithm.iterations > MAX_PBKDF2_ITERATIONS) {
+            throw new DOMException(
               `Pbkdf2 failed: iteration counts above ${MAX_PBKDF2_ITERATIONS} are not supported (requested ${algorithm.iterations})`,
               "NotSupportedError",
-            ),
-          );
+            );
+          }
         }
+      } catch (err) {
+        // As the method itself would: a rejected promise, never a synchronous throw.
+        return PromiseReject(err);
       }
       return ReflectApply(inner, this, [algorithm, ...rest]);
     },

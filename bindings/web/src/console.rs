@@ -26,8 +26,23 @@ pub struct ConsoleLabel {
     pub tenant: String,
 }
 
+/// An isolate's console: its label and its budget, in one piece of op state.
+pub(crate) struct ConsoleOut {
+    label: ConsoleLabel,
+    budget: ConsoleBudget,
+}
+
+impl ConsoleOut {
+    pub(crate) fn new(label: ConsoleLabel) -> Self {
+        Self {
+            label,
+            budget: ConsoleBudget::default(),
+        }
+    }
+}
+
 /// What an isolate may still write, and what it lost.
-pub(crate) struct ConsoleBudget {
+struct ConsoleBudget {
     tokens: f64,
     refilled: Instant,
     dropped: u64,
@@ -70,8 +85,8 @@ pub fn op_edge_console(state: &mut OpState, #[string] msg: &str, #[smi] level: u
         }
         cut = &cut[..end];
     }
-    let tenant = state.borrow::<ConsoleLabel>().tenant.clone();
-    let budget = state.borrow_mut::<ConsoleBudget>();
+    let ConsoleOut { label, budget } = state.borrow_mut::<ConsoleOut>();
+    let tenant = label.tenant.as_str();
     if !budget.take(cut.len().max(1), Instant::now()) {
         if budget.dropped == 0 {
             tracing::warn!(
@@ -90,9 +105,9 @@ pub fn op_edge_console(state: &mut OpState, #[string] msg: &str, #[smi] level: u
     }
     let more = msg.len() - cut.len();
     if more > 0 {
-        emit(level, &tenant, &format!("{cut}… ({more} more bytes cut)"));
+        emit(level, tenant, &format!("{cut}… ({more} more bytes cut)"));
     } else {
-        emit(level, &tenant, cut);
+        emit(level, tenant, cut);
     }
 }
 

@@ -39,7 +39,7 @@ deno_core::extension!(
     esm = [dir "js", "00_globals.js"],
     options = { label: ConsoleLabel },
     state = |state, options| {
-        state.put(options.label);
+        state.put(console::ConsoleOut::new(options.label));
     },
 );
 
@@ -91,8 +91,7 @@ pub fn configure(
     options.net.apply(&mut fetch_options);
     state.put(fetch_options);
     state.put(permissions);
-    state.put(options.console);
-    state.put(console::ConsoleBudget::default());
+    state.put(console::ConsoleOut::new(options.console));
     Ok(())
 }
 

@@ -20,6 +20,7 @@ pub mod local_tasks;
 mod ops;
 mod pool;
 mod request_body;
+mod respond;
 pub mod snapshot;
 mod thread;
 

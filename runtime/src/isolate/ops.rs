@@ -1,21 +1,20 @@
-//! The ops `host.js` calls: take the next request, answer it, stream its body, track
-//! `waitUntil` work. They are the only way requests and responses cross between Rust and the
-//! isolate.
+//! The ops `host.js` calls and the state they share: the invocations in flight, `waitUntil`
+//! work, subrequests, and how a turn's CPU is charged. Requests come in through
+//! [`super::incoming`] and responses go out through [`super::respond`]; ops are the only way
+//! they cross between Rust and the isolate.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use deno_core::{JsBuffer, OpState, op2};
-use http::{HeaderName, HeaderValue, StatusCode};
-use tokio::sync::{mpsc, oneshot};
+use deno_core::{OpState, op2};
+use tokio::sync::oneshot;
 
 use super::incoming::{Queue, RequestParts};
 use super::{Reply, Supervisor};
-use crate::body::{BodyEnd, BodyError, ResponseBody};
-use crate::error::{ErrorCode, InvokeError};
+use crate::body::BodyError;
+use crate::error::InvokeError;
 use crate::limits::watchdog::Watched;
 use crate::limits::{LimitKind, Limits, TenantStats};
 use crate::request_id::RequestId;
@@ -23,9 +22,6 @@ use crate::request_id::RequestId;
 /// CPU a turn may use while the app loads (evaluating its module). Generous, but an endless
 /// loop at load is still stopped.
 pub(crate) const IDLE_TURN_BUDGET: Duration = Duration::from_secs(2);
-
-/// How many response chunks may wait between the script and a slow client.
-const BODY_CHANNEL_CHUNKS: usize = 8;
 
 /// Per-isolate state the host ops share, kept in `OpState`.
 pub(crate) struct HostState {
@@ -73,7 +69,7 @@ pub(crate) struct TurnShare {
 pub(crate) struct Inflight {
     pub(crate) request_id: RequestId,
     pub(crate) reply: Option<oneshot::Sender<Reply>>,
-    pub(crate) body_tx: Option<StreamOut>,
+    pub(crate) body_tx: Option<super::respond::StreamOut>,
     /// The response (with its body) is complete.
     pub(crate) responded: bool,
     /// `waitUntil` promises not yet settled.
@@ -88,24 +84,15 @@ pub(crate) struct Inflight {
     pub(crate) request: RequestParts,
 }
 
-/// The sending side of a streamed response.
-pub(crate) struct StreamOut {
-    tx: mpsc::Sender<Result<Bytes, BodyError>>,
-    /// Marks the body complete when the script closes it; dropped unmarked, it is cut.
-    end: BodyEnd,
-    /// Wakes a write waiting on a slow client when the invocation is stopped.
-    cancel: Rc<tokio::sync::Notify>,
-}
-
 impl HostState {
-    fn take_reply(&mut self, id: u32) -> Option<(RequestId, oneshot::Sender<Reply>)> {
+    pub(super) fn take_reply(&mut self, id: u32) -> Option<(RequestId, oneshot::Sender<Reply>)> {
         let entry = self.inflight.get_mut(&id)?;
         let reply = entry.reply.take()?;
         Some((entry.request_id, reply))
     }
 
     /// The response of `id` is complete (or abandoned).
-    fn finish(&mut self, id: u32) {
+    pub(super) fn finish(&mut self, id: u32) {
         if let Some(entry) = self.inflight.get_mut(&id) {
             entry.responded = true;
             entry.body_tx = None;
@@ -206,13 +193,13 @@ deno_core::extension!(
         super::incoming::op_edge_request_head,
         super::incoming::op_edge_request_body,
         super::incoming::op_edge_request_bytes,
-        op_edge_respond_text,
-        op_edge_respond_bytes,
-        op_edge_respond_stream,
-        op_edge_body_write,
-        op_edge_body_close,
-        op_edge_body_error,
-        op_edge_fail,
+        super::respond::op_edge_respond_text,
+        super::respond::op_edge_respond_bytes,
+        super::respond::op_edge_respond_stream,
+        super::respond::op_edge_body_write,
+        super::respond::op_edge_body_close,
+        super::respond::op_edge_body_error,
+        super::respond::op_edge_fail,
         op_edge_wait_until,
         op_edge_wait_until_done,
         op_edge_unhandled_rejection,
@@ -241,237 +228,6 @@ fn op_edge_ready(state: &mut OpState) {
     let host = state.borrow_mut::<HostState>();
     host.ready = true;
     host.supervisor.loaded(host.isolate_id);
-}
-
-/// Most response headers a script may send (hyper's header map holds at most 32,768).
-pub(crate) const MAX_RESPONSE_HEADERS: usize = 4_096;
-
-/// Most bytes of response header names and values a script may send, as Workers allows.
-pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 128 << 10;
-
-/// The response head the front door will send, or why it cannot: a bad status, a bad header,
-/// or more headers than [`MAX_RESPONSE_HEADERS`] / [`MAX_RESPONSE_HEADER_BYTES`]. Never panics,
-/// whatever the script passed.
-fn build_head(
-    status: u32,
-    headers: &[u8],
-    body: ResponseBody,
-) -> Result<http::Response<ResponseBody>, String> {
-    let status = u16::try_from(status)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .ok_or_else(|| format!("invalid response status {status}"))?;
-    let mut res = http::Response::new(body);
-    *res.status_mut() = status;
-    let map = res.headers_mut();
-    let mut bytes = 0usize;
-    for (count, (name, value)) in super::header_block::split(headers).enumerate() {
-        bytes += name.len() + value.len();
-        if count >= MAX_RESPONSE_HEADERS || bytes > MAX_RESPONSE_HEADER_BYTES {
-            return Err(format!(
-                "the response has more than {MAX_RESPONSE_HEADERS} headers or {} KiB of header names and values",
-                MAX_RESPONSE_HEADER_BYTES >> 10
-            ));
-        }
-        let name = HeaderName::from_bytes(name).map_err(|_| {
-            format!(
-                "invalid response header name {:?}",
-                String::from_utf8_lossy(name)
-            )
-        })?;
-        let value = HeaderValue::from_bytes(value)
-            .map_err(|_| format!("invalid value for response header {name}"))?;
-        map.try_append(name, value)
-            .map_err(|_| "the response has too many headers".to_string())?;
-    }
-    Ok(res)
-}
-
-/// The bytes of a header block that JS passed as a string. Header strings hold only characters
-/// up to U+00FF (they are `ByteString`s), one byte each; the op receives them as UTF-8, which
-/// is the same bytes when all are ASCII (almost always) and is mapped back otherwise. Taking a
-/// string costs the quickjs backend about 2,600 instructions where a `ByteString` costs
-/// about 7,000 (callgrind); borrowed, it needs no allocation when ASCII.
-fn latin1(block: &str) -> std::borrow::Cow<'_, [u8]> {
-    if block.is_ascii() {
-        return std::borrow::Cow::Borrowed(block.as_bytes());
-    }
-    block
-        .chars()
-        .map(|c| u32::from(c).min(0xFF) as u8)
-        .collect()
-}
-
-fn send_reply(state: &mut OpState, id: u32, reply: Reply) {
-    let host = state.borrow_mut::<HostState>();
-    if let Some((_, tx)) = host.take_reply(id) {
-        let _ = tx.send(reply);
-    }
-}
-
-fn fail(state: &mut OpState, id: u32, message: &str) {
-    script_error(
-        state,
-        id,
-        "uncaught exception in fetch handler",
-        message,
-        "the app's fetch handler threw an exception",
-    );
-}
-
-/// The script's response cannot be sent as it is (see [`build_head`]): logged with the reason,
-/// answered `500 script-error`.
-fn refuse(state: &mut OpState, id: u32, reason: &str) {
-    script_error(
-        state,
-        id,
-        "the app's response cannot be sent",
-        reason,
-        "the app's response cannot be sent",
-    );
-}
-
-/// Answers request `id` `500 script-error` with the client-safe `answer`, and logs `what` with
-/// the `detail` (a stack, a reason) that only the log gets.
-fn script_error(state: &mut OpState, id: u32, what: &str, detail: &str, answer: &'static str) {
-    let host = state.borrow_mut::<HostState>();
-    let tenant = host.tenant.clone();
-    if let Some((request_id, tx)) = host.take_reply(id) {
-        tracing::error!(
-            target: "edge::script",
-            tenant = &*tenant,
-            %request_id,
-            "{what}: {detail}"
-        );
-        let _ = tx.send(Err(InvokeError::new(ErrorCode::ScriptError, answer)));
-    }
-    host.finish(id);
-}
-
-fn respond_full(state: &mut OpState, id: u32, status: u32, headers: &[u8], body: ResponseBody) {
-    match build_head(status, headers, body) {
-        Ok(res) => {
-            send_reply(state, id, Ok(res));
-            state.borrow_mut::<HostState>().finish(id);
-        }
-        Err(msg) => refuse(state, id, &msg),
-    }
-}
-
-/// Answers request `id` with a text body known in full (or none: an empty string).
-#[op2(fast)]
-fn op_edge_respond_text(
-    state: &mut OpState,
-    #[smi] id: u32,
-    #[smi] status: u32,
-    #[string] headers: &str,
-    #[string] body: &str,
-) {
-    let body = ResponseBody::from(Bytes::copy_from_slice(body.as_bytes()));
-    respond_full(state, id, status, &latin1(headers), body);
-}
-
-/// Answers request `id` with a byte body known in full.
-#[op2]
-fn op_edge_respond_bytes(
-    state: &mut OpState,
-    #[smi] id: u32,
-    #[smi] status: u32,
-    #[string] headers: &str,
-    #[buffer] body: JsBuffer,
-) {
-    let body = ResponseBody::from(Bytes::copy_from_slice(&body));
-    respond_full(state, id, status, &latin1(headers), body);
-}
-
-/// Answers request `id` with a body that the script will stream with `op_edge_body_write`.
-#[op2(fast)]
-fn op_edge_respond_stream(
-    state: &mut OpState,
-    #[smi] id: u32,
-    #[smi] status: u32,
-    #[string] headers: &str,
-) {
-    let (tx, end, body) = crate::body::body_channel(BODY_CHANNEL_CHUNKS);
-    match build_head(status, &latin1(headers), body) {
-        Ok(res) => {
-            if let Some(entry) = state.borrow_mut::<HostState>().inflight.get_mut(&id) {
-                entry.body_tx = Some(StreamOut {
-                    tx,
-                    end,
-                    cancel: Rc::default(),
-                });
-            }
-            send_reply(state, id, Ok(res));
-        }
-        Err(msg) => refuse(state, id, &msg),
-    }
-}
-
-/// Sends one chunk of a streamed response. Resolves to false when the client went away.
-#[op2]
-async fn op_edge_body_write(
-    state: Rc<RefCell<OpState>>,
-    #[smi] id: u32,
-    #[buffer] chunk: JsBuffer,
-) -> bool {
-    let (tx, cancel) = {
-        let s = state.borrow();
-        match s
-            .borrow::<HostState>()
-            .inflight
-            .get(&id)
-            .and_then(|e| e.body_tx.as_ref())
-        {
-            Some(out) => (out.tx.clone(), out.cancel.clone()),
-            None => return false,
-        }
-    };
-    // A client that does not read holds the write until the invocation is stopped.
-    let ok = tokio::select! {
-        sent = tx.send(Ok(Bytes::copy_from_slice(&chunk))) => sent.is_ok(),
-        () = cancel.notified() => false,
-    };
-    if !ok {
-        state.borrow_mut().borrow_mut::<HostState>().finish(id);
-    }
-    ok
-}
-
-/// Ends a streamed response.
-#[op2(fast)]
-fn op_edge_body_close(state: &mut OpState, #[smi] id: u32) {
-    let host = state.borrow_mut::<HostState>();
-    if let Some(out) = host.inflight.get(&id).and_then(|e| e.body_tx.as_ref()) {
-        out.end.complete();
-    }
-    host.finish(id);
-}
-
-/// Aborts a streamed response: the client sees the connection cut, not a clean end.
-#[op2(fast)]
-fn op_edge_body_error(state: &mut OpState, #[smi] id: u32, #[string] message: &str) {
-    let host = state.borrow_mut::<HostState>();
-    if let Some(entry) = host.inflight.get_mut(&id) {
-        tracing::error!(
-            target: "edge::script",
-            tenant = &*host.tenant,
-            request_id = %entry.request_id,
-            "response body stream failed: {message}"
-        );
-        if let Some(out) = entry.body_tx.take() {
-            // If the client is not reading, the channel is full; dropped unmarked, the body
-            // is cut all the same.
-            let _ = out.tx.try_send(Err(BodyError(message.to_string())));
-        }
-    }
-    host.finish(id);
-}
-
-/// The handler threw or returned something that is not a Response.
-#[op2(fast)]
-fn op_edge_fail(state: &mut OpState, #[smi] id: u32, #[string] message: &str) {
-    fail(state, id, message);
 }
 
 /// `ctx.waitUntil(promise)` was called for request `id`: it stays in flight (and keeps being
