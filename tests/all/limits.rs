@@ -347,9 +347,9 @@ async fn busy_requests_under_load_are_charged_only_their_own_cpu() {
 }
 
 /// A handler that awaits an async op completing within its call (a KV read), then spins in an
-/// endless promise chain, is stopped like any other runaway. V8 only: on the quickjs engine
-/// the facade keeps running such a chain after the watchdog terminates it (README, Limits).
-#[cfg(feature = "v8")]
+/// endless promise chain, is stopped like any other runaway. (On the quickjs engine this chain
+/// outlived its termination every time until the watchdog learned to nudge it:
+/// `runtime/src/isolate/nudge.rs`.)
 #[tokio::test]
 async fn a_promise_chain_after_an_instant_async_op_is_stopped() {
     let edge = Edge::serve_in(&fixture("hostile"), &scratch("data"), &[], &[]);

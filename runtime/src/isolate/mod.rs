@@ -17,6 +17,7 @@ pub mod header_block;
 mod incoming;
 mod loader;
 pub mod local_tasks;
+mod nudge;
 mod ops;
 mod pool;
 mod request_body;

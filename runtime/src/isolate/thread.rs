@@ -190,8 +190,12 @@ fn make(blank: Blank) -> Result<Made, String> {
         create_params: Some(params),
         ..Default::default()
     });
-    let watched = Watched::register(runtime.v8_isolate().thread_safe_handle())
-        .map_err(|e| format!("cannot watch the isolate's CPU clock: {e}"))?;
+    super::nudge::install(&mut runtime);
+    let watched = Watched::register(
+        runtime.v8_isolate().thread_safe_handle(),
+        super::nudge::nudge,
+    )
+    .map_err(|e| format!("cannot watch the isolate's CPU clock: {e}"))?;
     memory.watch(watched.clone());
     {
         // Near the heap limit: stop the script and grant headroom so the engine does not abort

@@ -2,11 +2,14 @@
 //! wall-clock deadline. An endless loop never yields to its own event loop, so only another
 //! thread can stop it; `terminate_execution` is the engine's thread-safe way to do so.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use deno_core::v8::IsolateHandle;
+use deno_core::v8::{IsolateHandle, UnsafeRawIsolatePtr};
+
+/// An engine interrupt callback: runs on the isolate's thread, inside its running script.
+pub type InterruptCallback = unsafe extern "C" fn(UnsafeRawIsolatePtr, *mut std::ffi::c_void);
 
 use super::LimitKind;
 use super::thread_clock::ThreadClock;
@@ -27,12 +30,20 @@ pub struct Watched {
     wall_deadline_ns: AtomicU64,
     /// The limit that was breached (a [`LimitKind`] as u8), 0 for none.
     breach: AtomicU8,
+    /// Watchdog ticks the turn has gone on running since the breach.
+    ticks_since_breach: AtomicU32,
+    /// Run on the isolate's thread, as an interrupt, while a breached turn goes on running.
+    nudge: InterruptCallback,
 }
 
 impl Watched {
     /// Registers an isolate (on its own thread) with the watchdog. It stays watched until the
-    /// returned `Arc` is dropped.
-    pub fn register(isolate: IsolateHandle) -> std::io::Result<Arc<Self>> {
+    /// returned `Arc` is dropped. `nudge` is requested as an interrupt, every tick, while a turn
+    /// terminated for a breach goes on running: whatever helps the engine stop it.
+    pub fn register(
+        isolate: IsolateHandle,
+        nudge: InterruptCallback,
+    ) -> std::io::Result<Arc<Self>> {
         let watched = Arc::new(Self {
             clock: ThreadClock::current()?,
             isolate,
@@ -40,6 +51,8 @@ impl Watched {
             turn_budget_ns: AtomicU64::new(u64::MAX),
             wall_deadline_ns: AtomicU64::new(0),
             breach: AtomicU8::new(0),
+            ticks_since_breach: AtomicU32::new(0),
+            nudge,
         });
         watchdog().add(&watched);
         Ok(watched)
@@ -101,6 +114,11 @@ impl Watched {
             // cancelled the termination (deno_core does, to turn an exception into an error),
             // and a microtask chain then runs on; the turn must end.
             self.isolate.terminate_execution();
+            let ticks = self.ticks_since_breach.fetch_add(1, Ordering::Relaxed);
+            if ticks >= NUDGE_AFTER_TICKS {
+                self.isolate
+                    .request_interrupt(self.nudge, std::ptr::null_mut());
+            }
             return;
         }
         let Some(cpu) = self.clock.now() else { return };
@@ -115,6 +133,10 @@ impl Watched {
         }
     }
 }
+
+/// Watchdog ticks a breached turn may go on running before it is nudged (see
+/// [`Watched::register`]).
+const NUDGE_AFTER_TICKS: u32 = 2;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
