@@ -445,11 +445,13 @@ fn turn<R>(
     let started = watched.cpu_now();
     watched.begin_turn(started, budget, deadline);
     let out = f(runtime);
-    let ended = watched.cpu_now();
+    let script_ended = watched.cpu_now();
     watched.end_turn();
     let mut checked = guard.memory_checked.get();
-    check_memory(runtime, &guard.memory, ended, &mut checked);
+    check_memory(runtime, &guard.memory, script_ended, &mut checked);
     guard.memory_checked.set(checked);
+    // Read again: counting memory may have collected the isolate's garbage, which is its work.
+    let ended = watched.cpu_now();
     // CPU the isolate's blocking-pool threads used since the last turn is the tenant's too.
     let used = ended.saturating_sub(started) + guard.blocking.take_new();
     let over = state.borrow_mut().borrow_mut::<HostState>().charge(used);
