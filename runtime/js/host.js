@@ -429,11 +429,17 @@ async function serve(mainUrl) {
   // (raw ops), no `__bootstrap`. (Lazily loaded extension scripts still get a captured view.)
   delete globalThis.Deno;
   delete globalThis.__bootstrap;
+  // The quickjs engine adds a `gc()`; a tenant does not get to run the collector at will.
+  // (Its `__v8x*` helpers stay: the engine looks them up on the global object itself. No
+  // limit depends on anything a script can reach through them.)
+  delete globalThis.gc;
   // Outbound fetches count against the calling invocation's subrequest limit.
   const innerFetch = globalThis.fetch;
   globalThis.fetch = function fetch(input, init = undefined) {
+    // Any context counts somewhere: one naming no invocation in flight (a script may reset
+    // it) goes to the isolate's orphan allowance.
     const id = core.getAsyncContext();
-    if (typeof id === "number" && !op_edge_subrequest(id)) {
+    if (!op_edge_subrequest(typeof id === "number" ? id >>> 0 : 0xffffffff)) {
       return PromiseReject(new Error("Too many subrequests: this invocation reached its subrequest limit"));
     }
     return innerFetch(input, init);

@@ -3,7 +3,7 @@
 //! process stays up with its memory back near baseline.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -266,13 +266,21 @@ async fn hostile_tenants_are_contained_and_the_neighbour_keeps_serving() {
 
 /// A loopback server answering every request with "ok".
 async fn upstream() -> u16 {
+    counting_upstream().await.0
+}
+
+/// A loopback server answering every request with "ok", and how many requests it has had.
+async fn counting_upstream() -> (u16, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = listener.accept().await else {
                 return;
             };
+            counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
                 let _ = s.read(&mut buf).await;
@@ -284,7 +292,7 @@ async fn upstream() -> u16 {
             });
         }
     });
-    port
+    (port, hits)
 }
 
 #[tokio::test]
@@ -302,6 +310,43 @@ async fn too_many_subrequests_is_503_subrequest_limit() {
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["edge-error"], "subrequest-limit");
     assert!(res.text().await.unwrap().contains("subrequest limit of 3"));
+}
+
+/// Fetches that no invocation in flight makes — from a timer left running after the response,
+/// or after the script cleared the async context that names its invocation — still count:
+/// against the isolate's orphan allowance, one invocation's limit.
+#[tokio::test]
+async fn subrequests_without_an_invocation_are_still_limited() {
+    let edge = Edge::serve(&fixture("hostile"), &["--allow-private-network", "fetches"]);
+    let c = client();
+    for mode in ["after", "reset"] {
+        let (port, hits) = counting_upstream().await;
+        let res = c
+            .get(edge.url("/"))
+            .query(&[
+                ("url", format!("http://127.0.0.1:{port}/")),
+                ("mode", mode.to_string()),
+            ])
+            .header("host", "fetches.test")
+            .send()
+            .await
+            .unwrap();
+        let body = res.text().await.unwrap();
+        // Give a timer left running time to make every fetch it is allowed (and more).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let made = hits.load(Ordering::SeqCst);
+        eprintln!("{mode}: {body:?}, {made} fetches reached the upstream");
+        assert!(made <= 3, "{mode}: {made} fetches got through a limit of 3");
+        assert!(made >= 1, "{mode}: the app made no fetch at all ({body:?})");
+        if mode == "reset" {
+            // Counted for the invocation (V8: the context cannot be reset) or refused as
+            // orphan work (an engine exposing its internals): never let through.
+            assert!(
+                body.contains("subrequest limit") || body.starts_with("refused"),
+                "{body:?}"
+            );
+        }
+    }
 }
 
 /// A busy but legal tenant under load: every request uses about 4 ms of its 20 ms CPU limit,

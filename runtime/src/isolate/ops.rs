@@ -49,6 +49,10 @@ pub(crate) struct HostState {
     /// after its response) since the last invocation started. Past one invocation's CPU limit,
     /// the isolate is stopped: such work is the tenant's too.
     pub(crate) orphan_cpu: Duration,
+    /// Outbound fetches made by no invocation in flight (by work left running after a
+    /// response, or by code that reset its async context) since the last invocation started;
+    /// bounded by one invocation's subrequest limit.
+    pub(crate) orphan_subrequests: u32,
 }
 
 /// Who shares the CPU of the current event-loop turn. CPU is read per turn, not per
@@ -118,6 +122,7 @@ impl HostState {
     pub(crate) fn started_in_turn(&mut self) {
         self.turn.sharers += 1;
         self.orphan_cpu = Duration::ZERO;
+        self.orphan_subrequests = 0;
         if self.turn.reserved {
             self.turn.reserved = false;
         } else {
@@ -261,15 +266,29 @@ fn op_edge_unhandled_rejection(state: &mut OpState, #[string] error: &str) {
     tracing::error!(target: "edge::script", tenant = &*host.tenant, "unhandled promise rejection: {error}");
 }
 
-/// Counts an outbound `fetch` of invocation `id`. Returns false when that exceeds the limit:
-/// the fetch is refused and the invocation answers `503 subrequest-limit` if it has not
-/// answered yet.
+/// Counts an outbound `fetch` of invocation `id` (the caller's async context). Returns false
+/// when that exceeds the limit: the fetch is refused and the invocation answers `503
+/// subrequest-limit` if it has not answered yet. A fetch whose context names no invocation in
+/// flight (work left running after its response, or a context the script reset) counts
+/// against the isolate's orphan allowance, also one invocation's limit: no context escapes
+/// the count.
 #[op2(fast)]
-fn op_edge_subrequest(state: &mut OpState, #[smi] id: u32) -> bool {
+fn op_edge_subrequest(state: &mut OpState, id: u32) -> bool {
     let host = state.borrow_mut::<HostState>();
     let limit = host.limits.subrequests;
     let Some(entry) = host.inflight.get_mut(&id) else {
-        return true;
+        host.orphan_subrequests = host.orphan_subrequests.saturating_add(1);
+        if host.orphan_subrequests <= limit {
+            return true;
+        }
+        if host.orphan_subrequests == limit + 1 {
+            tracing::warn!(
+                tenant = &*host.tenant,
+                limit,
+                "subrequest limit exceeded by work with no request in flight"
+            );
+        }
+        return false;
     };
     entry.subrequests += 1;
     if entry.subrequests <= limit {

@@ -275,6 +275,7 @@ async fn serve(
             watched: guard.watched.clone(),
             turn: TurnShare::default(),
             orphan_cpu: Duration::ZERO,
+            orphan_subrequests: 0,
         });
     }
     loader.set_root(app.root.clone());
