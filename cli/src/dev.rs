@@ -51,6 +51,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             path: Some(edge_kv::RedbBackend::file_in(&state_dir)),
             always: false,
             clock: crate::serve::kv_clock()?,
+            namespace_quota: args.limits.kv_namespace_quota(),
         },
         ..NodeOptions::default()
     };

@@ -50,6 +50,10 @@ pub struct LimitArgs {
     /// Client connections one IP address may hold at most.
     #[arg(long, default_value_t = 512, value_name = "N")]
     max_connections_per_ip: usize,
+    /// Bytes (keys plus values and metadata) one KV namespace may store, in MiB; a put past
+    /// it fails with a 413 quota error. 0 for no quota.
+    #[arg(long, default_value_t = 1024, value_name = "MB")]
+    kv_quota_mb: u64,
     /// Do not enforce CPU and wall-clock limits. Only for measuring what enforcing them costs;
     /// never on a node with untrusted apps.
     #[arg(long)]
@@ -72,6 +76,11 @@ impl LimitArgs {
             subrequests: self.subrequests.min(ceilings.subrequests),
         };
         NodeLimits { defaults, ceilings }
+    }
+
+    /// The most one KV namespace may store, if there is a quota.
+    pub fn kv_namespace_quota(&self) -> Option<u64> {
+        (self.kv_quota_mb > 0).then(|| self.kv_quota_mb.saturating_mul(1 << 20))
     }
 
     /// What the front door allows one request.

@@ -72,6 +72,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             path: Some(edge_kv::RedbBackend::file_in(&data_dir)),
             always: true,
             clock: kv_clock()?,
+            namespace_quota: args.limits.kv_namespace_quota(),
         },
     };
     let (node, errors) = Node::from_apps_dir(&args.apps, options)

@@ -75,6 +75,8 @@ pub struct KvOptions {
     pub always: bool,
     /// Measure expirations against this clock instead of the system's (tests).
     pub clock: Option<edge_kv::ManualClock>,
+    /// Most bytes one namespace may store; `None` for no quota.
+    pub namespace_quota: Option<u64>,
 }
 
 impl Default for NodeOptions {
@@ -309,7 +311,10 @@ fn open_kv(
     if !needed && !options.always {
         return Ok(None);
     }
-    let mut redb = edge_kv::RedbOptions::default();
+    let mut redb = edge_kv::RedbOptions {
+        namespace_quota: options.namespace_quota,
+        ..Default::default()
+    };
     if let Some(clock) = &options.clock {
         redb.clock = Arc::new(clock.clone());
     }

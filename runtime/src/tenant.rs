@@ -79,7 +79,9 @@ impl Tenant {
         limits: Limits,
         shared: Arc<TenantShared>,
     ) -> Result<Arc<Self>, crate::config::ConfigError> {
-        let kv = kv_bindings(&app, shared.kv.as_ref())?;
+        let kv = kv_bindings(&app, shared.kv.as_ref())?
+            // Values awaiting commit live outside the heap: at most one memory limit of them.
+            .with_backlog_limit(limits.memory_bytes as u64);
         Ok(Arc::new_cyclic(|me| Self {
             app: Arc::new(app),
             limits,

@@ -55,6 +55,31 @@ pub enum KvError {
         /// What the storage layer said.
         message: String,
     },
+    /// The write would take its namespace past the node's storage quota.
+    #[class(generic)]
+    #[error(
+        "KV PUT failed: 413 namespace storage quota of {quota} bytes exceeded ({used} bytes stored, this write needs {needed} more)"
+    )]
+    Quota {
+        /// The quota, in bytes.
+        quota: u64,
+        /// Bytes the namespace holds.
+        used: u64,
+        /// Bytes the write would add.
+        needed: u64,
+    },
+    /// Too many bytes of this isolate's writes are still waiting to be committed: an app that
+    /// does not await its puts cannot pile up memory outside its heap.
+    #[class(generic)]
+    #[error(
+        "KV PUT failed: 429 too many writes awaiting commit: {pending} bytes of this app's puts are not yet durable (at most {limit}); await earlier puts"
+    )]
+    Backlog {
+        /// Bytes already waiting.
+        pending: u64,
+        /// The most that may wait.
+        limit: u64,
+    },
     /// The store has shut down (the node is stopping).
     #[class(generic)]
     #[error("KV {op} failed: the store is closed")]
@@ -90,6 +115,8 @@ impl KvError {
     pub fn status(&self) -> u16 {
         match self {
             KvError::Rule { status, .. } => *status,
+            KvError::Quota { .. } => 413,
+            KvError::Backlog { .. } => 429,
             KvError::NotBound(_) => 404,
             KvError::Storage { .. } => 500,
             KvError::Closed { .. } => 503,

@@ -7,6 +7,8 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use deno_core::{JsBuffer, OpState, ToJsBuffer, op2};
 use serde::{Deserialize, Serialize};
@@ -15,16 +17,77 @@ use crate::error::KvError;
 use crate::namespace::{ListOptions, Namespace, PutOptions};
 use crate::rules;
 
-/// The namespaces one app binds, by binding name, in `edge.toml` order.
+/// The namespaces one app binds, by binding name, in `edge.toml` order. Clones (an app's
+/// isolates) share one count of write bytes awaiting commit.
 #[derive(Clone, Default)]
 pub struct KvBindings {
     namespaces: Vec<(String, Namespace)>,
+    backlog: Backlog,
 }
 
 impl KvBindings {
-    /// Bindings from (binding name, namespace) pairs.
+    /// Bindings from (binding name, namespace) pairs, with no bound on writes awaiting commit.
     pub fn new(namespaces: Vec<(String, Namespace)>) -> Self {
-        Self { namespaces }
+        Self {
+            namespaces,
+            backlog: Backlog::default(),
+        }
+    }
+
+    /// Bounds the bytes of `put` values awaiting commit (across the app's isolates) to
+    /// `limit`: past it a `put` fails at once with [`KvError::Backlog`] (a single put always
+    /// goes through when nothing is waiting).
+    pub fn with_backlog_limit(mut self, limit: u64) -> Self {
+        self.backlog = Backlog {
+            pending: Arc::new(AtomicU64::new(0)),
+            limit,
+        };
+        self
+    }
+}
+
+/// Bytes of writes awaiting commit, and how many may wait.
+#[derive(Clone)]
+struct Backlog {
+    pending: Arc<AtomicU64>,
+    limit: u64,
+}
+
+impl Default for Backlog {
+    fn default() -> Self {
+        Self {
+            pending: Arc::new(AtomicU64::new(0)),
+            limit: u64::MAX,
+        }
+    }
+}
+
+impl Backlog {
+    /// Counts `bytes` as waiting until the returned guard drops.
+    fn reserve(&self, bytes: u64) -> Result<Reserved, KvError> {
+        let limit = self.limit;
+        self.pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
+                (pending == 0 || pending.saturating_add(bytes) <= limit)
+                    .then(|| pending.saturating_add(bytes))
+            })
+            .map_err(|pending| KvError::Backlog { pending, limit })?;
+        Ok(Reserved {
+            pending: self.pending.clone(),
+            bytes,
+        })
+    }
+}
+
+/// Write bytes counted as awaiting commit; uncounted on drop.
+struct Reserved {
+    pending: Arc<AtomicU64>,
+    bytes: u64,
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        self.pending.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
 
@@ -53,6 +116,22 @@ deno_core::extension!(
         state.put(options.bindings.unwrap_or_default());
     },
 );
+
+/// The namespace at `index` and the app's write backlog, counting `bytes` more.
+fn namespace_for_write(
+    state: &Rc<RefCell<OpState>>,
+    index: u32,
+    bytes: usize,
+) -> Result<(Namespace, Reserved), KvError> {
+    let state = state.borrow();
+    let bindings = state.borrow::<KvBindings>();
+    let ns = bindings
+        .namespaces
+        .get(index as usize)
+        .map(|(_, ns)| ns.clone())
+        .ok_or(KvError::NotBound(index))?;
+    Ok((ns, bindings.backlog.reserve(bytes as u64)?))
+}
 
 fn namespace(state: &Rc<RefCell<OpState>>, index: u32) -> Result<Namespace, KvError> {
     state
@@ -244,7 +323,8 @@ async fn op_kv_put_text(
     #[string] value: String,
     #[serde] options: Option<PutArgs>,
 ) -> Result<(), KvError> {
-    let ns = namespace(&state, ns)?;
+    rules::check_value(value.len())?;
+    let (ns, _waiting) = namespace_for_write(&state, ns, value.len())?;
     ns.put(&key, value.into_bytes(), options.into()).await
 }
 
@@ -257,8 +337,8 @@ async fn op_kv_put_bytes(
     #[buffer] value: JsBuffer,
     #[serde] options: Option<PutArgs>,
 ) -> Result<(), KvError> {
-    let ns = namespace(&state, ns)?;
     rules::check_value(value.len())?;
+    let (ns, _waiting) = namespace_for_write(&state, ns, value.len())?;
     ns.put(&key, value.to_vec(), options.into()).await
 }
 

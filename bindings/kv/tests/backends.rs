@@ -273,3 +273,101 @@ async fn redb_group_commits_concurrent_writes() {
         400
     );
 }
+
+/// A write that would take a namespace past the quota fails alone; shrinking writes and
+/// deletes always pass and make room; other namespaces are unaffected; the count survives a
+/// reopen, and a file without one (written before usage was kept) is counted when opened.
+#[tokio::test]
+async fn redb_quota_counts_each_namespace() {
+    let file = temp_file("quota");
+    let options = RedbOptions {
+        namespace_quota: Some(10_000),
+        ..Default::default()
+    };
+    let backend = Arc::new(RedbBackend::open(&file, options.clone()).unwrap());
+    let a = Namespace::new(backend.clone(), "a");
+    let b = Namespace::new(backend.clone(), "b");
+    let put = |ns: &Namespace, key: &'static str, len: usize| {
+        let ns = ns.clone();
+        async move { ns.put(key, vec![7; len], PutOptions::default()).await }
+    };
+    put(&a, "one", 6000).await.unwrap();
+    let err = put(&a, "two", 6000).await.unwrap_err();
+    assert_eq!(err.status(), 413);
+    assert!(
+        err.to_string()
+            .contains("413 namespace storage quota of 10000 bytes exceeded"),
+        "{err}"
+    );
+    assert_eq!(a.get("two").await.unwrap(), None);
+    // Another namespace has its own quota.
+    put(&b, "two", 6000).await.unwrap();
+    // Shrinking the first makes room for the second.
+    put(&a, "one", 100).await.unwrap();
+    put(&a, "two", 6000).await.unwrap();
+    let used = backend.usage("a").unwrap();
+    assert!((6100..6200).contains(&used), "{used}");
+    a.delete("two").await.unwrap();
+    let after_delete = backend.usage("a").unwrap();
+    assert!((100..200).contains(&after_delete), "{after_delete}");
+    drop((a, b));
+    drop(backend);
+
+    // The count is kept in the file.
+    let backend = RedbBackend::open(&file, options.clone()).unwrap();
+    assert_eq!(backend.usage("a").unwrap(), after_delete);
+    let b_used = backend.usage("b").unwrap();
+    drop(backend);
+    // A file with no count (as written before there was one) is counted when opened.
+    {
+        let db = redb::Database::open(&file).unwrap();
+        let txn = db.begin_write().unwrap();
+        let usage: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("kv_usage");
+        assert!(txn.delete_table(usage).unwrap());
+        txn.commit().unwrap();
+    }
+    let backend = RedbBackend::open(&file, options).unwrap();
+    assert_eq!(backend.usage("a").unwrap(), after_delete);
+    assert_eq!(backend.usage("b").unwrap(), b_used);
+}
+
+/// One namespace's burst of large writes does not hold up another's small one: each commit
+/// takes writes from every namespace in turn. Before, the writer took them first come, first
+/// served, and a small put waited behind the whole burst (it was in the burst's last commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redb_writer_is_fair_between_namespaces() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let backend = Arc::new(RedbBackend::open(&temp_file("fair"), RedbOptions::default()).unwrap());
+    let big = Namespace::new(backend.clone(), "big");
+    let small = Namespace::new(backend.clone(), "small");
+    // 32 × 8 MiB takes four commits at least (a batch stops at 64 MiB).
+    let mut burst = Vec::new();
+    for i in 0..32 {
+        let big = big.clone();
+        let b = backend.clone();
+        burst.push(async move {
+            big.put(&format!("k{i}"), vec![1; 8 << 20], PutOptions::default())
+                .await
+                .unwrap();
+            b.stats().commits.load(Relaxed)
+        });
+    }
+    let b = backend.clone();
+    let victim = async move {
+        small
+            .put("k", vec![1; 10], PutOptions::default())
+            .await
+            .unwrap();
+        b.stats().commits.load(Relaxed)
+    };
+    // Every put is queued, in this order, when the join first polls them. The small one goes
+    // into the first or second commit (read here at most one commit late).
+    let (burst_commits, victim_commit) = tokio::join!(futures::future::join_all(burst), victim);
+    let last_of_burst = *burst_commits.iter().max().unwrap();
+    eprintln!("small put durable by commit {victim_commit}; the burst's last by {last_of_burst}");
+    assert!(last_of_burst >= 4, "the burst took {last_of_burst} commits");
+    assert!(
+        victim_commit < last_of_burst,
+        "the small put waited for the burst's last commit ({victim_commit} of {last_of_burst})"
+    );
+}

@@ -5,6 +5,7 @@ mod claims;
 mod cpu;
 mod front_door;
 mod host_files;
+mod kv_writes;
 mod logs;
 #[cfg(feature = "v8")]
 mod memory;

@@ -26,6 +26,8 @@ use crate::error::{KvError, KvOp};
 const ENTRIES: TableDefinition<(&str, &[u8]), &[u8]> = TableDefinition::new("kv_entries");
 /// (expiration, namespace, key) → (): what to purge, oldest first.
 const EXPIRY: TableDefinition<(u64, &str, &[u8]), ()> = TableDefinition::new("kv_expiry");
+/// namespace → bytes stored (keys plus records), for the quota.
+const USAGE: TableDefinition<&str, u64> = TableDefinition::new("kv_usage");
 
 /// How often expired entries are purged by default.
 pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
@@ -57,6 +59,9 @@ pub struct RedbOptions {
     pub clock: Arc<dyn Clock>,
     /// How often expired entries are purged from the file.
     pub purge_interval: Duration,
+    /// Most bytes (keys plus stored records) one namespace may hold; `None` for no limit. A
+    /// write past it fails with [`KvError::Quota`]; deletes and shrinking writes always pass.
+    pub namespace_quota: Option<u64>,
 }
 
 impl Default for RedbOptions {
@@ -64,6 +69,7 @@ impl Default for RedbOptions {
         Self {
             clock: Arc::new(SystemClock),
             purge_interval: DEFAULT_PURGE_INTERVAL,
+            namespace_quota: None,
         }
     }
 }
@@ -119,9 +125,19 @@ impl RedbBackend {
         };
         // Create the tables so readers never meet a missing one.
         let txn = db.begin_write().map_err(|e| failed(e.to_string()))?;
+        let counted = {
+            use redb::TableHandle;
+            txn.list_tables()
+                .map_err(|e| failed(e.to_string()))?
+                .any(|t| t.name() == USAGE.name())
+        };
         txn.open_table(ENTRIES).map_err(|e| failed(e.to_string()))?;
         txn.open_table(EXPIRY).map_err(|e| failed(e.to_string()))?;
         txn.commit().map_err(|e| failed(e.to_string()))?;
+        if !counted {
+            // A new file, or one written before usage was kept: count what is there.
+            writer::count_usage(&db).map_err(|e| failed(e.to_string()))?;
+        }
 
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel();
@@ -130,7 +146,16 @@ impl RedbBackend {
             let (db, clock, stats) = (db.clone(), options.clock.clone(), stats.clone());
             std::thread::Builder::new()
                 .name("kv-writer".into())
-                .spawn(move || writer::run(db, rx, clock, options.purge_interval, stats))
+                .spawn(move || {
+                    writer::run(
+                        db,
+                        rx,
+                        clock,
+                        options.purge_interval,
+                        options.namespace_quota,
+                        stats,
+                    )
+                })
                 .map_err(|e| failed(format!("cannot start the writer thread: {e}")))?
         };
         Ok(Self {
@@ -157,6 +182,22 @@ impl RedbBackend {
     pub fn purge_now(&self) -> Result<usize, KvError> {
         writer::purge(&self.db, self.clock.now_secs())
             .map_err(|e| KvError::storage(KvOp::Delete, e))
+    }
+
+    /// Bytes namespace `ns` holds (keys plus stored records, expired ones until purged).
+    pub fn usage(&self, ns: &str) -> Result<u64, KvError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| KvError::storage(KvOp::List, e))?;
+        let table = txn
+            .open_table(USAGE)
+            .map_err(|e| KvError::storage(KvOp::List, e))?;
+        let used = table
+            .get(ns)
+            .map_err(|e| KvError::storage(KvOp::List, e))?
+            .map_or(0, |g| g.value());
+        Ok(used)
     }
 
     /// Rows in the file, expired or not: (entries, expiry index rows). For tests of purging.
