@@ -3,9 +3,9 @@
 //! Isolates start on the first request, stay warm while used, and retire after an idle time.
 //! An app that fails to load answers `503 load-error` until it is replaced.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -52,9 +52,25 @@ enum State {
     Idle,
     /// An isolate is loading or serving.
     Running(IsolateHandle),
-    /// The app failed to load; requests get 503 until the app is replaced.
-    Failed(Arc<str>),
+    /// The app failed to load; requests get 503 `load-error` until `retry_at`, when the next
+    /// request loads it again (a file fixed or restored since, or a transient failure such as
+    /// running out of file descriptors, then loads).
+    Failed { error: Arc<str>, retry_at: Instant },
 }
+
+/// The wait before loading a failed app again: it doubles with each failure in a row, from
+/// [`FIRST_RETRY`] up to [`LAST_RETRY`], so a broken app costs little however often it is
+/// asked for.
+fn retry_delay(failures: u32) -> Duration {
+    FIRST_RETRY
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(LAST_RETRY)
+}
+
+/// The wait after a first failure to load.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between two loads of an app that keeps failing.
+const LAST_RETRY: Duration = Duration::from_secs(300);
 
 /// How loading an app ended: fine, or the error with file and line.
 pub type LoadResult = Result<(), Arc<str>>;
@@ -67,6 +83,8 @@ pub struct Tenant {
     kv: edge_kv::js::KvBindings,
     shared: Arc<TenantShared>,
     state: Mutex<State>,
+    /// Loads that failed in a row (0 once one succeeds).
+    failures: AtomicU32,
     load_waiters: Mutex<Vec<oneshot::Sender<LoadResult>>>,
     me: Weak<Tenant>,
 }
@@ -89,6 +107,7 @@ impl Tenant {
             kv,
             shared,
             state: Mutex::new(State::Idle),
+            failures: AtomicU32::new(0),
             load_waiters: Mutex::new(Vec::new()),
             me: me.clone(),
         }))
@@ -114,8 +133,15 @@ impl Tenant {
         &self.app.name
     }
 
+    /// The state, with a failed app whose retry is due turned back to `Idle` (so the caller
+    /// loads it again).
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(&*state, State::Failed { retry_at, .. } if Instant::now() >= *retry_at) {
+            tracing::info!(tenant = %self.app.name, "loading the app again after it failed");
+            *state = State::Idle;
+        }
+        state
     }
 
     /// Hands a request to the tenant's isolate, starting one if needed. The reply arrives on
@@ -123,7 +149,7 @@ impl Tenant {
     pub fn invoke(&self, inv: Invocation) {
         let mut state = self.lock();
         let inv = match &*state {
-            State::Failed(error) => {
+            State::Failed { error, .. } => {
                 let message = if self.shared.expose_errors {
                     format!("the app {:?} failed to load: {error}", self.app.name)
                 } else {
@@ -170,7 +196,7 @@ impl Tenant {
     pub fn adopt(&self, task: LocalTask) -> Result<(), LocalTask> {
         let mut state = self.lock();
         let task = match &*state {
-            State::Failed(_) => return Err(task),
+            State::Failed { .. } => return Err(task),
             State::Running(handle) => match handle.run(task) {
                 Ok(()) => return Ok(()),
                 Err(task) => task,
@@ -228,7 +254,7 @@ impl Tenant {
         {
             let mut state = self.lock();
             match &*state {
-                State::Failed(e) => return Err(e.clone()),
+                State::Failed { error, .. } => return Err(error.clone()),
                 State::Running(_) => {}
                 State::Idle => {
                     self.start(&mut state, None).map_err(|e| {
@@ -262,16 +288,27 @@ impl Tenant {
 impl Supervisor for Tenant {
     fn loaded(&self, isolate: u64) {
         tracing::debug!(tenant = %self.app.name, isolate, "app loaded");
+        self.failures.store(0, Ordering::Relaxed);
         self.notify_loaded(Ok(()));
     }
 
     fn load_failed(&self, isolate: u64, error: String) {
-        tracing::error!(tenant = %self.app.name, isolate, "app failed to load: {error}");
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let retry_in = retry_delay(failures);
+        tracing::error!(
+            tenant = %self.app.name,
+            isolate,
+            retry_in_secs = retry_in.as_secs(),
+            "app failed to load: {error}"
+        );
         let error: Arc<str> = error.into();
         {
             let mut state = self.lock();
             if matches!(&*state, State::Running(h) if h.id == isolate) {
-                *state = State::Failed(error.clone());
+                *state = State::Failed {
+                    error: error.clone(),
+                    retry_at: Instant::now() + retry_in,
+                };
             }
         }
         self.notify_loaded(Err(error));
@@ -326,4 +363,19 @@ fn kv_bindings(
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_ceiling() {
+        assert_eq!(retry_delay(1), Duration::from_secs(1));
+        assert_eq!(retry_delay(2), Duration::from_secs(2));
+        assert_eq!(retry_delay(5), Duration::from_secs(16));
+        assert_eq!(retry_delay(9), Duration::from_secs(256));
+        assert_eq!(retry_delay(10), LAST_RETRY);
+        assert_eq!(retry_delay(u32::MAX), LAST_RETRY);
+    }
 }

@@ -6,6 +6,7 @@ mod cpu;
 mod front_door;
 mod host_files;
 mod kv_writes;
+mod load_retry;
 mod logs;
 #[cfg(feature = "v8")]
 mod memory;
