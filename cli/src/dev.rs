@@ -58,5 +58,9 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let node = Node::single(&args.dir, options)
         .with_context(|| format!("cannot start the app in {}", args.dir.display()))?;
     let addr = format!("{}:{}", args.host, args.port);
-    crate::serve::listen(node, &addr, &state_dir)
+    // Ctrl-C lets a request in flight finish, briefly: a developer wants the prompt back.
+    crate::serve::listen(node, &addr, &state_dir, DEV_GRACE)
 }
+
+/// How long `edge dev` lets requests in flight finish after Ctrl-C.
+const DEV_GRACE: Duration = Duration::from_secs(5);

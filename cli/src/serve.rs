@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// is skipped.
     #[arg(long = "share-kv", value_name = "ID")]
     share_kv: Vec<String>,
+    /// On SIGTERM or Ctrl-C: stop accepting connections, then give the requests in flight up
+    /// to this many seconds to finish before exiting (a second signal exits at once).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    grace_secs: u64,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -85,7 +89,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         skipped = errors.len(),
         "apps loaded"
     );
-    listen(node, &args.listen, &data_dir)
+    listen(
+        node,
+        &args.listen,
+        &data_dir,
+        Duration::from_secs(args.grace_secs),
+    )
 }
 
 /// `EDGE_KV_CLOCK=manual`: KV expirations run on a clock the admin endpoint can move forward
@@ -100,7 +109,12 @@ pub fn kv_clock() -> anyhow::Result<Option<edge_kv::ManualClock>> {
 
 /// Binds `addr`, starts the admin endpoint (announced in `data_dir/admin.json`) if the node
 /// has a KV store, prints `listening on http://HOST:PORT` on stdout, and serves until killed.
-pub fn listen(node: Node, addr: &str, data_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+pub fn listen(
+    node: Node,
+    addr: &str,
+    data_dir: &std::path::Path,
+    grace: Duration,
+) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -127,9 +141,28 @@ pub fn listen(node: Node, addr: &str, data_dir: &std::path::Path) -> anyhow::Res
             out.flush()?;
         }
         tokio::select! {
-            r = edge_runtime::server::serve(listener, node) => r.context("server failed")?,
+            r = edge_runtime::server::serve(listener, node.clone()) => r.context("server failed")?,
             _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
             _ = terminated() => tracing::info!("terminated; shutting down"),
+        }
+        // The listener is closed (no new connections); requests in flight may finish, up to
+        // the grace period. A second signal stops at once.
+        let requests = node.requests();
+        if requests.count() > 0 {
+            tracing::info!(
+                in_flight = requests.count(),
+                grace_secs = grace.as_secs_f64(),
+                "letting requests in flight finish"
+            );
+            tokio::select! {
+                () = requests.drained() => tracing::info!("every request finished"),
+                () = tokio::time::sleep(grace) => tracing::warn!(
+                    in_flight = requests.count(),
+                    "grace period over; stopping with requests in flight"
+                ),
+                _ = tokio::signal::ctrl_c() => tracing::warn!("interrupted again; stopping now"),
+                _ = terminated() => tracing::warn!("terminated again; stopping now"),
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

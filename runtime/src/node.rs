@@ -134,6 +134,7 @@ pub struct Node {
     tenants: Vec<Arc<Tenant>>,
     options: NodeOptions,
     kv: Option<Arc<edge_kv::RedbBackend>>,
+    requests: Arc<crate::server::InFlight>,
 }
 
 impl Node {
@@ -148,6 +149,7 @@ impl Node {
             tenants: vec![tenant],
             options,
             kv,
+            requests: Default::default(),
         })
     }
 
@@ -266,6 +268,7 @@ impl Node {
                 tenants,
                 options,
                 kv,
+                requests: Default::default(),
             },
             errors,
         ))
@@ -274,6 +277,11 @@ impl Node {
     /// What the front door allows one request.
     pub fn front_door(&self) -> crate::server::FrontDoorLimits {
         self.options.front_door
+    }
+
+    /// The requests the front door has in flight (a stopping node waits for them).
+    pub fn requests(&self) -> &Arc<crate::server::InFlight> {
+        &self.requests
     }
 
     /// The tenant serving `host` and `path`, if any.

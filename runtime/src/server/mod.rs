@@ -10,11 +10,13 @@
 
 mod authority;
 mod bounds;
+mod drain;
 mod first_request;
 mod prefixed;
 
 use self::bounds::{Admission, Admitted};
 pub use bounds::FrontDoorLimits;
+pub use drain::{Counted, InFlight, InFlightGuard};
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -164,12 +166,13 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
         let activity = activity.clone();
         service_fn(move |req| {
             let busy = activity.begin();
+            let counted = conn.node.requests().begin();
             let conn = conn.clone();
             let id = conn.ids.next();
             async move {
                 let res = handle(&conn.node, req, id, conn.peer).await;
                 drop(busy);
-                Ok::<_, Infallible>(res)
+                Ok::<_, Infallible>(res.map(|body| Counted::new(body, counted)))
             }
         })
     };
@@ -246,9 +249,13 @@ async fn serve_any(io: Prefixed<TcpStream>, conn: Conn) {
     let peer = conn.peer;
     let conn_limits = conn.node.front_door();
     let service = service_fn(move |req| {
+        let counted = conn.node.requests().begin();
         let conn = conn.clone();
         let id = conn.ids.next();
-        async move { Ok::<_, Infallible>(handle(&conn.node, req, id, conn.peer).await) }
+        async move {
+            let res = handle(&conn.node, req, id, conn.peer).await;
+            Ok::<_, Infallible>(res.map(|body| Counted::new(body, counted)))
+        }
     });
     let limits = conn_limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());

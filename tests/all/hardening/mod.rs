@@ -11,5 +11,6 @@ mod logs;
 #[cfg(feature = "v8")]
 mod memory;
 mod responses;
+mod shutdown;
 mod slow_readers;
 mod uploads;
