@@ -43,6 +43,10 @@ pub struct LimitArgs {
     /// Seconds a connection may sit idle between requests before it is closed.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     keep_alive_secs: u64,
+    /// Seconds a client may take no bytes of a response before its connection is closed (a
+    /// slow reader that keeps reading is never cut).
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    send_timeout_secs: u64,
     /// Client connections the node holds at most (never more than three quarters of the
     /// open-file limit); past it new ones get 503 and are closed.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
@@ -89,6 +93,7 @@ impl LimitArgs {
             max_request_body: self.max_body_mb.saturating_mul(1 << 20),
             header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
             keep_alive_idle: Duration::from_secs(self.keep_alive_secs.max(1)),
+            send_timeout: Duration::from_secs(self.send_timeout_secs.max(1)),
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
             ..FrontDoorLimits::default()

@@ -17,6 +17,9 @@ pub struct FrontDoorLimits {
     pub header_read_timeout: Duration,
     /// How long a connection may sit idle between requests; then it is closed.
     pub keep_alive_idle: Duration,
+    /// How long a write to a client may make no progress (the client takes no bytes); then
+    /// the connection is closed and what it held freed.
+    pub send_timeout: Duration,
     /// Open client connections the node holds at most (lowered at start to three quarters of
     /// the process's open-file limit). Past it a new connection is answered `503` and closed.
     pub max_connections: usize,
@@ -37,6 +40,7 @@ impl Default for FrontDoorLimits {
             max_request_body: Self::DEFAULT_MAX_REQUEST_BODY,
             header_read_timeout: Duration::from_secs(10),
             keep_alive_idle: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(30),
             max_connections: 10_000,
             max_connections_per_ip: 512,
             max_h2_streams: 64,

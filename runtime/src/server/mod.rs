@@ -13,6 +13,9 @@ mod bounds;
 mod drain;
 mod first_request;
 mod prefixed;
+mod send_timeout;
+
+use send_timeout::SendTimeout;
 
 use self::bounds::{Admission, Admitted};
 pub use bounds::FrontDoorLimits;
@@ -176,12 +179,38 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
             }
         })
     };
+    let io = SendTimeout::new(io, limits.send_timeout);
+    let timed_out = io.timed_out();
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .serve_connection(TokioIo::new(io), service);
+    let outcome = serve_until(connection, &activity, limits, &mut stopping).await;
+    timed_out.release_if_struck();
+    if let Err(e) = outcome {
+        tracing::debug!(%peer, "connection ended: {e}");
+    }
+}
+
+/// Runs an HTTP/1 connection until it ends, closing it gracefully once idle past the
+/// keep-alive limit, or past [`LINGER_IDLE`] once its isolate has stopped. The connection is
+/// dropped (and what it held freed) when this returns.
+async fn serve_until<S>(
+    connection: hyper::server::conn::http1::Connection<
+        TokioIo<SendTimeout<Prefixed<TcpStream>>>,
+        S,
+    >,
+    activity: &Activity,
+    limits: crate::server::FrontDoorLimits,
+    stopping: &mut Stopping,
+) -> hyper::Result<()>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as http_body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     tokio::pin!(connection);
-    let outcome = tokio::select! {
+    tokio::select! {
         outcome = connection.as_mut() => outcome,
         () = activity.idle_for(limits.keep_alive_idle) => {
             connection.as_mut().graceful_shutdown();
@@ -194,9 +223,6 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
             connection.as_mut().graceful_shutdown();
             connection.await
         }
-    };
-    if let Err(e) = outcome {
-        tracing::debug!(%peer, "connection ended: {e}");
     }
 }
 
@@ -269,7 +295,11 @@ async fn serve_any(io: Prefixed<TcpStream>, conn: Conn) {
         .max_concurrent_streams(limits.max_h2_streams)
         .keep_alive_interval(limits.keep_alive_idle / 2)
         .keep_alive_timeout(limits.header_read_timeout);
-    if let Err(e) = builder.serve_connection(TokioIo::new(io), service).await {
+    let io = SendTimeout::new(io, limits.send_timeout);
+    let timed_out = io.timed_out();
+    let outcome = builder.serve_connection(TokioIo::new(io), service).await;
+    timed_out.release_if_struck();
+    if let Err(e) = outcome {
         tracing::debug!(%peer, "connection ended: {e}");
     }
 }

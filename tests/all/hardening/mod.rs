@@ -13,4 +13,5 @@ mod memory;
 mod responses;
 mod shutdown;
 mod slow_readers;
+mod unread;
 mod uploads;

@@ -1,0 +1,78 @@
+//! Clients that never read a whole (not streamed) response: before, 40 of them held about 590
+//! MB of response bodies for as long as they kept their connections open. Now a connection
+//! that takes no bytes for the send timeout is closed and what it held is freed.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::harness::{Edge, client, fixture, rss_kib};
+
+#[tokio::test]
+async fn connections_that_never_read_are_closed_and_their_responses_freed() {
+    let edge = Edge::serve(&fixture("hardening"), &["--send-timeout-secs", "2"]);
+    let c = client();
+    // Warm: the app loaded, one response read whole.
+    let body = c
+        .get(edge.url("/"))
+        .header("host", "big-response.test")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(body.len(), 20 << 20);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let baseline = rss_kib(edge.pid());
+
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", edge.port))
+            .await
+            .unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nhost: big-response.test\r\n\r\n")
+            .await
+            .unwrap();
+        clients.push(s);
+    }
+    let opened = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let holding = rss_kib(edge.pid());
+    eprintln!("RSS {baseline} KiB before, {holding} KiB with 40 unread responses");
+    assert!(
+        holding > baseline + 200 * 1024,
+        "the unread responses were not held ({baseline} → {holding} KiB): the test shows nothing"
+    );
+
+    // Each connection is closed about 2 s after it stopped taking bytes: a read drains what
+    // the socket buffers held, then meets the end.
+    for s in &mut clients {
+        let mut buf = vec![0u8; 1 << 20];
+        let ended = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a connection was still open 20 s on");
+    }
+    let closed_after = opened.elapsed();
+    assert!(closed_after >= Duration::from_secs(2), "{closed_after:?}");
+    let mut after = rss_kib(edge.pid());
+    for _ in 0..20 {
+        if after < baseline + 100 * 1024 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        after = rss_kib(edge.pid());
+    }
+    eprintln!("RSS {after} KiB once they were closed");
+    assert!(
+        after < baseline + 100 * 1024,
+        "RSS stayed at {after} KiB (baseline {baseline} KiB)"
+    );
+}
