@@ -44,7 +44,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         limits: args.limits.node_limits(),
         front_door: args.limits.front_door(),
         // The developer runs their own app: it gets what its config asks.
-        private_network: edge_runtime::PrivateNetwork::AnyApp,
+        private_network: edge_runtime::AppGrant::AnyApp,
         enforce_limits: !args.limits.no_limits,
         expose_errors: true,
         kv: KvOptions {

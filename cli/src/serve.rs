@@ -36,6 +36,11 @@ pub struct ServeArgs {
     /// config can grant itself that.
     #[arg(long = "allow-private-network", value_name = "NAME")]
     allow_private_network: Vec<String>,
+    /// Lets the app NAME have routes with a wildcard host (`*/…`, `*.example.com/…`,
+    /// `*example.com/…`), which claim hosts no app names. Repeat for more apps. Any other app
+    /// with such a route is skipped.
+    #[arg(long = "allow-wildcard-routes", value_name = "NAME")]
+    allow_wildcard_routes: Vec<String>,
     /// Lets more than one app bind the KV namespace ID (they then share its data). Repeat for
     /// more ids. Any other id belongs to the first app that binds it; another app binding it
     /// is skipped.
@@ -62,7 +67,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
         front_door: args.limits.front_door(),
-        private_network: edge_runtime::PrivateNetwork::Apps(args.allow_private_network),
+        private_network: edge_runtime::AppGrant::Apps(args.allow_private_network),
+        wildcard_routes: edge_runtime::AppGrant::Apps(args.allow_wildcard_routes),
         shared_kv: args.share_kv,
         enforce_limits: !args.limits.no_limits,
         expose_errors: false,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{AppConfig, CONFIG_FILE, ConfigError, RoutePattern};
+use crate::config::{AppConfig, CONFIG_FILE, ConfigError, HostPattern, RoutePattern};
 use crate::limits::NodeLimits;
 use crate::router::{RouteConflict, Router};
 use crate::tenant::{Tenant, TenantShared};
@@ -34,29 +34,34 @@ pub struct NodeOptions {
     pub front_door: crate::server::FrontDoorLimits,
     /// Which apps may have their `[outbound] allow_private` (reach loopback and private
     /// networks). An app cannot grant itself that: the operator does.
-    pub private_network: PrivateNetwork,
+    pub private_network: AppGrant,
     /// KV namespace ids that more than one app may bind. Any other id belongs to the first app
     /// (in folder name order) that binds it.
     pub shared_kv: Vec<String>,
+    /// Apps whose routes may have a wildcard host (`*`, `*.example.com`, `*example.com`): a
+    /// wildcard claims hosts no app has named, so only the operator hands one out. An app with
+    /// one that is not granted is skipped.
+    pub wildcard_routes: AppGrant,
 }
 
-/// The operator's grant of private-network access (`[outbound] allow_private`).
+/// Which apps the operator grants something an app cannot grant itself: private-network
+/// access (`[outbound] allow_private`), wildcard routes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PrivateNetwork {
+pub enum AppGrant {
     /// Only the apps with these names (none: the default of a node).
     Apps(Vec<String>),
     /// Any app that asks (`edge dev`: the developer runs their own app).
     AnyApp,
 }
 
-impl Default for PrivateNetwork {
+impl Default for AppGrant {
     fn default() -> Self {
         Self::Apps(Vec::new())
     }
 }
 
-impl PrivateNetwork {
-    /// Whether the app named `name` may reach private networks if it asks.
+impl AppGrant {
+    /// Whether the app named `name` has the grant (if it asks for what it grants).
     pub fn grants(&self, name: &str) -> bool {
         match self {
             Self::Apps(names) => names.iter().any(|n| n == name),
@@ -90,8 +95,9 @@ impl Default for NodeOptions {
             kv: KvOptions::default(),
             warm_isolates: 0,
             front_door: Default::default(),
-            private_network: PrivateNetwork::default(),
+            private_network: AppGrant::default(),
             shared_kv: Vec::new(),
+            wildcard_routes: AppGrant::default(),
         }
     }
 }
@@ -196,6 +202,23 @@ impl Node {
                         "{:?} is already the name of the app in {}",
                         app.name,
                         other.app().root.display()
+                    ),
+                });
+                continue;
+            }
+            if let Some(route) = app
+                .routes
+                .iter()
+                .find(|r| !matches!(r.host, HostPattern::Exact(_)))
+                .filter(|_| !options.wildcard_routes.grants(&app.name))
+            {
+                errors.push(ConfigError::Invalid {
+                    path: config,
+                    key: "routes".into(),
+                    reason: format!(
+                        "{} has a wildcard host, which claims hosts no app has named: the node grants that only to apps its operator names (edge serve --allow-wildcard-routes {})",
+                        crate::router::describe(route),
+                        app.name
                     ),
                 });
                 continue;

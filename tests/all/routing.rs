@@ -14,9 +14,12 @@ async fn get(edge: &Edge, host: &str, path: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// `node-basic`'s `catchall` app routes a wildcard host, which the operator must grant.
+const NODE_BASIC: &[&str] = &["--allow-wildcard-routes", "catchall"];
+
 #[tokio::test]
 async fn routes_by_host_and_longest_path_prefix() {
-    let edge = Edge::serve(&fixture("node-basic"), &[]);
+    let edge = Edge::serve(&fixture("node-basic"), NODE_BASIC);
     let a: Value = get(&edge, "alpha.test", "/x").await.json().await.unwrap();
     assert_eq!(a["app"], "alpha");
     let b: Value = get(&edge, "alpha.test:8080", "/api/v1")
@@ -48,7 +51,7 @@ async fn routes_by_host_and_longest_path_prefix() {
 
 #[tokio::test]
 async fn tenants_cannot_see_each_others_globals() {
-    let edge = Edge::serve(&fixture("node-basic"), &[]);
+    let edge = Edge::serve(&fixture("node-basic"), NODE_BASIC);
     let a: Value = get(&edge, "alpha.test", "/").await.json().await.unwrap();
     assert_eq!(a["secret"], "alpha's secret");
     let b: Value = get(&edge, "beta.test", "/").await.json().await.unwrap();
@@ -57,7 +60,7 @@ async fn tenants_cannot_see_each_others_globals() {
 
 #[tokio::test]
 async fn a_syntax_error_is_503_load_error_while_others_keep_serving() {
-    let edge = Edge::serve(&fixture("node-basic"), &[]);
+    let edge = Edge::serve(&fixture("node-basic"), NODE_BASIC);
     let res = get(&edge, "broken.test", "/").await;
     assert_eq!(res.status(), 503);
     assert_eq!(res.headers()["edge-error"], "load-error");
@@ -81,7 +84,7 @@ async fn a_syntax_error_is_503_load_error_while_others_keep_serving() {
 
 #[tokio::test]
 async fn an_app_with_a_bad_config_is_skipped_with_a_clear_error() {
-    let edge = Edge::serve(&fixture("node-basic"), &[]);
+    let edge = Edge::serve(&fixture("node-basic"), NODE_BASIC);
     let event = edge.wait_for_event("unknown_key", std::time::Duration::from_secs(5));
     let message = event["message"].as_str().unwrap();
     assert!(message.contains("bad-config/edge.toml"), "{message}");

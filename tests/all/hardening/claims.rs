@@ -90,7 +90,8 @@ async fn a_wildcard_route_cannot_take_a_host_another_app_names() {
         "name = \"grabber\"\nmain = \"index.js\"\nroutes = [\"*/login*\"]\n",
         "grabber",
     );
-    let edge = Edge::serve(&apps, &[]);
+    // (Granted by the operator: what it may still take is only hosts no app names.)
+    let edge = Edge::serve(&apps, &["--allow-wildcard-routes", "grabber"]);
     let c = client();
     // Before, the longer path won whatever the host: the shop's logins reached the grabber.
     assert_eq!(
@@ -136,5 +137,53 @@ async fn an_app_cannot_bind_another_apps_kv_namespace_unless_the_node_shares_it(
             .unwrap()
             .status(),
         404
+    );
+}
+
+/// A wildcard host claims every host no app names (before, `routes = ["*/login*"]` in any
+/// app's own config took `/login` on all of them): only an app the operator names may have one.
+#[tokio::test]
+async fn a_wildcard_route_needs_the_operators_grant() {
+    let apps = scratch("wildcards");
+    app(
+        &apps,
+        "a-catcher",
+        "name = \"catcher\"\nmain = \"index.js\"\nroutes = [\"*/login*\"]\n",
+        "caught",
+    );
+    app(
+        &apps,
+        "b-fine",
+        "name = \"fine\"\nmain = \"index.js\"\nroutes = [\"fine.test/*\"]\n",
+        "fine",
+    );
+    let edge = Edge::serve(&apps, &[]);
+    let c = client();
+    let res = c
+        .get(edge.url("/login"))
+        .header("host", "anything.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        404,
+        "an ungranted wildcard route took the request"
+    );
+    assert_eq!(
+        get_text(&c, &edge.url("/"), Some("fine.test")).await,
+        "fine"
+    );
+    let logs = edge.logs();
+    assert!(
+        logs.contains("has a wildcard host") && logs.contains("--allow-wildcard-routes catcher"),
+        "{logs}"
+    );
+    drop(edge);
+
+    let edge = Edge::serve(&apps, &["--allow-wildcard-routes", "catcher"]);
+    assert_eq!(
+        get_text(&c, &edge.url("/login"), Some("anything.test")).await,
+        "caught"
     );
 }
