@@ -14,8 +14,10 @@ mod drain;
 mod first_request;
 mod prefixed;
 mod send_timeout;
+mod unsent;
 
 use send_timeout::SendTimeout;
+use unsent::Unsent;
 
 use self::bounds::{Admission, Admitted};
 pub use bounds::FrontDoorLimits;
@@ -274,13 +276,22 @@ impl Activity {
 async fn serve_any(io: Prefixed<TcpStream>, conn: Conn) {
     let peer = conn.peer;
     let conn_limits = conn.node.front_door();
-    let service = service_fn(move |req| {
+    let send_timeout = conn_limits.send_timeout;
+    let service = service_fn(move |req: Request<Incoming>| {
         let counted = conn.node.requests().begin();
         let conn = conn.clone();
         let id = conn.ids.next();
+        let h2 = req.version() == http::Version::HTTP_2;
         async move {
             let res = handle(&conn.node, req, id, conn.peer).await;
-            Ok::<_, Infallible>(res.map(|body| Counted::new(body, counted)))
+            Ok::<_, Infallible>(res.map(|body| {
+                let body = if h2 {
+                    Unsent::new(body, send_timeout)
+                } else {
+                    Unsent::Pass(body)
+                };
+                Counted::new(body, counted)
+            }))
         }
     });
     let limits = conn_limits;
