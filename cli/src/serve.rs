@@ -146,13 +146,28 @@ pub fn listen(
             writeln!(out, "listening on http://{local}")?;
             out.flush()?;
         }
-        tokio::select! {
-            r = edge_runtime::server::serve(listener, node.clone()) => r.context("server failed")?,
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
-            _ = terminated() => tracing::info!("terminated; shutting down"),
+        let mut server = Box::pin(edge_runtime::server::serve(listener, node.clone()));
+        let mut hangups = signal(tokio::signal::unix::SignalKind::hangup());
+        loop {
+            tokio::select! {
+                r = &mut server => {
+                    r.context("server failed")?;
+                    break;
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("interrupted; shutting down");
+                    break;
+                }
+                _ = terminated() => {
+                    tracing::info!("terminated; shutting down");
+                    break;
+                }
+                Some(()) = next(&mut hangups) => reload(&node).await,
+            }
         }
-        // The listener is closed (no new connections); requests in flight may finish, up to
-        // the grace period. A second signal stops at once.
+        // Close the listener (no new connections); requests in flight may finish, up to the
+        // grace period. A second signal stops at once.
+        drop(server);
         let requests = node.requests();
         if requests.count() > 0 {
             tracing::info!(
@@ -172,6 +187,40 @@ pub fn listen(
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Reads the apps again (on SIGHUP) and logs what changed.
+async fn reload(node: &Node) {
+    tracing::info!("hangup: reading the apps again");
+    match node.reload().await {
+        Ok(report) => {
+            for e in &report.errors {
+                tracing::error!("{e}");
+            }
+            tracing::info!(
+                added = ?report.added,
+                replaced = ?report.replaced,
+                removed = ?report.removed,
+                failed = ?report.failed.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+                unchanged = report.unchanged,
+                "apps reloaded"
+            );
+        }
+        Err(e) => tracing::error!("reload failed; the apps as they were keep serving: {e}"),
+    }
+}
+
+/// A stream of `kind` signals, if the process can take them.
+fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind).ok()
+}
+
+/// The next signal of `stream`; never, without one.
+async fn next(stream: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match stream {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves on SIGTERM (how service managers stop a node), so shutdown is clean: the admin

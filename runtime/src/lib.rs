@@ -20,5 +20,5 @@ pub mod tenant;
 
 pub use config::AppConfig;
 pub use error::{ERROR_HEADER, ErrorCode, InvokeError};
-pub use node::{AppGrant, KvOptions, Node, NodeError, NodeOptions};
+pub use node::{AppGrant, KvOptions, Node, NodeError, NodeOptions, Reloaded};
 pub use request_id::{RequestId, RequestIds};

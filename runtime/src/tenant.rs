@@ -85,6 +85,8 @@ pub struct Tenant {
     state: Mutex<State>,
     /// Loads that failed in a row (0 once one succeeds).
     failures: AtomicU32,
+    /// The id of the last isolate that loaded the app (0: none yet).
+    loaded: AtomicU64,
     load_waiters: Mutex<Vec<oneshot::Sender<LoadResult>>>,
     me: Weak<Tenant>,
 }
@@ -108,6 +110,7 @@ impl Tenant {
             shared,
             state: Mutex::new(State::Idle),
             failures: AtomicU32::new(0),
+            loaded: AtomicU64::new(0),
             load_waiters: Mutex::new(Vec::new()),
             me: me.clone(),
         }))
@@ -255,17 +258,21 @@ impl Tenant {
             let mut state = self.lock();
             match &*state {
                 State::Failed { error, .. } => return Err(error.clone()),
-                State::Running(_) => {}
-                State::Idle => {
-                    self.start(&mut state, None).map_err(|e| {
-                        Arc::<str>::from(format!("cannot start an isolate: {}", e.error))
-                    })?;
+                State::Running(h) if self.loaded.load(Ordering::Acquire) == h.id => {
+                    return Ok(());
                 }
+                _ => {}
             }
+            // Waiting before the isolate starts: it may load before this thread goes on.
             self.load_waiters
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(tx);
+            if matches!(&*state, State::Idle) {
+                self.start(&mut state, None).map_err(|e| {
+                    Arc::<str>::from(format!("cannot start an isolate: {}", e.error))
+                })?;
+            }
         }
         rx.await
             .unwrap_or_else(|_| Err("the isolate stopped while loading".into()))
@@ -279,6 +286,17 @@ impl Tenant {
         }
     }
 
+    /// Stops taking requests for this tenant's isolate: it finishes what is in flight (and
+    /// its `waitUntil` work) and stops. A later request starts a new isolate.
+    pub fn retire(&self) {
+        let mut state = self.lock();
+        if matches!(&*state, State::Running(_)) {
+            // Dropping the handle closes the isolate's queue; its host loop sees that and
+            // stops once nothing is in flight.
+            *state = State::Idle;
+        }
+    }
+
     /// Whether an isolate is loaded or loading.
     pub fn is_running(&self) -> bool {
         matches!(*self.lock(), State::Running(_))
@@ -289,6 +307,7 @@ impl Supervisor for Tenant {
     fn loaded(&self, isolate: u64) {
         tracing::debug!(tenant = %self.app.name, isolate, "app loaded");
         self.failures.store(0, Ordering::Relaxed);
+        self.loaded.store(isolate, Ordering::Release);
         self.notify_loaded(Ok(()));
     }
 

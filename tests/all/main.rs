@@ -13,6 +13,7 @@ mod kv;
 mod limits;
 mod outbound;
 mod pool;
+mod reload;
 mod routing;
 mod streaming;
 mod web_apis;

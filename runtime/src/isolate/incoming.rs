@@ -90,7 +90,18 @@ pub(crate) async fn op_edge_wait_request(state: Rc<RefCell<OpState>>) -> bool {
         })
         .await;
         match next {
-            Some(got) => return got,
+            Some(true) => return true,
+            Some(false) => {
+                // The queue is closed: the tenant retired this isolate (its app was replaced
+                // or removed). What is in flight finishes first (each invocation is bounded by
+                // its wall-clock limit); then the isolate stops.
+                loop {
+                    if state.borrow().borrow::<HostState>().inflight.is_empty() {
+                        return false;
+                    }
+                    tokio::time::sleep(RETIRE_POLL).await;
+                }
+            }
             None => {
                 idle_timer = None;
                 let s = state.borrow();
@@ -102,6 +113,9 @@ pub(crate) async fn op_edge_wait_request(state: Rc<RefCell<OpState>>) -> bool {
         }
     }
 }
+
+/// How often a retired isolate looks whether its last invocation has finished.
+const RETIRE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Takes the next queued request into flight and returns its id, or -1 when none is queued.
 #[op2(fast)]

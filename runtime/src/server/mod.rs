@@ -130,7 +130,7 @@ async fn steer(mut stream: TcpStream, conn: Conn) {
     let tenant = match &first {
         FirstRequest::Gone => return,
         FirstRequest::Other => None,
-        FirstRequest::Http1 { host, path } => conn.node.route(host, path).cloned(),
+        FirstRequest::Http1 { host, path } => conn.node.route(host, path),
     };
     if let Some(tenant) = tenant {
         match stream.into_std() {
@@ -348,7 +348,7 @@ async fn handle(
     let max_body = node.front_door().max_request_body;
     // The access log costs a clock read, a span and a line per request: only when enabled.
     if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
-        return invoke(tenant, &parts, body, host, request_id, max_body)
+        return invoke(&tenant, &parts, body, host, request_id, max_body)
             .await
             .unwrap_or_else(|e| error_response(request_id, &e));
     }
@@ -362,7 +362,7 @@ async fn handle(
         path,
     );
     async {
-        let response = invoke(tenant, &parts, body, host, request_id, max_body)
+        let response = invoke(&tenant, &parts, body, host, request_id, max_body)
             .await
             .unwrap_or_else(|e| error_response(request_id, &e));
         tracing::info!(

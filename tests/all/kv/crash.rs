@@ -58,7 +58,17 @@ async fn acknowledged_writes_survive_kill_9() {
                 }
             }));
         }
-        // Kill at a random point 150–900 ms into the storm.
+        // Kill at a random point 150–900 ms into the storm, once it has begun (the first write
+        // acknowledged: on a loaded machine the node may take a while to get there).
+        let prefix = format!("c{cycle:02}-");
+        let began = std::time::Instant::now();
+        while !acked.lock().unwrap().keys().any(|k| k.starts_with(&prefix)) {
+            assert!(
+                began.elapsed() < Duration::from_secs(60),
+                "cycle {cycle}: no write acknowledged in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         tokio::time::sleep(Duration::from_millis(150 + next() % 750)).await;
         edge.kill9();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -1,16 +1,27 @@
 //! A node: the tenants it hosts and how requests find them.
 //!
 //! `edge serve` hosts every app folder of an apps directory and routes by Host and path;
-//! `edge dev` hosts one app and sends it every request.
+//! `edge dev` hosts one app and sends it every request. What a node serves can change while it
+//! runs ([`Node::reload`]): the apps are read again, and the routing table and tenants are
+//! replaced whole, keeping the tenants of apps that did not change.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{AppConfig, CONFIG_FILE, ConfigError, HostPattern, RoutePattern};
+mod fingerprint;
+mod reload;
+mod table;
+
+use arc_swap::ArcSwap;
+
+use crate::config::{AppConfig, ConfigError};
 use crate::limits::NodeLimits;
-use crate::router::{RouteConflict, Router};
+use crate::router::RouteConflict;
 use crate::tenant::{Tenant, TenantShared};
+
+pub use reload::Reloaded;
+use table::Table;
 
 /// How a node runs its tenants.
 #[derive(Clone, Debug)]
@@ -127,20 +138,27 @@ pub enum NodeError {
     Kv(#[from] edge_kv::OpenError),
 }
 
-enum Routing {
-    /// Every request goes to this tenant.
-    Single(Arc<Tenant>),
-    /// By Host and path.
-    Table(Router),
+/// Where a node's apps come from, so it can read them again.
+#[derive(Clone, Debug)]
+enum Source {
+    /// One app folder (`edge dev`): it gets every request.
+    Single(PathBuf),
+    /// Every app folder of a directory (`edge serve`), routed by Host and path.
+    Apps(PathBuf),
 }
 
-/// The set of tenants a process hosts.
+/// The set of tenants a process hosts. What it serves (its routing table and tenants) is one
+/// [`Table`], read once per request and replaced whole by [`Node::reload`], so a request sees
+/// either the old apps or the new ones, never a mix.
 pub struct Node {
-    routing: Routing,
-    tenants: Vec<Arc<Tenant>>,
+    current: ArcSwap<Table>,
+    source: Source,
     options: NodeOptions,
+    shared: Arc<TenantShared>,
     kv: Option<Arc<edge_kv::RedbBackend>>,
     requests: Arc<crate::server::InFlight>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Node {
@@ -149,152 +167,57 @@ impl Node {
         let app = AppConfig::load(dir)?;
         let kv = open_kv(&options.kv, !app.kv_namespaces.is_empty())?;
         let shared = shared(&options, kv.clone())?;
-        let tenant = new_tenant(app, &options, shared)?;
-        Ok(Self {
-            routing: Routing::Single(tenant.clone()),
-            tenants: vec![tenant],
+        let tenant = new_tenant(app, &options, shared.clone())?;
+        Ok(Self::new(
+            Table::single(tenant, fingerprint::of_folder(dir)),
+            Source::Single(dir.to_path_buf()),
             options,
+            shared,
             kv,
-            requests: Default::default(),
-        })
+        ))
     }
 
     /// A node hosting every app folder (a subfolder with an `edge.toml`) in `dir`. Apps whose
-    /// config is invalid are left out and returned with their errors; the rest are served.
+    /// config is invalid, or that claim what another app has, are left out and returned with
+    /// their errors; the rest are served.
     pub fn from_apps_dir(
         dir: &Path,
         options: NodeOptions,
     ) -> Result<(Self, Vec<ConfigError>), NodeError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| NodeError::AppsDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut folders: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.join(CONFIG_FILE).is_file())
-            .collect();
-        folders.sort();
-
-        let mut apps = Vec::new();
-        let mut errors = Vec::new();
-        for folder in folders {
-            match AppConfig::load(&folder) {
-                Ok(app) => apps.push((folder, app)),
-                Err(e) => errors.push(e),
-            }
-        }
-        let needs_kv = apps.iter().any(|(_, app)| !app.kv_namespaces.is_empty());
+        let apps = table::scan(dir)?;
+        let needs_kv = apps
+            .iter()
+            .any(|a| a.config.as_ref().is_ok_and(|c| !c.kv_namespaces.is_empty()));
         let kv = open_kv(&options.kv, needs_kv)?;
         let shared = shared(&options, kv.clone())?;
-        let mut router = Router::default();
-        let mut tenants: Vec<Arc<Tenant>> = Vec::new();
-        let mut kv_owners: std::collections::HashMap<String, String> = Default::default();
-        for (folder, app) in apps {
-            // An app that claims a name or a route another app already has is skipped, with an
-            // error naming both; the rest of the node starts.
-            let config = folder.join(CONFIG_FILE);
-            if let Some(other) = tenants.iter().find(|t| t.name() == app.name) {
-                errors.push(ConfigError::Invalid {
-                    path: config,
-                    key: "name".into(),
-                    reason: format!(
-                        "{:?} is already the name of the app in {}",
-                        app.name,
-                        other.app().root.display()
-                    ),
-                });
-                continue;
-            }
-            if let Some(route) = app
-                .routes
-                .iter()
-                .find(|r| !matches!(r.host, HostPattern::Exact(_)))
-                .filter(|_| !options.wildcard_routes.grants(&app.name))
-            {
-                errors.push(ConfigError::Invalid {
-                    path: config,
-                    key: "routes".into(),
-                    reason: format!(
-                        "{} has a wildcard host, which claims hosts no app has named: the node grants that only to apps its operator names (edge serve --allow-wildcard-routes {})",
-                        crate::router::describe(route),
-                        app.name
-                    ),
-                });
-                continue;
-            }
-            let mut routes = app.routes.clone();
-            // Every app is also reachable at `<name>.localhost`, handy with curl and in tests.
-            match RoutePattern::parse(&format!("{}.localhost/*", app.name.to_ascii_lowercase())) {
-                Ok(route) => routes.push(route),
-                Err(reason) => {
-                    errors.push(ConfigError::Invalid {
-                        path: config,
-                        key: "name".into(),
-                        reason: format!("not usable as a host name: {reason}"),
-                    });
-                    continue;
-                }
-            }
-            if let Some((route, other)) = routes
-                .iter()
-                .find_map(|r| router.claimed_by(r).map(|other| (r, other)))
-            {
-                errors.push(ConfigError::Invalid {
-                    path: config,
-                    key: "routes".into(),
-                    reason: format!(
-                        "{} is already routed to app {other:?}",
-                        crate::router::describe(route)
-                    ),
-                });
-                continue;
-            }
-            // A KV namespace belongs to the first app that binds it; another app may bind it
-            // only if the operator shares it.
-            if let Some((id, other)) = app.kv_namespaces.iter().find_map(|ns| {
-                kv_owners
-                    .get(&ns.id)
-                    .filter(|owner| **owner != app.name && !options.shared_kv.contains(&ns.id))
-                    .map(|owner| (ns.id.clone(), owner.clone()))
-            }) {
-                errors.push(ConfigError::Invalid {
-                    path: config,
-                    key: "kv_namespaces".into(),
-                    reason: format!(
-                        "namespace {id:?} belongs to app {other:?}; a node lets apps share a namespace only when its operator says so (edge serve --share-kv {id})"
-                    ),
-                });
-                continue;
-            }
-            let ids: Vec<String> = app.kv_namespaces.iter().map(|ns| ns.id.clone()).collect();
-            let tenant = match new_tenant(app, &options, shared.clone()) {
-                Ok(t) => t,
-                Err(e) => {
-                    errors.push(e);
-                    continue;
-                }
-            };
-            for id in ids {
-                kv_owners
-                    .entry(id)
-                    .or_insert_with(|| tenant.name().to_string());
-            }
-            for route in routes {
-                router.add(route, tenant.clone())?;
-            }
-            tenants.push(tenant);
+        let built = table::build(apps, None, &[], &options, &shared);
+        let errors = built.errors;
+        let node = Self::new(
+            built.table,
+            Source::Apps(dir.to_path_buf()),
+            options,
+            shared,
+            kv,
+        );
+        Ok((node, errors))
+    }
+
+    fn new(
+        table: Table,
+        source: Source,
+        options: NodeOptions,
+        shared: Arc<TenantShared>,
+        kv: Option<Arc<edge_kv::RedbBackend>>,
+    ) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(table),
+            source,
+            options,
+            shared,
+            kv,
+            requests: Default::default(),
+            reloading: tokio::sync::Mutex::new(()),
         }
-        Ok((
-            Self {
-                routing: Routing::Table(router),
-                tenants,
-                options,
-                kv,
-                requests: Default::default(),
-            },
-            errors,
-        ))
     }
 
     /// What the front door allows one request.
@@ -307,17 +230,19 @@ impl Node {
         &self.requests
     }
 
-    /// The tenant serving `host` and `path`, if any.
-    pub fn route(&self, host: &str, path: &str) -> Option<&Arc<Tenant>> {
-        match &self.routing {
-            Routing::Single(t) => Some(t),
-            Routing::Table(r) => r.route(host, path),
-        }
+    /// The tenant serving `host` and `path`, if any, in what the node serves now.
+    pub fn route(&self, host: &str, path: &str) -> Option<Arc<Tenant>> {
+        self.current.load().route(host, path).cloned()
     }
 
-    /// The tenants, in load order.
-    pub fn tenants(&self) -> &[Arc<Tenant>] {
-        &self.tenants
+    /// The tenants served now, in load order.
+    pub fn tenants(&self) -> Vec<Arc<Tenant>> {
+        self.current
+            .load()
+            .served()
+            .iter()
+            .map(|s| s.tenant.clone())
+            .collect()
     }
 
     /// The options the node runs with.
