@@ -28,6 +28,10 @@ pub struct DevArgs {
     /// Keep local state (KV data) here instead of the app's `.edge` folder.
     #[arg(long)]
     persist_to: Option<PathBuf>,
+    /// Run the app's `scheduled` handler on a request to `/__scheduled?cron=EXPR`, as
+    /// `wrangler dev --test-scheduled` does.
+    #[arg(long)]
+    test_scheduled: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -47,6 +51,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         private_network: edge_runtime::AppGrant::AnyApp,
         enforce_limits: !args.limits.no_limits,
         expose_errors: true,
+        test_scheduled: args.test_scheduled,
         kv: KvOptions {
             path: Some(edge_kv::RedbBackend::file_in(&state_dir)),
             always: false,

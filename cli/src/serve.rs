@@ -70,6 +70,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         private_network: edge_runtime::AppGrant::Apps(args.allow_private_network),
         wildcard_routes: edge_runtime::AppGrant::Apps(args.allow_wildcard_routes),
         shared_kv: args.share_kv,
+        test_scheduled: false,
         enforce_limits: !args.limits.no_limits,
         expose_errors: false,
         warm_isolates: args.warm_isolates,

@@ -39,6 +39,7 @@ const {
   op_edge_wait_until_done,
   op_edge_unhandled_rejection,
   op_edge_subrequest,
+  op_edge_event,
 } = core.ops;
 
 const requestMod = core.loadExtScript("ext:deno_fetch/23_request.js");
@@ -411,6 +412,10 @@ function pickHandler(ns) {
     return serviceWorkerHandler;
   }
   if (def !== undefined && def !== null) {
+    if (typeof def.scheduled === "function") {
+      // A Worker with only other handlers (a cron job) loads; a request to it fails clearly.
+      return noFetchHandler;
+    }
     throw new TypeError(
       "the module's default export has no fetch() method; export default { async fetch(request, env, ctx) { ... } }",
     );
@@ -419,6 +424,72 @@ function pickHandler(ns) {
     "the module registers no fetch handler: export default { fetch } or addEventListener(\"fetch\", ...)",
   );
 }
+
+function noFetchHandler() {
+  throw new TypeError("the module's default export has no fetch() method to answer a request");
+}
+
+/** The handlers of events other than requests, by event type: `export default { scheduled }`. */
+function pickEventHandlers(ns) {
+  const def = ns.default;
+  const of = (name) =>
+    def !== undefined && def !== null && typeof def[name] === "function"
+      ? (...args) => def[name](...args)
+      : null;
+  return { scheduled: of("scheduled") };
+}
+
+/** What a `scheduled` handler is given first, as on Workers. */
+class ScheduledController {
+  #cron;
+  #scheduledTime;
+  constructor(cron, scheduledTime) {
+    this.#cron = cron;
+    this.#scheduledTime = scheduledTime;
+  }
+  get cron() {
+    return this.#cron;
+  }
+  get scheduledTime() {
+    return this.#scheduledTime;
+  }
+  get type() {
+    return "scheduled";
+  }
+  noRetry() {
+    // Retries of failed cron runs are not made on edge; accepted for compatibility.
+  }
+}
+
+/** Runs the handler of event `id` (not a request): it answers once the handler has settled. */
+function runEvent(handlers, env, id) {
+  const ev = op_edge_event(id);
+  const ctx = new ExecutionContext(id);
+  let result;
+  const outer = core.getAsyncContext();
+  core.setAsyncContext(id);
+  try {
+    if (ev === null) throw new TypeError("an event of an unknown kind");
+    const handler = handlers[ev.type];
+    if (handler === null || handler === undefined) {
+      throw new TypeError(`the module's default export has no ${ev.type}() method`);
+    }
+    result = handler(new ScheduledController(ev.cron, ev.scheduledTime), env, ctx);
+  } catch (err) {
+    op_edge_fail(id, describe(err));
+    return;
+  } finally {
+    core.setAsyncContext(outer);
+  }
+  PromisePrototypeThen(
+    PromiseResolve(result),
+    () => op_edge_respond_text(id, 200, "", ""),
+    (err) => op_edge_fail(id, describe(err)),
+  );
+}
+
+/** An id from `op_edge_take_request` with this bit set is an event other than a request. */
+const EVENT_BIT = 1 << 30;
 
 /** How many queued requests the host loop starts before it awaits again. */
 const REQUESTS_PER_BATCH = 64;
@@ -451,6 +522,7 @@ async function serve(mainUrl) {
   });
   const ns = await import(mainUrl);
   const handler = pickHandler(ns);
+  const eventHandlers = pickEventHandlers(ns);
   const env = op_edge_env();
   for (const [name, binding] of kvBindings()) env[name] = binding;
   if (handler === serviceWorkerHandler) {
@@ -464,7 +536,8 @@ async function serve(mainUrl) {
     for (let n = 0; n < REQUESTS_PER_BATCH; n++) {
       const id = op_edge_take_request();
       if (id < 0) break;
-      invoke(handler, env, id);
+      if (id >= EVENT_BIT) runEvent(eventHandlers, env, id - EVENT_BIT);
+      else invoke(handler, env, id);
     }
   }
 }

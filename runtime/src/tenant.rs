@@ -191,6 +191,29 @@ impl Tenant {
         }
     }
 
+    /// Runs `event` on the tenant (starting an isolate if needed) and waits for its outcome:
+    /// the entry point of events that come with no connection (a cron trigger, by hand or on
+    /// schedule). For an event other than a request, the reply is an empty `200` once the
+    /// handler's promise settled, or the error it threw or the limit it broke.
+    pub async fn dispatch(
+        &self,
+        request_id: crate::RequestId,
+        event: isolate::Event,
+    ) -> isolate::Reply {
+        let (reply, rx) = oneshot::channel();
+        self.invoke(Invocation {
+            request_id,
+            event,
+            reply,
+        });
+        rx.await.unwrap_or_else(|_| {
+            Err(InvokeError::new(
+                ErrorCode::Unavailable,
+                "the app's isolate stopped before answering",
+            ))
+        })
+    }
+
     /// Runs `task` on the thread of the tenant's isolate, starting one if none is running, so
     /// that what the task asks of this tenant stays on that thread (the front door hands over
     /// the connections whose first request is for this tenant). Gives the task back when the

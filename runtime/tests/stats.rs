@@ -3,11 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use edge_runtime::isolate::Invocation;
+use edge_runtime::isolate::{Event, FetchRequest};
 use edge_runtime::limits::LimitKind;
 use edge_runtime::tenant::Tenant;
 use edge_runtime::{ErrorCode, Node, NodeOptions};
-use tokio::sync::oneshot;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,16 +23,17 @@ fn options() -> NodeOptions {
 }
 
 async fn call(tenant: &Tenant, n: u64) -> edge_runtime::isolate::Reply {
-    let (reply, rx) = oneshot::channel();
-    tenant.invoke(Invocation {
-        request_id: edge_runtime::RequestId::new(0x7e57, n),
-        method: http::Method::GET,
-        url: "http://app.test/".into(),
-        headers: Default::default(),
-        body: edge_runtime::isolate::InvocationBody::Empty,
-        reply,
-    });
-    rx.await.expect("every invocation gets a reply")
+    tenant
+        .dispatch(
+            edge_runtime::RequestId::new(0x7e57, n),
+            Event::Fetch(FetchRequest {
+                method: http::Method::GET,
+                url: "http://app.test/".into(),
+                headers: Default::default(),
+                body: edge_runtime::isolate::InvocationBody::Empty,
+            }),
+        )
+        .await
 }
 
 async fn wait_idle(tenant: &Tenant) {

@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod connections;
 mod errors;
+mod events;
 mod handlers;
 mod hardening;
 mod isolates;

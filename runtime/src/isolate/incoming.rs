@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::ops::{HostState, Inflight};
 use super::request_body::RequestBodyResource;
-use super::{Invocation, InvocationBody};
+use super::{Event, Invocation, InvocationBody};
 
 /// Invocation ids stay below this, so that every id is a small integer in every engine.
 const ID_LIMIT: u32 = 1 << 30;
@@ -134,6 +134,25 @@ pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
             },
         }
     };
+    let (request, other) = match invocation.event {
+        Event::Fetch(f) => (
+            RequestParts {
+                head: Some((f.method, f.url, f.headers)),
+                body: f.body,
+                bytes: None,
+            },
+            None,
+        ),
+        Event::Scheduled(s) => (
+            RequestParts {
+                head: None,
+                body: InvocationBody::Empty,
+                bytes: None,
+            },
+            Some(OtherEvent::Scheduled(s)),
+        ),
+    };
+    let is_event = other.is_some();
     let id = host.next_id;
     host.next_id = (host.next_id + 1) % ID_LIMIT;
     host.stats.invoked();
@@ -149,15 +168,42 @@ pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
             cpu: Duration::ZERO,
             started: Instant::now(),
             subrequests: 0,
-            request: RequestParts {
-                head: Some((invocation.method, invocation.url, invocation.headers)),
-                body: invocation.body,
-                bytes: None,
-            },
+            request,
+            event: other,
         },
     );
-    // Below ID_LIMIT, so it fits.
-    id as i32
+    // Below ID_LIMIT, so it fits, with room for the event bit.
+    if is_event {
+        (id | EVENT_BIT) as i32
+    } else {
+        id as i32
+    }
+}
+
+/// Set in an id [`op_edge_take_request`] returns when the invocation is an event other than a
+/// request (`host.js` then asks [`op_edge_event`] what it is). Ids stay below it.
+const EVENT_BIT: u32 = 1 << 30;
+
+/// Event `id` (other than a request) as the script sees it: `{ type: "scheduled", cron,
+/// scheduledTime }`; null for an unknown id or a request.
+#[op2]
+#[serde]
+pub(crate) fn op_edge_event(state: &mut OpState, #[smi] id: u32) -> Option<serde_json::Value> {
+    let host = state.borrow_mut::<HostState>();
+    let event = host.inflight.get(&id)?.event.as_ref()?;
+    Some(match event {
+        OtherEvent::Scheduled(s) => {
+            let mut v = serde_json::to_value(s).ok()?;
+            v["type"] = "scheduled".into();
+            v
+        }
+    })
+}
+
+/// An event other than a request, in flight.
+pub(crate) enum OtherEvent {
+    /// A cron trigger.
+    Scheduled(super::ScheduledEvent),
 }
 
 /// The method, URL and headers of request `id` as one string, `method \n url \n header-block`

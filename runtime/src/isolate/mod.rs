@@ -57,10 +57,28 @@ pub enum InvocationBody {
 /// What an isolate answers: a response (whose body may still be streaming) or why there is none.
 pub type Reply = Result<http::Response<ResponseBody>, InvokeError>;
 
-/// One request for an isolate to handle.
+/// One event for an isolate to handle: an HTTP request, or an event with no request (a cron
+/// trigger), all through the same tenant, limits and isolate.
 pub struct Invocation {
-    /// The id logged with everything this request causes.
+    /// The id logged with everything this invocation causes.
     pub request_id: crate::RequestId,
+    /// What happened.
+    pub event: Event,
+    /// Where the reply goes. For an event other than a request, an empty `200` once the
+    /// handler's promise settles, or the error it threw.
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// The events an app's handlers take (`export default { fetch, scheduled }`).
+pub enum Event {
+    /// An HTTP request, for `fetch`.
+    Fetch(FetchRequest),
+    /// A cron trigger, for `scheduled`.
+    Scheduled(ScheduledEvent),
+}
+
+/// An HTTP request on its way into an isolate.
+pub struct FetchRequest {
     /// The HTTP method.
     pub method: http::Method,
     /// The full URL, with scheme and host.
@@ -69,8 +87,16 @@ pub struct Invocation {
     pub headers: Vec<u8>,
     /// The body.
     pub body: InvocationBody,
-    /// Where the reply goes.
-    pub reply: oneshot::Sender<Reply>,
+}
+
+/// A cron trigger firing, as Workers' `ScheduledController` describes it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduledEvent {
+    /// The cron expression that fired (empty when fired by hand without one).
+    pub cron: String,
+    /// When it was due, in milliseconds since the Unix epoch.
+    pub scheduled_time: f64,
 }
 
 /// Everything an isolate thread needs to run one app.

@@ -86,6 +86,8 @@ pub(crate) struct Inflight {
     pub(crate) subrequests: u32,
     /// What the script has not taken of the request yet ([`super::incoming`]).
     pub(crate) request: RequestParts,
+    /// The event, when it is not a request.
+    pub(crate) event: Option<super::incoming::OtherEvent>,
 }
 
 impl HostState {
@@ -195,6 +197,7 @@ deno_core::extension!(
         op_edge_ready,
         super::incoming::op_edge_wait_request,
         super::incoming::op_edge_take_request,
+        super::incoming::op_edge_event,
         super::incoming::op_edge_request_head,
         super::incoming::op_edge_request_body,
         super::incoming::op_edge_request_bytes,

@@ -49,6 +49,9 @@ pub struct NodeOptions {
     /// KV namespace ids that more than one app may bind. Any other id belongs to the first app
     /// (in folder name order) that binds it.
     pub shared_kv: Vec<String>,
+    /// Answer `/__scheduled?cron=…` by running the app's `scheduled` handler, as `wrangler dev
+    /// --test-scheduled` does (`edge dev --test-scheduled`; never on a node).
+    pub test_scheduled: bool,
     /// Apps whose routes may have a wildcard host (`*`, `*.example.com`, `*example.com`): a
     /// wildcard claims hosts no app has named, so only the operator hands one out. An app with
     /// one that is not granted is skipped.
@@ -109,6 +112,7 @@ impl Default for NodeOptions {
             private_network: AppGrant::default(),
             shared_kv: Vec::new(),
             wildcard_routes: AppGrant::default(),
+            test_scheduled: false,
         }
     }
 }

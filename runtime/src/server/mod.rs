@@ -45,7 +45,7 @@ use self::first_request::FirstRequest;
 use self::prefixed::Prefixed;
 use crate::body::ResponseBody;
 use crate::error::{ERROR_HEADER, ErrorCode, InvokeError};
-use crate::isolate::{Invocation, InvocationBody, LocalTask, Stopping};
+use crate::isolate::{Event, FetchRequest, Invocation, InvocationBody, LocalTask, Stopping};
 
 /// Request bodies whose declared length is at most this are received by the front door and
 /// given to the script whole; longer or unsized ones stream.
@@ -345,6 +345,9 @@ async fn handle(
             ),
         );
     };
+    if node.options().test_scheduled && path == TEST_SCHEDULED_PATH {
+        return test_scheduled(&tenant, parts.uri.query(), request_id).await;
+    }
     let max_body = node.front_door().max_request_body;
     // The access log costs a clock read, a span and a line per request: only when enabled.
     if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
@@ -375,6 +378,40 @@ async fn handle(
     }
     .instrument(span)
     .await
+}
+
+/// Where `edge dev --test-scheduled` runs the app's `scheduled` handler, as wrangler does.
+const TEST_SCHEDULED_PATH: &str = "/__scheduled";
+
+/// Runs the app's `scheduled` handler for `?cron=` (and `?time=`, ms since the epoch; now by
+/// default) and answers as `wrangler dev --test-scheduled` does.
+async fn test_scheduled(
+    tenant: &crate::tenant::Tenant,
+    query: Option<&str>,
+    request_id: RequestId,
+) -> Response<ResponseBody> {
+    let mut event = crate::isolate::ScheduledEvent {
+        cron: String::new(),
+        scheduled_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_millis() as f64),
+    };
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match &*key {
+            "cron" => event.cron = value.into_owned(),
+            "time" => {
+                if let Ok(t) = value.parse::<f64>() {
+                    event.scheduled_time = t;
+                }
+            }
+            _ => {}
+        }
+    }
+    tracing::info!(tenant = tenant.name(), %request_id, cron = %event.cron, "running the scheduled handler");
+    match tenant.dispatch(request_id, Event::Scheduled(event)).await {
+        Ok(_) => Response::new(ResponseBody::from("Ran scheduled event".to_string())),
+        Err(e) => error_response(request_id, &e),
+    }
 }
 
 async fn invoke(
@@ -442,10 +479,12 @@ async fn invoke(
     let (reply, rx) = oneshot::channel();
     tenant.invoke(Invocation {
         request_id,
-        method: parts.method.clone(),
-        url,
-        headers,
-        body,
+        event: Event::Fetch(FetchRequest {
+            method: parts.method.clone(),
+            url,
+            headers,
+            body,
+        }),
         reply,
     });
     match rx.await {
