@@ -34,14 +34,24 @@ pub(super) fn install(runtime: &mut JsRuntime) {
     }
 }
 
+/// How the watchdog stops a JavaScript isolate: `terminate_execution`, and the nudge.
+pub(super) struct JsInterrupt(pub(super) v8::IsolateHandle);
+
+impl crate::limits::watchdog::Interrupt for JsInterrupt {
+    fn terminate(&self) {
+        self.0.terminate_execution();
+    }
+
+    fn nudge(&self) {
+        self.0.request_interrupt(nudge, std::ptr::null_mut());
+    }
+}
+
 /// The interrupt: queues the no-op microtask (see the module documentation).
 ///
 /// # Safety
 /// Called by the engine on the isolate's own thread, with that live isolate.
-pub(super) unsafe extern "C" fn nudge(
-    isolate: v8::UnsafeRawIsolatePtr,
-    _data: *mut std::ffi::c_void,
-) {
+unsafe extern "C" fn nudge(isolate: v8::UnsafeRawIsolatePtr, _data: *mut std::ffi::c_void) {
     // SAFETY: the engine passes the isolate the interrupt was requested on, on its thread.
     let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr_unchecked(isolate) };
     let Some(NoOp(f)) = isolate.get_slot::<NoOp>() else {

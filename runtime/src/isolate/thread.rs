@@ -191,10 +191,9 @@ fn make(blank: Blank) -> Result<Made, String> {
         ..Default::default()
     });
     super::nudge::install(&mut runtime);
-    let watched = Watched::register(
+    let watched = Watched::register(Box::new(super::nudge::JsInterrupt(
         runtime.v8_isolate().thread_safe_handle(),
-        super::nudge::nudge,
-    )
+    )))
     .map_err(|e| format!("cannot watch the isolate's CPU clock: {e}"))?;
     memory.watch(watched.clone());
     {

@@ -6,10 +6,16 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use deno_core::v8::{IsolateHandle, UnsafeRawIsolatePtr};
-
-/// An engine interrupt callback: runs on the isolate's thread, inside its running script.
-pub type InterruptCallback = unsafe extern "C" fn(UnsafeRawIsolatePtr, *mut std::ffi::c_void);
+/// How the watchdog stops what it watches, from its own thread: for a JavaScript isolate the
+/// engine's `terminate_execution`; for WebAssembly, an epoch deadline. Engine-specific; the
+/// policy (budgets, breaches) is the watchdog's.
+pub trait Interrupt: Send + Sync + 'static {
+    /// Stops the code running now, as soon as the engine can.
+    fn terminate(&self);
+    /// Called on every tick while terminated code goes on running: whatever helps the engine
+    /// stop it (see `isolate/nudge.rs`).
+    fn nudge(&self) {}
+}
 
 use super::LimitKind;
 use super::thread_clock::ThreadClock;
@@ -21,7 +27,7 @@ const TICK: Duration = Duration::from_millis(1);
 /// start and end of each event-loop turn.
 pub struct Watched {
     clock: ThreadClock,
-    isolate: IsolateHandle,
+    interrupt: Box<dyn Interrupt>,
     /// Thread CPU time (ns) when the current turn started; 0 when not in a turn.
     turn_started_ns: AtomicU64,
     /// CPU (ns) the current turn may use.
@@ -32,27 +38,20 @@ pub struct Watched {
     breach: AtomicU8,
     /// Watchdog ticks the turn has gone on running since the breach.
     ticks_since_breach: AtomicU32,
-    /// Run on the isolate's thread, as an interrupt, while a breached turn goes on running.
-    nudge: InterruptCallback,
 }
 
 impl Watched {
     /// Registers an isolate (on its own thread) with the watchdog. It stays watched until the
-    /// returned `Arc` is dropped. `nudge` is requested as an interrupt, every tick, while a turn
-    /// terminated for a breach goes on running: whatever helps the engine stop it.
-    pub fn register(
-        isolate: IsolateHandle,
-        nudge: InterruptCallback,
-    ) -> std::io::Result<Arc<Self>> {
+    /// returned `Arc` is dropped; `interrupt` stops it.
+    pub fn register(interrupt: Box<dyn Interrupt>) -> std::io::Result<Arc<Self>> {
         let watched = Arc::new(Self {
             clock: ThreadClock::current()?,
-            isolate,
+            interrupt,
             turn_started_ns: AtomicU64::new(0),
             turn_budget_ns: AtomicU64::new(u64::MAX),
             wall_deadline_ns: AtomicU64::new(0),
             breach: AtomicU8::new(0),
             ticks_since_breach: AtomicU32::new(0),
-            nudge,
         });
         watchdog().add(&watched);
         Ok(watched)
@@ -96,7 +95,7 @@ impl Watched {
         let _ = self
             .breach
             .compare_exchange(0, kind.as_u8(), Ordering::AcqRel, Ordering::Acquire);
-        self.isolate.terminate_execution();
+        self.interrupt.terminate();
     }
 
     /// The limit that was breached, if any.
@@ -113,11 +112,10 @@ impl Watched {
             // Breached and still running: terminate again. Code inside the turn may have
             // cancelled the termination (deno_core does, to turn an exception into an error),
             // and a microtask chain then runs on; the turn must end.
-            self.isolate.terminate_execution();
+            self.interrupt.terminate();
             let ticks = self.ticks_since_breach.fetch_add(1, Ordering::Relaxed);
             if ticks >= NUDGE_AFTER_TICKS {
-                self.isolate
-                    .request_interrupt(self.nudge, std::ptr::null_mut());
+                self.interrupt.nudge();
             }
             return;
         }
@@ -135,7 +133,7 @@ impl Watched {
 }
 
 /// Watchdog ticks a breached turn may go on running before it is nudged (see
-/// [`Watched::register`]).
+/// [`Interrupt::nudge`]).
 const NUDGE_AFTER_TICKS: u32 = 2;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
