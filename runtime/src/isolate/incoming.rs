@@ -9,7 +9,6 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use deno_core::{OpState, op2};
@@ -165,9 +164,7 @@ pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
             body_tx: None,
             responded: false,
             wait_until: 0,
-            cpu: Duration::ZERO,
-            started: Instant::now(),
-            subrequests: 0,
+            usage: crate::limits::meter::Usage::starting(),
             request,
             event: other,
         },

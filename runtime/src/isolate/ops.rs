@@ -15,13 +15,9 @@ use super::incoming::{Queue, RequestParts};
 use super::{Reply, Supervisor};
 use crate::body::BodyError;
 use crate::error::InvokeError;
-use crate::limits::watchdog::Watched;
+use crate::limits::meter::{Meter, Subrequest, Usage};
 use crate::limits::{LimitKind, Limits, TenantStats};
 use crate::request_id::RequestId;
-
-/// CPU a turn may use while the app loads (evaluating its module). Generous, but an endless
-/// loop at load is still stopped.
-pub(crate) const IDLE_TURN_BUDGET: Duration = Duration::from_secs(2);
 
 /// Per-isolate state the host ops share, kept in `OpState`.
 pub(crate) struct HostState {
@@ -39,33 +35,8 @@ pub(crate) struct HostState {
     pub(crate) stats: Arc<TenantStats>,
     /// Whether CPU and wall-clock limits are enforced (off only for benchmarks).
     pub(crate) enforce_limits: bool,
-    /// The main module has evaluated; the host loop is (about to be) taking requests.
-    pub(crate) serving: bool,
-    /// The isolate as the watchdog sees it: a turn's budget grows as invocations start in it.
-    pub(crate) watched: Arc<Watched>,
-    /// How the current event-loop turn's CPU is shared.
-    pub(crate) turn: TurnShare,
-    /// CPU used in turns that no invocation shared (timers or promises a handler left running
-    /// after its response) since the last invocation started. Past one invocation's CPU limit,
-    /// the isolate is stopped: such work is the tenant's too.
-    pub(crate) orphan_cpu: Duration,
-    /// Outbound fetches made by no invocation in flight (by work left running after a
-    /// response, or by code that reset its async context) since the last invocation started;
-    /// bounded by one invocation's subrequest limit.
-    pub(crate) orphan_subrequests: u32,
-}
-
-/// Who shares the CPU of the current event-loop turn. CPU is read per turn, not per
-/// invocation, so a turn's CPU is split evenly between every invocation that was in flight at
-/// any point of it — including those that started and finished within the turn, which are no
-/// longer in flight when it is charged.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct TurnShare {
-    /// Invocations in flight when the turn began, plus those started during it.
-    sharers: u32,
-    /// The turn began with nothing in flight, and its budget already holds one invocation's
-    /// limit for the first request to start in it.
-    reserved: bool,
+    /// How turns are charged and what they may use ([`crate::limits::meter`]).
+    pub(crate) meter: Meter,
 }
 
 /// One invocation the script is working on: from dispatch until its response is complete and
@@ -78,12 +49,8 @@ pub(crate) struct Inflight {
     pub(crate) responded: bool,
     /// `waitUntil` promises not yet settled.
     pub(crate) wait_until: u32,
-    /// CPU time charged so far.
-    pub(crate) cpu: Duration,
-    /// When it was dispatched.
-    pub(crate) started: Instant,
-    /// Outbound fetches made.
-    pub(crate) subrequests: u32,
+    /// What it has used, against its limits.
+    pub(crate) usage: Usage,
     /// What the script has not taken of the request yet ([`super::incoming`]).
     pub(crate) request: RequestParts,
     /// The event, when it is not a request.
@@ -108,84 +75,27 @@ impl HostState {
         }
     }
 
-    /// A turn begins: returns what it may use (see [`HostState::turn_budget`]) and starts
-    /// counting who shares it.
+    /// A turn begins: returns what it may use and starts counting who shares it.
     pub(crate) fn begin_turn(&mut self) -> (Duration, Option<Instant>) {
-        self.turn = TurnShare {
-            sharers: self.inflight.len() as u32,
-            reserved: self.serving && self.inflight.is_empty(),
-        };
-        self.turn_budget()
+        self.meter
+            .begin_turn(self.inflight.values().map(|e| &e.usage))
     }
 
-    /// An invocation started within the current turn: it shares the turn's CPU, and the turn
-    /// may use one more invocation's limit (the first start in a turn that began idle uses the
-    /// share already reserved for it).
+    /// An invocation started within the current turn (see [`Meter::started_in_turn`]).
     pub(crate) fn started_in_turn(&mut self) {
-        self.turn.sharers += 1;
-        self.orphan_cpu = Duration::ZERO;
-        self.orphan_subrequests = 0;
-        if self.turn.reserved {
-            self.turn.reserved = false;
-        } else {
-            self.watched.extend_turn(self.limits.cpu);
-        }
+        self.meter.started_in_turn();
     }
 
-    /// Charges `used` CPU, split evenly between everything that shared the turn, to the
-    /// invocations still in flight, and returns the limit one of them broke.
+    /// Charges `used` CPU to the invocations in flight; returns the limit one of them broke.
     pub(crate) fn charge(&mut self, used: Duration) -> Option<LimitKind> {
-        self.stats.add_cpu(used);
-        if self.inflight.is_empty() {
-            if self.serving && self.turn.sharers == 0 {
-                // Work nobody asked for: charged to the isolate, bounded by one invocation's
-                // limit, so a tenant gets no more CPU than its limit times the requests it
-                // was sent.
-                self.orphan_cpu += used;
-                if self.orphan_cpu > self.limits.cpu {
-                    return Some(LimitKind::Cpu);
-                }
-            }
-            return None;
-        }
-        let sharers = self.turn.sharers.max(self.inflight.len() as u32);
-        let share = used / sharers;
-        let mut breach = None;
-        for entry in self.inflight.values_mut() {
-            entry.cpu += share;
-            if entry.cpu > self.limits.cpu {
-                breach = Some(LimitKind::Cpu);
-            }
-        }
-        breach
+        self.meter
+            .charge(used, self.inflight.values_mut().map(|e| &mut e.usage))
     }
 
-    /// What the next turn may use: the CPU the most constrained invocation has left (times the
-    /// number sharing the turn), and the earliest wall-clock deadline. With nothing in flight,
-    /// one invocation's budget (a request may start within the turn); while the app is still
-    /// loading, [`IDLE_TURN_BUDGET`].
+    /// What the next turn may use: CPU, and the earliest wall-clock deadline.
     pub(crate) fn turn_budget(&self) -> (Duration, Option<Instant>) {
-        if !self.serving {
-            return (IDLE_TURN_BUDGET, None);
-        }
-        if self.inflight.is_empty() {
-            // A request may arrive and start within this very turn: hold the turn to one
-            // invocation's budget.
-            return (self.limits.cpu, None);
-        }
-        let n = self.inflight.len() as u32;
-        let left = self
-            .inflight
-            .values()
-            .map(|e| self.limits.cpu.saturating_sub(e.cpu))
-            .min()
-            .unwrap_or_default();
-        let deadline = self
-            .inflight
-            .values()
-            .map(|e| e.started + self.limits.wall)
-            .min();
-        (left.saturating_mul(n), deadline)
+        self.meter
+            .turn_budget(self.inflight.values().map(|e| &e.usage))
     }
 }
 
@@ -279,24 +189,26 @@ fn op_edge_unhandled_rejection(state: &mut OpState, #[string] error: &str) {
 fn op_edge_subrequest(state: &mut OpState, id: u32) -> bool {
     let host = state.borrow_mut::<HostState>();
     let limit = host.limits.subrequests;
+    match host
+        .meter
+        .subrequest(host.inflight.get_mut(&id).map(|e| &mut e.usage))
+    {
+        Subrequest::Allowed => return true,
+        Subrequest::OverOrphan { first } => {
+            if first {
+                tracing::warn!(
+                    tenant = &*host.tenant,
+                    limit,
+                    "subrequest limit exceeded by work with no request in flight"
+                );
+            }
+            return false;
+        }
+        Subrequest::OverInvocation => {}
+    }
     let Some(entry) = host.inflight.get_mut(&id) else {
-        host.orphan_subrequests = host.orphan_subrequests.saturating_add(1);
-        if host.orphan_subrequests <= limit {
-            return true;
-        }
-        if host.orphan_subrequests == limit + 1 {
-            tracing::warn!(
-                tenant = &*host.tenant,
-                limit,
-                "subrequest limit exceeded by work with no request in flight"
-            );
-        }
         return false;
     };
-    entry.subrequests += 1;
-    if entry.subrequests <= limit {
-        return true;
-    }
     let request_id = entry.request_id;
     let reply = entry.reply.take();
     let tenant = host.tenant.clone();
@@ -324,7 +236,7 @@ pub(crate) fn expire_overdue(state: &mut OpState, now: Instant) -> usize {
     let overdue: Vec<u32> = host
         .inflight
         .iter()
-        .filter(|(_, e)| e.started + wall <= now)
+        .filter(|(_, e)| host.meter.overdue(&e.usage, now))
         .map(|(id, _)| *id)
         .collect();
     for id in &overdue {
@@ -374,7 +286,7 @@ pub(crate) fn inflight_summary(state: &OpState) -> (String, Duration) {
     let used = host
         .inflight
         .values()
-        .map(|e| e.cpu)
+        .map(|e| e.usage.cpu)
         .max()
         .unwrap_or_default();
     (ids.join(","), used)

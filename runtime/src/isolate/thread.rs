@@ -17,14 +17,13 @@ use tokio::sync::mpsc;
 use super::incoming::Queue;
 use super::loader::AppModuleLoader;
 use super::local_tasks::{LocalTask, LocalTasks};
-use super::ops::{
-    HostState, TurnShare, abandon_inflight, expire_overdue, inflight_summary, limit_error,
-};
+use super::ops::{HostState, abandon_inflight, expire_overdue, inflight_summary, limit_error};
 use super::{Invocation, IsolateSpec, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
 use crate::limits::blocking::BlockingCpu;
 use crate::limits::memory::IsolateMemory;
+use crate::limits::meter::Meter;
 use crate::limits::watchdog::Watched;
 
 /// Stack for an isolate thread. QuickJS checks its own stack limit well inside this, so deep
@@ -270,11 +269,7 @@ async fn serve(
             limits: spec.limits,
             stats: spec.stats.clone(),
             enforce_limits: spec.enforce_limits,
-            serving: false,
-            watched: guard.watched.clone(),
-            turn: TurnShare::default(),
-            orphan_cpu: Duration::ZERO,
-            orphan_subrequests: 0,
+            meter: Meter::new(spec.limits, spec.stats.clone(), guard.watched.clone()),
         });
     }
     loader.set_root(app.root.clone());
@@ -298,7 +293,8 @@ async fn serve(
                 .op_state()
                 .borrow_mut()
                 .borrow_mut::<HostState>()
-                .serving = true;
+                .meter
+                .serving();
             run_serve_loop(&mut runtime, &main, &guard).await
         }
         Err(e) => Err(e),
@@ -335,7 +331,7 @@ async fn serve(
                     // Until the app is loaded, turns run on the start-up budget, not the app's.
                     LimitKind::Cpu => format!(
                         "start-up CPU time budget of {} ms exceeded",
-                        super::ops::IDLE_TURN_BUDGET.as_millis()
+                        crate::limits::meter::LOAD_TURN_BUDGET.as_millis()
                     ),
                     _ => error.message.clone(),
                 };

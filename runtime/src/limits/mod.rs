@@ -26,6 +26,7 @@
 
 pub mod blocking;
 pub mod memory;
+pub mod meter;
 mod stats;
 pub mod thread_clock;
 pub mod watchdog;
