@@ -40,6 +40,7 @@ const {
   op_edge_unhandled_rejection,
   op_edge_subrequest,
   op_edge_event,
+  op_edge_evaluated,
 } = core.ops;
 
 const requestMod = core.loadExtScript("ext:deno_fetch/23_request.js");
@@ -521,6 +522,7 @@ async function serve(mainUrl) {
     return true;
   });
   const ns = await import(mainUrl);
+  op_edge_evaluated();
   const handler = pickHandler(ns);
   const eventHandlers = pickEventHandlers(ns);
   const env = op_edge_env();

@@ -11,7 +11,9 @@ use tokio::sync::oneshot;
 
 use crate::config::AppConfig;
 use crate::error::{ErrorCode, InvokeError};
-use crate::isolate::{self, Invocation, IsolateHandle, IsolateSpec, LocalTask, Supervisor};
+use crate::isolate::{
+    self, Invocation, IsolateHandle, IsolateSpec, LoadError, LocalTask, Supervisor,
+};
 use crate::limits::{Limits, StatsSnapshot, TenantStats};
 
 /// What every tenant of a node shares.
@@ -55,7 +57,7 @@ enum State {
     /// The app failed to load; requests get 503 `load-error` until `retry_at`, when the next
     /// request loads it again (a file fixed or restored since, or a transient failure such as
     /// running out of file descriptors, then loads).
-    Failed { error: Arc<str>, retry_at: Instant },
+    Failed { error: LoadError, retry_at: Instant },
 }
 
 /// The wait before loading a failed app again: it doubles with each failure in a row, from
@@ -73,7 +75,7 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(300);
 
 /// How loading an app ended: fine, or the error with file and line.
-pub type LoadResult = Result<(), Arc<str>>;
+pub type LoadResult = Result<(), LoadError>;
 
 /// One app and its isolate.
 pub struct Tenant {
@@ -275,7 +277,7 @@ impl Tenant {
 
     /// Loads the app (starting an isolate if none is running) and waits until its main module
     /// has evaluated and a handler was found, or it failed; the error names file and line.
-    pub async fn load(&self) -> Result<(), Arc<str>> {
+    pub async fn load(&self) -> LoadResult {
         let (tx, rx) = oneshot::channel();
         {
             let mut state = self.lock();
@@ -292,16 +294,14 @@ impl Tenant {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(tx);
             if matches!(&*state, State::Idle) {
-                self.start(&mut state, None).map_err(|e| {
-                    Arc::<str>::from(format!("cannot start an isolate: {}", e.error))
-                })?;
+                self.start(&mut state, None)
+                    .map_err(|e| LoadError::Isolate(e.error.to_string()))?;
             }
         }
-        rx.await
-            .unwrap_or_else(|_| Err("the isolate stopped while loading".into()))
+        rx.await.unwrap_or(Err(LoadError::Stopped))
     }
 
-    fn notify_loaded(&self, result: Result<(), Arc<str>>) {
+    fn notify_loaded(&self, result: LoadResult) {
         let waiters =
             std::mem::take(&mut *self.load_waiters.lock().unwrap_or_else(|p| p.into_inner()));
         for w in waiters {
@@ -334,7 +334,7 @@ impl Supervisor for Tenant {
         self.notify_loaded(Ok(()));
     }
 
-    fn load_failed(&self, isolate: u64, error: String) {
+    fn load_failed(&self, isolate: u64, error: LoadError) {
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         let retry_in = retry_delay(failures);
         tracing::error!(
@@ -343,7 +343,6 @@ impl Supervisor for Tenant {
             retry_in_secs = retry_in.as_secs(),
             "app failed to load: {error}"
         );
-        let error: Arc<str> = error.into();
         {
             let mut state = self.lock();
             if matches!(&*state, State::Running(h) if h.id == isolate) {
@@ -372,7 +371,7 @@ impl Supervisor for Tenant {
                 *state = State::Idle;
             }
         }
-        self.notify_loaded(Err("the isolate stopped while loading".into()));
+        self.notify_loaded(Err(LoadError::Stopped));
         for inv in leftover {
             self.invoke(inv);
         }

@@ -15,6 +15,7 @@ mod embedded;
 mod engine;
 pub mod header_block;
 mod incoming;
+mod load_error;
 mod loader;
 pub mod local_tasks;
 mod nudge;
@@ -35,6 +36,7 @@ use crate::body::ResponseBody;
 use crate::config::AppConfig;
 use crate::error::InvokeError;
 
+pub use load_error::LoadError;
 pub use local_tasks::{LocalTask, Stopping};
 pub(crate) use ops::edge_host;
 pub use pool::WarmPool;
@@ -126,8 +128,8 @@ pub struct IsolateSpec {
 pub trait Supervisor: Send + Sync + 'static {
     /// The main module evaluated and a fetch handler was found.
     fn loaded(&self, isolate: u64);
-    /// The app failed to load; `error` is the full message with file and line.
-    fn load_failed(&self, isolate: u64, error: String);
+    /// The app failed to load; the error's message says what and where.
+    fn load_failed(&self, isolate: u64, error: LoadError);
     /// The isolate has been idle past its timeout with nothing in flight. Return true to let it
     /// stop; after a true return no further invocations may be sent to it.
     fn try_retire(&self, isolate: u64) -> bool;

@@ -31,6 +31,8 @@ pub(crate) struct HostState {
     /// Keyed by the isolate's own sequential ids: a fast, non-keyed hash is enough.
     pub(crate) inflight: rustc_hash::FxHashMap<u32, Inflight>,
     pub(crate) ready: bool,
+    /// The main module has evaluated (the host loop then looks for its handlers).
+    pub(crate) evaluated: bool,
     pub(crate) limits: Limits,
     pub(crate) stats: Arc<TenantStats>,
     /// Whether CPU and wall-clock limits are enforced (off only for benchmarks).
@@ -105,6 +107,7 @@ deno_core::extension!(
     ops = [
         op_edge_env,
         op_edge_ready,
+        op_edge_evaluated,
         super::incoming::op_edge_wait_request,
         super::incoming::op_edge_take_request,
         super::incoming::op_edge_event,
@@ -138,6 +141,12 @@ deno_core::extension!(
 #[serde]
 fn op_edge_env(state: &mut OpState) -> serde_json::Value {
     state.borrow::<HostState>().env.clone()
+}
+
+/// The main module's top level has run: a failure from here on is about its handlers.
+#[op2(fast)]
+fn op_edge_evaluated(state: &mut OpState) {
+    state.borrow_mut::<HostState>().evaluated = true;
 }
 
 /// The main module loaded and a handler was found.

@@ -18,7 +18,7 @@ use super::incoming::Queue;
 use super::loader::AppModuleLoader;
 use super::local_tasks::{LocalTask, LocalTasks};
 use super::ops::{HostState, abandon_inflight, expire_overdue, inflight_summary, limit_error};
-use super::{Invocation, IsolateSpec, Supervisor};
+use super::{Invocation, IsolateSpec, LoadError, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
 use crate::limits::blocking::BlockingCpu;
@@ -117,7 +117,7 @@ fn run(
     let made = match made {
         Ok(made) => made,
         Err(e) => {
-            supervisor.load_failed(spec.id, e);
+            supervisor.load_failed(spec.id, LoadError::Isolate(e));
             finish(&spec, &queue, supervisor);
             return;
         }
@@ -252,7 +252,7 @@ async fn serve(
         let mut state = state.borrow_mut();
         if let Err(e) = edge_web::configure(&mut state, web) {
             drop(state);
-            supervisor.load_failed(spec.id, e.to_string());
+            supervisor.load_failed(spec.id, LoadError::Isolate(e.to_string()));
             return;
         }
         state.put(spec.kv.clone());
@@ -266,6 +266,7 @@ async fn serve(
             next_id: 0,
             inflight: Default::default(),
             ready: false,
+            evaluated: false,
             limits: spec.limits,
             stats: spec.stats.clone(),
             enforce_limits: spec.enforce_limits,
@@ -282,7 +283,7 @@ async fn serve(
         Err(()) => {
             supervisor.load_failed(
                 spec.id,
-                format!("{}: not an absolute path", app.main.display()),
+                LoadError::Compile(format!("{}: not an absolute path", app.main.display())),
             );
             return;
         }
@@ -335,12 +336,23 @@ async fn serve(
                     ),
                     _ => error.message.clone(),
                 };
-                supervisor.load_failed(spec.id, format!("{why} while loading the app"));
+                supervisor.load_failed(spec.id, LoadError::Limit { kind, message: why });
             }
             error
         }
-        Err(Stop::Error(e)) if !ready => {
+        Err(Stop::Load(e)) => {
             supervisor.load_failed(spec.id, e);
+            return;
+        }
+        // Failing before it was ready: the module's top level threw, or it has no handler.
+        Err(Stop::Error(e)) if !ready => {
+            let evaluated = state.borrow().borrow::<HostState>().evaluated;
+            let error = if evaluated {
+                LoadError::NoHandler(e)
+            } else {
+                LoadError::Evaluate(e)
+            };
+            supervisor.load_failed(spec.id, error);
             return;
         }
         Err(Stop::Error(e)) => {
@@ -361,6 +373,8 @@ async fn serve(
 enum Stop {
     /// A limit was breached; the isolate must be discarded.
     Breach(LimitKind),
+    /// The app's module could not be compiled or evaluated.
+    Load(LoadError),
     /// Loading failed, or the host loop died on an uncaught error.
     Error(String),
 }
@@ -535,12 +549,17 @@ async fn load_main(
     let id = runtime
         .load_main_es_module(main)
         .await
-        .map_err(|e| Stop::Error(e.to_string()))?;
+        .map_err(|e| Stop::Load(LoadError::Compile(e.to_string())))?;
     // Evaluating starts the module's top level at once: that is the tenant's code too.
     let eval = turn(runtime, guard, |runtime| {
         runtime.mod_evaluate(id).boxed_local()
     })?;
-    drive(runtime, guard, eval).await
+    drive(runtime, guard, eval)
+        .await
+        .map_err(|stop| match stop {
+            Stop::Error(e) => Stop::Load(LoadError::Evaluate(e)),
+            other => other,
+        })
 }
 
 async fn run_serve_loop(

@@ -26,7 +26,7 @@ pub struct Reloaded {
     /// the version already serving.
     pub errors: Vec<ConfigError>,
     /// Apps whose new version failed to load, with why: the old version keeps serving.
-    pub failed: Vec<(String, Arc<str>)>,
+    pub failed: Vec<(String, crate::isolate::LoadError)>,
 }
 
 impl Node {

@@ -3,11 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{Edge, client, fixture};
+use crate::harness::{Edge, client, fixture, scratch};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_requests_in_flight_finish() {
-    let mut edge = Edge::serve(&fixture("hardening"), &[]);
+    // (The tenant's "app loaded" event tells that the slow request has reached the node.)
+    let mut edge = Edge::serve_in(
+        &fixture("hardening"),
+        &scratch("data"),
+        &[],
+        &[("EDGE_LOG", "info,edge_runtime::tenant=debug")],
+    );
     let c = client();
     let url = edge.url("/slow");
     // Takes 1.5 s; SIGTERM comes while it waits.
@@ -25,7 +31,11 @@ async fn sigterm_lets_requests_in_flight_finish() {
             Ok::<_, String>((status, body))
         }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // In flight: its app loaded for it (on a loaded machine that may take a while).
+    let loaded =
+        tokio::task::block_in_place(|| edge.wait_for_event("app loaded", Duration::from_secs(60)));
+    assert_eq!(loaded["tenant"], "slow-reader", "{loaded}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let pid = edge.pid();
     let port = edge.port;
     let exited = tokio::task::spawn_blocking(move || {
@@ -48,9 +58,14 @@ async fn sigterm_lets_requests_in_flight_finish() {
     assert!(exited_at + Duration::from_millis(50) >= answered_at);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_grace_period_bounds_the_wait() {
-    let mut edge = Edge::serve(&fixture("hardening"), &["--grace-secs", "1"]);
+    let mut edge = Edge::serve_in(
+        &fixture("hardening"),
+        &scratch("data"),
+        &["--grace-secs", "1"],
+        &[("EDGE_LOG", "info,edge_runtime::tenant=debug")],
+    );
     // An endless response, never read: in flight until the client goes away.
     let mut endless = tokio::net::TcpStream::connect(("127.0.0.1", edge.port))
         .await
@@ -60,7 +75,9 @@ async fn the_grace_period_bounds_the_wait() {
         .write_all(b"GET /stream HTTP/1.1\r\nhost: slow-reader.test\r\n\r\n")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // In flight once its app has loaded for it.
+    tokio::task::block_in_place(|| edge.wait_for_event("app loaded", Duration::from_secs(60)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let t = Instant::now();
     let status = tokio::task::spawn_blocking(move || edge.terminate())
         .await

@@ -10,7 +10,7 @@ use crate::harness::{Edge, client, fixture, rss_kib};
 
 #[tokio::test]
 async fn connections_that_never_read_are_closed_and_their_responses_freed() {
-    let edge = Edge::serve(&fixture("hardening"), &["--send-timeout-secs", "2"]);
+    let edge = Edge::serve(&fixture("hardening"), &["--send-timeout-secs", "4"]);
     let c = client();
     // Warm: the app loaded, one response read whole.
     let body = c
@@ -37,15 +37,19 @@ async fn connections_that_never_read_are_closed_and_their_responses_freed() {
         clients.push(s);
     }
     let opened = Instant::now();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let holding = rss_kib(edge.pid());
+    // The most they hold, over the first seconds (the node answers them one by one).
+    let mut holding = 0;
+    while opened.elapsed() < Duration::from_secs(3) {
+        holding = holding.max(rss_kib(edge.pid()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     eprintln!("RSS {baseline} KiB before, {holding} KiB with 40 unread responses");
     assert!(
         holding > baseline + 200 * 1024,
         "the unread responses were not held ({baseline} → {holding} KiB): the test shows nothing"
     );
 
-    // Each connection is closed about 2 s after it stopped taking bytes: a read drains what
+    // Each connection is closed about 4 s after it stopped taking bytes: a read drains what
     // the socket buffers held, then meets the end.
     for s in &mut clients {
         let mut buf = vec![0u8; 1 << 20];
@@ -61,7 +65,7 @@ async fn connections_that_never_read_are_closed_and_their_responses_freed() {
         assert!(ended.is_ok(), "a connection was still open 20 s on");
     }
     let closed_after = opened.elapsed();
-    assert!(closed_after >= Duration::from_secs(2), "{closed_after:?}");
+    assert!(closed_after >= Duration::from_secs(4), "{closed_after:?}");
     let mut after = rss_kib(edge.pid());
     for _ in 0..20 {
         if after < baseline + 100 * 1024 {
