@@ -1,21 +1,18 @@
-//! Requests to the admin endpoint: token check, then one KV operation through
-//! [`edge_kv::Namespace`], so the same rules apply as in scripts.
+//! Requests to the admin endpoint: token check, then the operation the path names (the KV ones
+//! in [`super::kv`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 
-use edge_kv::{KvBackend, KvError, ListOptions, ManualClock, Namespace, PutOptions, rules};
+use edge_kv::{KvBackend, KvError, ManualClock, Namespace};
 
-/// Header carrying a value's metadata (percent-encoded JSON).
-pub const METADATA_HEADER: &str = "edge-kv-metadata";
-/// Header carrying a value's expiration (Unix seconds).
-pub const EXPIRATION_HEADER: &str = "edge-kv-expiration";
+use super::kv;
 
 pub(super) struct AdminState {
     pub(super) store: Arc<edge_kv::RedbBackend>,
@@ -23,7 +20,7 @@ pub(super) struct AdminState {
     pub(super) clock: Option<ManualClock>,
 }
 
-type Reply = Response<Full<Bytes>>;
+pub(super) type Reply = Response<Full<Bytes>>;
 
 pub(super) async fn handle(state: &AdminState, req: Request<Incoming>) -> Reply {
     if !authorized(state, &req) {
@@ -51,74 +48,18 @@ pub(super) async fn handle(state: &AdminState, req: Request<Incoming>) -> Reply 
                 "the clock can only be moved when the node runs with EDGE_KV_CLOCK=manual",
             ),
         },
-        (Method::GET, ["v1", "kv", ns, "keys"]) => {
-            let Some(ns) = namespace(state, ns) else {
-                return bad_path();
-            };
-            let options = ListOptions {
-                prefix: query.get("prefix").cloned(),
-                limit: query.get("limit").map(|l| l.parse().unwrap_or(f64::NAN)),
-                cursor: query.get("cursor").cloned(),
-            };
-            match ns.list(options).await {
-                Ok(page) => json(StatusCode::OK, list_json(page)),
-                Err(e) => kv_error(&e),
-            }
-        }
+        (Method::GET, ["v1", "kv", ns, "keys"]) => match namespace(state, ns) {
+            Some(ns) => kv::list(&ns, &query).await,
+            None => bad_path(),
+        },
         (method, ["v1", "kv", ns, "values", key]) => {
             let (Some(ns), Some(key)) = (namespace(state, ns), decode(key)) else {
                 return bad_path();
             };
             match method {
-                Method::GET => match ns.get(&key).await {
-                    Ok(Some(entry)) => {
-                        let mut res = Response::new(Full::new(Bytes::from(entry.value)));
-                        if let Some(meta) = entry.metadata {
-                            let encoded = utf8_percent_encode(&meta, NON_ALPHANUMERIC).to_string();
-                            if let Ok(v) = encoded.parse() {
-                                res.headers_mut().insert(METADATA_HEADER, v);
-                            }
-                        }
-                        if let Some(at) = entry.expiration {
-                            res.headers_mut().insert(EXPIRATION_HEADER, at.into());
-                        }
-                        res
-                    }
-                    Ok(None) => error(StatusCode::NOT_FOUND, &format!("no key {key:?}")),
-                    Err(e) => kv_error(&e),
-                },
-                Method::PUT => {
-                    let number = |k: &str| query.get(k).map(|v| v.parse().unwrap_or(f64::NAN));
-                    let options = PutOptions {
-                        expiration: number("expiration"),
-                        expiration_ttl: number("expiration_ttl"),
-                        metadata: query.get("metadata").cloned(),
-                    };
-                    let body = match Limited::new(req.into_body(), rules::MAX_VALUE_BYTES + 1)
-                        .collect()
-                        .await
-                    {
-                        Ok(b) => b.to_bytes().to_vec(),
-                        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                            let too_big = rules::check_value(rules::MAX_VALUE_BYTES + 1);
-                            return kv_error(&too_big.expect_err("one byte over the limit"));
-                        }
-                        Err(e) => {
-                            return error(
-                                StatusCode::BAD_REQUEST,
-                                &format!("cannot read the body: {e}"),
-                            );
-                        }
-                    };
-                    match ns.put(&key, body, options).await {
-                        Ok(()) => json(StatusCode::OK, serde_json::json!({ "ok": true })),
-                        Err(e) => kv_error(&e),
-                    }
-                }
-                Method::DELETE => match ns.delete(&key).await {
-                    Ok(()) => json(StatusCode::OK, serde_json::json!({ "ok": true })),
-                    Err(e) => kv_error(&e),
-                },
+                Method::GET => kv::get(&ns, &key).await,
+                Method::PUT => kv::put(&ns, &key, &query, req.into_body()).await,
+                Method::DELETE => kv::delete(&ns, &key).await,
                 _ => error(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or DELETE"),
             }
         }
@@ -177,7 +118,7 @@ pub fn list_json(page: edge_kv::ListResult) -> serde_json::Value {
     out
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> Reply {
+pub(super) fn json(status: StatusCode, body: serde_json::Value) -> Reply {
     let mut res = Response::new(Full::new(Bytes::from(body.to_string())));
     *res.status_mut() = status;
     res.headers_mut().insert(
@@ -187,7 +128,7 @@ fn json(status: StatusCode, body: serde_json::Value) -> Reply {
     res
 }
 
-fn error(status: StatusCode, message: &str) -> Reply {
+pub(super) fn error(status: StatusCode, message: &str) -> Reply {
     json(status, serde_json::json!({ "error": message }))
 }
 
@@ -198,7 +139,7 @@ fn bad_path() -> Reply {
     )
 }
 
-fn kv_error(e: &KvError) -> Reply {
+pub(super) fn kv_error(e: &KvError) -> Reply {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     error(status, &e.to_string())
 }

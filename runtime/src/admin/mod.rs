@@ -13,9 +13,11 @@
 
 mod handler;
 mod info;
+mod kv;
 
 pub use handler::list_json;
 pub use info::{ADMIN_FILE, AdminInfo};
+pub use kv::{EXPIRATION_HEADER, METADATA_HEADER};
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};

@@ -4,12 +4,15 @@
 //! `name`, `main`, `compatibility_date`, `compatibility_flags`, `routes` (or `route`),
 //! `[vars]` and `[[kv_namespaces]]`. Unknown keys and bad values are errors that name the file, the key and the reason.
 
+mod fields;
 mod route;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use fields::{File, app_name, is_date, kv_namespaces, main_module, routes, vars};
 
 pub use route::{HostPattern, RoutePattern};
 
@@ -161,136 +164,26 @@ impl AppConfig {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        let invalid = |key: &str, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            reason,
-        };
+        let file = File(path);
         let root = dir
             .canonicalize()
-            .map_err(|e| invalid("main", format!("cannot resolve the app directory: {e}")))?;
-
-        let name = match raw.name {
-            Some(name) => name,
-            None => root
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| invalid("name", "missing, and the directory has no name".into()))?,
-        };
-        if name.is_empty()
-            || name.len() > 63
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(invalid(
-                "name",
-                format!("{name:?} is not valid: use 1 to 63 letters, digits, `-` or `_`"),
-            ));
-        }
-
-        let main_rel = raw.main.ok_or_else(|| {
-            invalid(
-                "main",
-                "missing: name the entry module, e.g. main = \"src/index.js\"".into(),
-            )
-        })?;
-        let main = root.join(&main_rel);
-        let main = main
-            .canonicalize()
-            .map_err(|e| invalid("main", format!("{main_rel:?}: {e}")))?;
-        if !main.starts_with(&root) {
-            return Err(invalid(
-                "main",
-                format!("{main_rel:?} is outside the app directory"),
-            ));
-        }
-        match main.extension().and_then(|e| e.to_str()) {
-            Some("js" | "mjs") => {}
-            _ => {
-                return Err(invalid(
-                    "main",
-                    format!("{main_rel:?} is not a JavaScript module (.js or .mjs)"),
-                ));
-            }
-        }
-
+            .map_err(|e| file.invalid("main", format!("cannot resolve the app directory: {e}")))?;
+        let name = app_name(raw.name, &root, file)?;
+        let main = main_module(raw.main, &root, file)?;
         if let Some(date) = &raw.compatibility_date
             && !is_date(date)
         {
-            return Err(invalid(
+            return Err(file.invalid(
                 "compatibility_date",
                 format!("{date:?} is not a date of the form YYYY-MM-DD"),
             ));
         }
-
-        let mut routes = Vec::new();
-        for (i, r) in raw.route.into_iter().chain(raw.routes).enumerate() {
-            let pattern = match r {
-                RawRoute::Pattern(p) => p,
-                RawRoute::Table(t) => t.pattern,
-            };
-            routes.push(
-                RoutePattern::parse(&pattern)
-                    .map_err(|reason| invalid(&format!("routes[{i}]"), reason))?,
-            );
-        }
-
-        let mut vars = serde_json::Map::new();
-        for (k, v) in raw.vars {
-            let json = serde_json::to_value(&v)
-                .map_err(|e| invalid(&format!("vars.{k}"), e.to_string()))?;
-            vars.insert(k, json);
-        }
-
+        let routes = routes(raw.route.into_iter().chain(raw.routes), file)?;
+        let vars = vars(raw.vars, file)?;
         raw.limits
             .validate()
-            .map_err(|(key, reason)| invalid(&key, reason))?;
-
-        let mut kv_namespaces: Vec<KvNamespaceBinding> = Vec::new();
-        for (i, ns) in raw.kv_namespaces.into_iter().enumerate() {
-            let key = |field: &str| format!("kv_namespaces[{i}].{field}");
-            let binding = ns.binding.ok_or_else(|| {
-                invalid(
-                    &key("binding"),
-                    "missing: the name on `env`, e.g. binding = \"MY_KV\"".into(),
-                )
-            })?;
-            if !is_identifier(&binding) {
-                return Err(invalid(
-                    &key("binding"),
-                    format!(
-                        "{binding:?} is not a JavaScript identifier (letters, digits, `_`, `$`; not starting with a digit)"
-                    ),
-                ));
-            }
-            if vars.contains_key(&binding) || kv_namespaces.iter().any(|b| b.binding == binding) {
-                return Err(invalid(
-                    &key("binding"),
-                    format!("{binding:?} is already bound on `env`"),
-                ));
-            }
-            let id = ns.id.ok_or_else(|| {
-                invalid(
-                    &key("id"),
-                    "missing: the namespace id, e.g. id = \"0f2ac74b498b48028cb68387c421e279\""
-                        .into(),
-                )
-            })?;
-            if id.is_empty()
-                || id.len() > 64
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return Err(invalid(
-                    &key("id"),
-                    format!("{id:?} is not valid: use 1 to 64 letters, digits, `-` or `_`"),
-                ));
-            }
-            kv_namespaces.push(KvNamespaceBinding { binding, id });
-        }
-
+            .map_err(|(key, reason)| file.invalid(&key, reason))?;
+        let kv_namespaces = kv_namespaces(raw.kv_namespaces, &vars, file)?;
         Ok(Self {
             name,
             main,
@@ -304,24 +197,6 @@ impl AppConfig {
             kv_namespaces,
         })
     }
-}
-
-fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-}
-
-fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 #[cfg(test)]

@@ -236,8 +236,29 @@ async fn serve(
     queue: Rc<RefCell<Queue>>,
     supervisor: Arc<dyn Supervisor>,
 ) {
+    if let Err(e) = install_host(&mut runtime, &guard, spec, queue, &supervisor) {
+        supervisor.load_failed(spec.id, e);
+        return;
+    }
+    loader.set_root(spec.app.root.clone());
+    // Let the connections already handed to this thread read their first requests before the
+    // app loads, so those requests are queued when the host loop starts, not a turn later.
+    tokio::task::yield_now().await;
+    let outcome = run_app(&mut runtime, &guard, spec).await;
+    observe_heap(&mut runtime, &guard.memory, &spec.stats);
+    stopped(&runtime.op_state(), spec, &supervisor, outcome);
+}
+
+/// Gives the isolate's ops their state: the web APIs' options, the app's KV bindings, and the
+/// host's own ([`HostState`]).
+fn install_host(
+    runtime: &mut JsRuntime,
+    guard: &Guard,
+    spec: &IsolateSpec,
+    queue: Rc<RefCell<Queue>>,
+    supervisor: &Arc<dyn Supervisor>,
+) -> Result<(), LoadError> {
     let app = &spec.app;
-    let tenant: Arc<str> = app.name.as_str().into();
     let web = WebOptions {
         net: NetPolicy {
             allow_private: app.allow_private_network,
@@ -247,86 +268,65 @@ async fn serve(
         },
         user_agent: USER_AGENT.to_string(),
     };
-    {
-        let state = runtime.op_state();
-        let mut state = state.borrow_mut();
-        if let Err(e) = edge_web::configure(&mut state, web) {
-            drop(state);
-            supervisor.load_failed(spec.id, LoadError::Isolate(e.to_string()));
-            return;
-        }
-        state.put(spec.kv.clone());
-        state.put(HostState {
-            tenant: tenant.clone(),
-            isolate_id: spec.id,
-            queue,
-            supervisor: supervisor.clone(),
-            idle_timeout: spec.idle_timeout,
-            env: serde_json::Value::Object(app.vars.clone()),
-            next_id: 0,
-            inflight: Default::default(),
-            ready: false,
-            evaluated: false,
-            limits: spec.limits,
-            stats: spec.stats.clone(),
-            enforce_limits: spec.enforce_limits,
-            meter: Meter::new(spec.limits, spec.stats.clone(), guard.watched.clone()),
-        });
-    }
-    loader.set_root(app.root.clone());
-    // Let the connections already handed to this thread read their first requests before the
-    // app loads, so those requests are queued when the host loop starts, not a turn later.
-    tokio::task::yield_now().await;
-
-    let main = match ModuleSpecifier::from_file_path(&app.main) {
-        Ok(url) => url,
-        Err(()) => {
-            supervisor.load_failed(
-                spec.id,
-                LoadError::Compile(format!("{}: not an absolute path", app.main.display())),
-            );
-            return;
-        }
-    };
-    let outcome = match load_main(&mut runtime, &main, &guard).await {
-        Ok(()) => {
-            runtime
-                .op_state()
-                .borrow_mut()
-                .borrow_mut::<HostState>()
-                .meter
-                .serving();
-            run_serve_loop(&mut runtime, &main, &guard).await
-        }
-        Err(e) => Err(e),
-    };
-    observe_heap(&mut runtime, &guard.memory, &spec.stats);
     let state = runtime.op_state();
-    let ready = state.borrow().borrow::<HostState>().ready;
+    let mut state = state.borrow_mut();
+    edge_web::configure(&mut state, web).map_err(|e| LoadError::Isolate(e.to_string()))?;
+    state.put(spec.kv.clone());
+    state.put(HostState {
+        tenant: app.name.as_str().into(),
+        isolate_id: spec.id,
+        queue,
+        supervisor: supervisor.clone(),
+        idle_timeout: spec.idle_timeout,
+        env: serde_json::Value::Object(app.vars.clone()),
+        next_id: 0,
+        inflight: Default::default(),
+        ready: false,
+        evaluated: false,
+        limits: spec.limits,
+        stats: spec.stats.clone(),
+        enforce_limits: spec.enforce_limits,
+        meter: Meter::new(spec.limits, spec.stats.clone(), guard.watched.clone()),
+    });
+    Ok(())
+}
+
+/// Loads the app and serves its invocations until the isolate stops.
+async fn run_app(runtime: &mut JsRuntime, guard: &Guard, spec: &IsolateSpec) -> Result<(), Stop> {
+    let main = ModuleSpecifier::from_file_path(&spec.app.main).map_err(|()| {
+        Stop::Load(LoadError::Compile(format!(
+            "{}: not an absolute path",
+            spec.app.main.display()
+        )))
+    })?;
+    load_main(runtime, &main, guard).await?;
+    runtime
+        .op_state()
+        .borrow_mut()
+        .borrow_mut::<HostState>()
+        .meter
+        .serving();
+    run_serve_loop(runtime, &main, guard).await
+}
+
+/// After the isolate stopped: tells the tenant why if it never loaded, logs a breach, and
+/// answers what is still in flight.
+fn stopped(
+    state: &Rc<RefCell<deno_core::OpState>>,
+    spec: &IsolateSpec,
+    supervisor: &Arc<dyn Supervisor>,
+    outcome: Result<(), Stop>,
+) {
+    let (ready, evaluated) = {
+        let state = state.borrow();
+        let host = state.borrow::<HostState>();
+        (host.ready, host.evaluated)
+    };
     let error = match outcome {
         // Retired with nothing in flight: every invocation and its `waitUntil` work is done.
         Ok(()) => return,
         Err(Stop::Breach(kind)) => {
-            spec.stats.terminated(kind);
-            let limits = spec.limits;
-            let error = limit_error(kind, &limits);
-            let (request_ids, cpu_used) = inflight_summary(&state.borrow());
-            let orphan = if request_ids.is_empty() && ready {
-                " by work with no request in flight (timers or promises left running after a response)"
-            } else {
-                ""
-            };
-            tracing::warn!(
-                tenant = &*tenant,
-                limit = kind.key(),
-                request_ids,
-                cpu_used_ms = cpu_used.as_secs_f64() * 1000.0,
-                cpu_limit_ms = limits.cpu.as_millis() as u64,
-                memory_limit_mb = (limits.memory_bytes >> 20) as u64,
-                wall_limit_ms = limits.wall.as_millis() as u64,
-                "isolate terminated: {}{orphan}",
-                error.message,
-            );
+            let error = breached(&state.borrow(), spec, kind, ready);
             if !ready {
                 let why = match kind {
                     // Until the app is loaded, turns run on the start-up budget, not the app's.
@@ -346,7 +346,6 @@ async fn serve(
         }
         // Failing before it was ready: the module's top level threw, or it has no handler.
         Err(Stop::Error(e)) if !ready => {
-            let evaluated = state.borrow().borrow::<HostState>().evaluated;
             let error = if evaluated {
                 LoadError::NoHandler(e)
             } else {
@@ -357,7 +356,7 @@ async fn serve(
         }
         Err(Stop::Error(e)) => {
             tracing::error!(
-                tenant = &*tenant,
+                tenant = spec.app.name.as_str(),
                 "isolate stopped on an uncaught error: {e}"
             );
             InvokeError::new(
@@ -367,6 +366,37 @@ async fn serve(
         }
     };
     abandon_inflight(&mut state.borrow_mut(), &error);
+}
+
+/// Counts and logs a breach of `kind` (with the tenant, the requests in flight, the CPU used
+/// and the limits), and returns the error the invocations in flight answer with.
+fn breached(
+    state: &deno_core::OpState,
+    spec: &IsolateSpec,
+    kind: LimitKind,
+    ready: bool,
+) -> InvokeError {
+    spec.stats.terminated(kind);
+    let limits = spec.limits;
+    let error = limit_error(kind, &limits);
+    let (request_ids, cpu_used) = inflight_summary(state);
+    let orphan = if request_ids.is_empty() && ready {
+        " by work with no request in flight (timers or promises left running after a response)"
+    } else {
+        ""
+    };
+    tracing::warn!(
+        tenant = spec.app.name.as_str(),
+        limit = kind.key(),
+        request_ids,
+        cpu_used_ms = cpu_used.as_secs_f64() * 1000.0,
+        cpu_limit_ms = limits.cpu.as_millis() as u64,
+        memory_limit_mb = (limits.memory_bytes >> 20) as u64,
+        wall_limit_ms = limits.wall.as_millis() as u64,
+        "isolate terminated: {}{orphan}",
+        error.message,
+    );
+    error
 }
 
 /// Why an isolate stopped early.
