@@ -8,24 +8,10 @@
 //! it), so it separates them unambiguously. Bytes are Latin-1 characters on the JS side, as
 //! `ByteString` headers always are.
 
-/// The block of a request's headers, made in one allocation.
-pub fn from_map(map: &http::HeaderMap) -> Vec<u8> {
-    let len = map
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 2)
-        .sum();
-    let mut block = Vec::with_capacity(len);
-    for (name, value) in map {
-        block.extend_from_slice(name.as_str().as_bytes());
-        block.push(b'\n');
-        block.extend_from_slice(value.as_bytes());
-        block.push(b'\n');
-    }
-    block
-}
-
-/// Joins `headers` into one block.
-pub fn join<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
+/// Joins `headers` into one block (as `host.js` does for a response, and
+/// `incoming::join_head` for a request's).
+#[cfg(test)]
+fn join<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
     let mut block = Vec::new();
     for (name, value) in headers {
         block.extend_from_slice(name);
@@ -37,7 +23,7 @@ pub fn join<'a>(headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<
 }
 
 /// The `(name, value)` pairs of a block; a trailing half pair (a malformed block) is ignored.
-pub fn split(block: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+pub(super) fn split(block: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut parts = block.split(|b| *b == b'\n');
     std::iter::from_fn(move || {
         let name = parts.next()?;
@@ -66,12 +52,5 @@ mod tests {
     fn an_empty_block_has_no_headers() {
         assert_eq!(split(b"").count(), 0);
         assert_eq!(split(&join(std::iter::empty())).count(), 0);
-        let mut map = http::HeaderMap::new();
-        map.append("a", http::HeaderValue::from_static("1"));
-        map.append("a", http::HeaderValue::from_static("2"));
-        map.append("b", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
-        let block = from_map(&map);
-        assert_eq!(block, b"a\n1\na\n2\nb\ncaf\xe9\n");
-        assert_eq!(block.capacity(), block.len());
     }
 }

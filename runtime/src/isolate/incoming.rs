@@ -44,8 +44,8 @@ impl Queue {
 
 /// What the script has not yet taken of a request.
 pub(crate) struct RequestParts {
-    /// Method, URL and header block, until the script first reads the request.
-    head: Option<(http::Method, String, Vec<u8>)>,
+    /// Method, URL and headers, until the script first reads the request.
+    head: Option<(http::Method, String, http::HeaderMap)>,
     /// The body, until the script first touches it.
     body: InvocationBody,
     /// A body received whole, between [`op_edge_request_body`] and [`op_edge_request_bytes`].
@@ -204,7 +204,8 @@ pub(crate) enum OtherEvent {
 }
 
 /// The method, URL and headers of request `id` as one string, `method \n url \n header-block`
-/// ([`super::header_block`]'s, bytes as Latin-1 characters, as a `ByteString` has them); handed
+/// (one `name\nvalue\n` per header, as [`super::header_block`] describes, bytes as Latin-1
+/// characters, as a `ByteString` has them); handed
 /// over once (`host.js` keeps them), empty after that or for an unknown id. A newline cannot
 /// occur in a method, a URL or a header (hyper rejects them), so it separates the fields.
 #[op2]
@@ -221,15 +222,28 @@ pub(crate) fn op_edge_request_head(state: &mut OpState, #[smi] id: u32) -> Strin
     join_head(method.as_str(), &url, &headers)
 }
 
-fn join_head(method: &str, url: &str, headers: &[u8]) -> String {
-    let mut out = String::with_capacity(2 + method.len() + url.len() + headers.len());
+fn join_head(method: &str, url: &str, headers: &http::HeaderMap) -> String {
+    let len = 2
+        + method.len()
+        + url.len()
+        + headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 2)
+            .sum::<usize>();
+    let mut out = String::with_capacity(len);
     out.push_str(method);
     out.push('\n');
     out.push_str(url);
     out.push('\n');
-    match std::str::from_utf8(headers) {
-        Ok(text) if text.is_ascii() => out.push_str(text),
-        _ => out.extend(headers.iter().map(|b| char::from(*b))),
+    for (name, value) in headers {
+        out.push_str(name.as_str());
+        out.push('\n');
+        // Bytes as Latin-1 characters, as a `ByteString` has them.
+        match value.to_str() {
+            Ok(text) => out.push_str(text),
+            Err(_) => out.extend(value.as_bytes().iter().map(|b| char::from(*b))),
+        }
+        out.push('\n');
     }
     out
 }
@@ -277,16 +291,23 @@ mod tests {
 
     #[test]
     fn a_head_is_method_url_and_header_block() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", "a.test".parse().unwrap());
         assert_eq!(
-            join_head("POST", "http://a.test/x?y=1", b"host\na.test\n"),
+            join_head("POST", "http://a.test/x?y=1", &headers),
             "POST\nhttp://a.test/x?y=1\nhost\na.test\n"
         );
-        assert_eq!(join_head("GET", "http://a/", b""), "GET\nhttp://a/\n");
+        assert_eq!(
+            join_head("GET", "http://a/", &http::HeaderMap::new()),
+            "GET\nhttp://a/\n"
+        );
     }
 
     #[test]
     fn header_bytes_become_latin1_characters() {
-        let head = join_head("GET", "http://a/", b"x\ncaf\xe9\n");
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let head = join_head("GET", "http://a/", &headers);
         assert!(head.ends_with("x\ncaf\u{e9}\n"), "{head:?}");
     }
 }

@@ -13,7 +13,7 @@
 mod array_buffers;
 mod embedded;
 mod engine;
-pub mod header_block;
+mod header_block;
 mod incoming;
 mod load_error;
 mod loader;
@@ -85,8 +85,8 @@ pub struct FetchRequest {
     pub method: http::Method,
     /// The full URL, with scheme and host.
     pub url: String,
-    /// Request headers, in order, as a [`header_block`].
-    pub headers: Vec<u8>,
+    /// Request headers, in order.
+    pub headers: http::HeaderMap,
     /// The body.
     pub body: InvocationBody,
 }

@@ -431,7 +431,7 @@ async fn invoke(
     url.push_str("http://");
     url.push_str(host);
     url.push_str(path_and_query);
-    let headers = crate::isolate::header_block::from_map(&parts.headers);
+    let headers = parts.headers.clone();
     if body.size_hint().lower() > max_body {
         return Err(InvokeError::new(
             ErrorCode::PayloadTooLarge,
