@@ -4,18 +4,25 @@
 use crate::harness::{Edge, client, fixture, get_text, scratch};
 
 fn dev(app: &str) -> Edge {
+    dev_with(app, &["--test-scheduled"])
+}
+
+/// `edge dev` on fixture `app`, its state in a scratch folder.
+fn dev_with(app: &str, extra: &[&str]) -> Edge {
     let state = scratch("events-state");
-    Edge::start(&[
+    let dir = fixture(app);
+    let mut args = vec![
         "dev",
-        fixture(app).to_str().unwrap(),
+        dir.to_str().unwrap(),
         "--port",
         "0",
         "--log-format",
         "json",
         "--persist-to",
         state.to_str().unwrap(),
-        "--test-scheduled",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Edge::start(&args)
 }
 
 #[tokio::test]
@@ -35,26 +42,20 @@ async fn the_scheduled_handler_runs_on_test_scheduled() {
         "scheduled */5 * * * * 1700000000000"
     );
     // A handler that throws: answered and logged as a request's would be.
-    let res = c
-        .get(edge.url("/__scheduled?cron=fail"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 500);
-    assert_eq!(res.headers()["edge-error"], "script-error");
+    assert_eq!(
+        failure(&c, &edge, "/__scheduled?cron=fail").await,
+        (500, "script-error".to_string())
+    );
     let event = edge.wait_for_event(
         "scheduled failed on purpose",
         std::time::Duration::from_secs(5),
     );
     assert_eq!(event["tenant"], "scheduled", "{event}");
     // The app's limits hold for events as for requests.
-    let res = c
-        .get(edge.url("/__scheduled?cron=spin"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 503);
-    assert_eq!(res.headers()["edge-error"], "cpu-limit");
+    assert_eq!(
+        failure(&c, &edge, "/__scheduled?cron=spin").await,
+        (503, "cpu-limit".to_string())
+    );
     assert_eq!(
         get_text(&c, &edge.url("/"), None).await,
         "scheduled */5 * * * * 1700000000000"
@@ -69,9 +70,10 @@ async fn an_app_with_only_a_scheduled_handler_loads() {
         get_text(&c, &edge.url("/__scheduled"), None).await,
         "Ran scheduled event"
     );
-    let res = c.get(edge.url("/")).send().await.unwrap();
-    assert_eq!(res.status(), 500);
-    assert_eq!(res.headers()["edge-error"], "script-error");
+    assert_eq!(
+        failure(&c, &edge, "/").await,
+        (500, "script-error".to_string())
+    );
     edge.wait_for_event(
         "no fetch() method to answer a request",
         std::time::Duration::from_secs(5),
@@ -80,20 +82,21 @@ async fn an_app_with_only_a_scheduled_handler_loads() {
 
 #[tokio::test]
 async fn without_the_flag_the_path_is_the_apps() {
-    let state = scratch("events-state");
-    let edge = Edge::start(&[
-        "dev",
-        fixture("scheduled").to_str().unwrap(),
-        "--port",
-        "0",
-        "--log-format",
-        "json",
-        "--persist-to",
-        state.to_str().unwrap(),
-    ]);
+    let edge = dev_with("scheduled", &[]);
     // The app's own fetch answers (its last run: never).
     assert_eq!(
         get_text(&client(), &edge.url("/__scheduled"), None).await,
         "never"
     );
+}
+
+/// The status and `edge-error` of a request that fails.
+async fn failure(c: &reqwest::Client, edge: &Edge, path: &str) -> (u16, String) {
+    let res = c.get(edge.url(path)).send().await.unwrap();
+    let code = res
+        .headers()
+        .get("edge-error")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (res.status().as_u16(), code)
 }

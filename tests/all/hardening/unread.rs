@@ -11,18 +11,8 @@ use crate::harness::{Edge, client, fixture, rss_kib};
 #[tokio::test]
 async fn connections_that_never_read_are_closed_and_their_responses_freed() {
     let edge = Edge::serve(&fixture("hardening"), &["--send-timeout-secs", "4"]);
-    let c = client();
     // Warm: the app loaded, one response read whole.
-    let body = c
-        .get(edge.url("/"))
-        .header("host", "big-response.test")
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(body.len(), 20 << 20);
+    client_warm(&edge).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let baseline = rss_kib(edge.pid());
 
