@@ -31,12 +31,13 @@ impl fmt::Display for KvOp {
 }
 
 /// Why a KV call failed.
-#[derive(Debug, Clone, thiserror::Error, deno_error::JsError)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[cfg_attr(feature = "js", derive(deno_error::JsError))]
 #[non_exhaustive]
 pub enum KvError {
     /// The input breaks one of the KV rules (key, value, metadata, expiration, limit, cursor);
     /// `status` is the HTTP status Workers reports for it.
-    #[class(generic)]
+    #[cfg_attr(feature = "js", class(generic))]
     #[error("KV {op} failed: {status} {reason}")]
     Rule {
         /// The operation.
@@ -47,7 +48,7 @@ pub enum KvError {
         reason: String,
     },
     /// The store failed (I/O, corruption); the operation did not happen.
-    #[class(generic)]
+    #[cfg_attr(feature = "js", class(generic))]
     #[error("KV {op} failed: storage error: {message}")]
     Storage {
         /// The operation.
@@ -56,7 +57,7 @@ pub enum KvError {
         message: String,
     },
     /// The write would take its namespace past the node's storage quota.
-    #[class(generic)]
+    #[cfg_attr(feature = "js", class(generic))]
     #[error(
         "KV PUT failed: 413 namespace storage quota of {quota} bytes exceeded ({used} bytes stored, this write needs {needed} more)"
     )]
@@ -70,7 +71,7 @@ pub enum KvError {
     },
     /// Too many bytes of this isolate's writes are still waiting to be committed: an app that
     /// does not await its puts cannot pile up memory outside its heap.
-    #[class(generic)]
+    #[cfg_attr(feature = "js", class(generic))]
     #[error(
         "KV PUT failed: 429 too many writes awaiting commit: {pending} bytes of this app's puts are not yet durable (at most {limit}); await earlier puts"
     )]
@@ -81,14 +82,14 @@ pub enum KvError {
         limit: u64,
     },
     /// The store has shut down (the node is stopping).
-    #[class(generic)]
+    #[cfg_attr(feature = "js", class(generic))]
     #[error("KV {op} failed: the store is closed")]
     Closed {
         /// The operation.
         op: KvOp,
     },
     /// A binding index that this isolate was not given (never happens through the JS API).
-    #[class(reference)]
+    #[cfg_attr(feature = "js", class(reference))]
     #[error("KV namespace binding {0} is not bound to this app")]
     NotBound(u32),
 }

@@ -5,12 +5,15 @@
 //!   implement it, and a networked backend can later.
 //! - [`Namespace`] is what an app is handed for one `[[kv_namespaces]]` binding: it checks
 //!   Workers' rules (in [`rules`]) and calls the backend with the namespace id.
-//! - [`js`] is the deno_core adapter that makes `env.MY_KV` a `KVNamespace` in JavaScript.
+//! - `js` (feature `js`, on with an engine feature) is the deno_core adapter that makes
+//!   `env.MY_KV` a `KVNamespace` in JavaScript. Without it the crate is engine-free, for a host
+//!   that is not JavaScript (wasm).
 
 pub mod backend;
 pub mod clock;
 mod cursor;
 pub mod error;
+#[cfg(feature = "js")]
 pub mod js;
 mod memory;
 mod namespace;
