@@ -17,6 +17,7 @@ pub mod request_id;
 pub mod router;
 pub mod server;
 pub mod tenant;
+pub mod worker;
 
 pub use config::AppConfig;
 pub use error::{ERROR_HEADER, ErrorCode, InvokeError};

@@ -35,7 +35,7 @@ async fn hundreds_of_isolates_created_and_dropped_in_sequence_stay_correct() {
             "--log-format",
             "json",
         ],
-        &[("EDGE_LOG", "info,edge_runtime::tenant=debug")],
+        &[("EDGE_LOG", "info,edge_runtime::isolate::js_worker=debug")],
     );
     let c = client();
     let mut isolates = HashSet::new();

@@ -15,7 +15,7 @@ mod embedded;
 mod engine;
 mod header_block;
 mod incoming;
-mod load_error;
+mod js_worker;
 mod loader;
 pub mod local_tasks;
 mod nudge;
@@ -29,77 +29,17 @@ mod thread;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::body::ResponseBody;
 use crate::config::AppConfig;
-use crate::error::InvokeError;
 
-pub use load_error::LoadError;
+pub use crate::worker::{
+    Event, FetchRequest, Invocation, InvocationBody, LoadError, Reply, RequestBody, ScheduledEvent,
+};
+pub use js_worker::JsWorker;
 pub use local_tasks::{LocalTask, Stopping};
 pub(crate) use ops::edge_host;
 pub use pool::WarmPool;
-
-/// The body of a request on its way into an isolate.
-pub type RequestBody =
-    http_body_util::combinators::BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
-/// A request body as the front door hands it over.
-pub enum InvocationBody {
-    /// No body.
-    Empty,
-    /// A small body, already received in full: handed to the script as bytes, so
-    /// `request.text()` and friends need no stream.
-    Full(Bytes),
-    /// A body still arriving: the script reads it as a stream.
-    Stream(RequestBody),
-}
-
-/// What an isolate answers: a response (whose body may still be streaming) or why there is none.
-pub type Reply = Result<http::Response<ResponseBody>, InvokeError>;
-
-/// One event for an isolate to handle: an HTTP request, or an event with no request (a cron
-/// trigger), all through the same tenant, limits and isolate.
-pub struct Invocation {
-    /// The id logged with everything this invocation causes.
-    pub request_id: crate::RequestId,
-    /// What happened.
-    pub event: Event,
-    /// Where the reply goes. For an event other than a request, an empty `200` once the
-    /// handler's promise settles, or the error it threw.
-    pub reply: oneshot::Sender<Reply>,
-}
-
-/// The events an app's handlers take (`export default { fetch, scheduled }`).
-pub enum Event {
-    /// An HTTP request, for `fetch`.
-    Fetch(FetchRequest),
-    /// A cron trigger, for `scheduled`.
-    Scheduled(ScheduledEvent),
-}
-
-/// An HTTP request on its way into an isolate.
-pub struct FetchRequest {
-    /// The HTTP method.
-    pub method: http::Method,
-    /// The full URL, with scheme and host.
-    pub url: String,
-    /// Request headers, in order.
-    pub headers: http::HeaderMap,
-    /// The body.
-    pub body: InvocationBody,
-}
-
-/// A cron trigger firing, as Workers' `ScheduledController` describes it.
-#[derive(Clone, Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScheduledEvent {
-    /// The cron expression that fired (empty when fired by hand without one).
-    pub cron: String,
-    /// When it was due, in milliseconds since the Unix epoch.
-    pub scheduled_time: f64,
-}
 
 /// Everything an isolate thread needs to run one app.
 #[derive(Clone)]

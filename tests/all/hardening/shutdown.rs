@@ -12,7 +12,7 @@ async fn sigterm_lets_requests_in_flight_finish() {
         &fixture("hardening"),
         &scratch("data"),
         &[],
-        &[("EDGE_LOG", "info,edge_runtime::tenant=debug")],
+        &[("EDGE_LOG", "info,edge_runtime::isolate::js_worker=debug")],
     );
     let c = client();
     let url = edge.url("/slow");
@@ -64,7 +64,7 @@ async fn the_grace_period_bounds_the_wait() {
         &fixture("hardening"),
         &scratch("data"),
         &["--grace-secs", "1"],
-        &[("EDGE_LOG", "info,edge_runtime::tenant=debug")],
+        &[("EDGE_LOG", "info,edge_runtime::isolate::js_worker=debug")],
     );
     // An endless response, never read: in flight until the client goes away.
     let mut endless = tokio::net::TcpStream::connect(("127.0.0.1", edge.port))
