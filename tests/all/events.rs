@@ -1,7 +1,7 @@
 //! Events other than requests go through the same tenant, isolate and limits: a `scheduled`
 //! handler, run by hand with `edge dev --test-scheduled` (`/__scheduled?cron=…`, as wrangler).
 
-use crate::harness::{Edge, client, fixture, get_text, scratch};
+use crate::harness::{Edge, client, get_text, scratch};
 
 fn dev(app: &str) -> Edge {
     dev_with(app, &["--test-scheduled"])
@@ -10,19 +10,9 @@ fn dev(app: &str) -> Edge {
 /// `edge dev` on fixture `app`, its state in a scratch folder.
 fn dev_with(app: &str, extra: &[&str]) -> Edge {
     let state = scratch("events-state");
-    let dir = fixture(app);
-    let mut args = vec![
-        "dev",
-        dir.to_str().unwrap(),
-        "--port",
-        "0",
-        "--log-format",
-        "json",
-        "--persist-to",
-        state.to_str().unwrap(),
-    ];
+    let mut args = vec!["--persist-to", state.to_str().unwrap()];
     args.extend_from_slice(extra);
-    Edge::start(&args)
+    Edge::dev_with(app, &args)
 }
 
 #[tokio::test]

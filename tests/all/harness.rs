@@ -131,15 +131,22 @@ impl Edge {
 
     /// `edge dev <fixture> --port 0`.
     pub fn dev(fixture_name: &str) -> Self {
+        Self::dev_with(fixture_name, &[])
+    }
+
+    /// `edge dev <fixture> --port 0` with more arguments.
+    pub fn dev_with(fixture_name: &str, extra: &[&str]) -> Self {
         let dir = fixture(fixture_name);
-        Self::start(&[
+        let mut args = vec![
             "dev",
             dir.to_str().unwrap(),
             "--port",
             "0",
             "--log-format",
             "json",
-        ])
+        ];
+        args.extend_from_slice(extra);
+        Self::start(&args)
     }
 
     /// `edge serve --apps <dir> --listen 127.0.0.1:0` with a scratch data dir.

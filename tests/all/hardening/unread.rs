@@ -56,19 +56,7 @@ async fn connections_that_never_read_are_closed_and_their_responses_freed() {
     }
     let closed_after = opened.elapsed();
     assert!(closed_after >= Duration::from_secs(4), "{closed_after:?}");
-    let mut after = rss_kib(edge.pid());
-    for _ in 0..20 {
-        if after < baseline + 100 * 1024 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        after = rss_kib(edge.pid());
-    }
-    eprintln!("RSS {after} KiB once they were closed");
-    assert!(
-        after < baseline + 100 * 1024,
-        "RSS stayed at {after} KiB (baseline {baseline} KiB)"
-    );
+    rss_comes_back(&edge, baseline).await;
 }
 
 /// The same over HTTP/2, where a client holds responses back by flow control (a window of
@@ -112,19 +100,7 @@ async fn http2_streams_that_never_open_their_window_are_dropped() {
     let holding = rss_kib(edge.pid());
     eprintln!("RSS {baseline} KiB before, {holding} KiB with 60 streams held back");
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let mut after = rss_kib(edge.pid());
-    for _ in 0..20 {
-        if after < baseline + 100 * 1024 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        after = rss_kib(edge.pid());
-    }
-    eprintln!("RSS {after} KiB after the send timeout");
-    assert!(
-        after < baseline + 100 * 1024,
-        "RSS stayed at {after} KiB (baseline {baseline} KiB)"
-    );
+    rss_comes_back(&edge, baseline).await;
     // (The streams stay open, holding nothing: should the client open a window, the stream
     // fails then.)
     drop(heads);
@@ -144,4 +120,21 @@ async fn client_warm(edge: &Edge) -> reqwest::Client {
         .unwrap();
     assert_eq!(body.len(), 20 << 20);
     c
+}
+
+/// Waits (up to 5 s) for the node's RSS to be back within 100 MiB of `baseline`.
+async fn rss_comes_back(edge: &Edge, baseline: u64) {
+    let mut after = rss_kib(edge.pid());
+    for _ in 0..20 {
+        if after < baseline + 100 * 1024 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        after = rss_kib(edge.pid());
+    }
+    eprintln!("RSS {after} KiB (baseline {baseline} KiB)");
+    assert!(
+        after < baseline + 100 * 1024,
+        "RSS stayed at {after} KiB (baseline {baseline} KiB)"
+    );
 }
