@@ -33,7 +33,6 @@ pub(crate) struct HostState {
     pub(crate) ready: bool,
     /// The main module has evaluated (the host loop then looks for its handlers).
     pub(crate) evaluated: bool,
-    pub(crate) limits: Limits,
     pub(crate) stats: Arc<TenantStats>,
     /// Whether CPU and wall-clock limits are enforced (off only for benchmarks).
     pub(crate) enforce_limits: bool,
@@ -197,7 +196,7 @@ fn op_edge_unhandled_rejection(state: &mut OpState, #[string] error: &str) {
 #[op2(fast)]
 fn op_edge_subrequest(state: &mut OpState, id: u32) -> bool {
     let host = state.borrow_mut::<HostState>();
-    let limit = host.limits.subrequests;
+    let limit = host.meter.limits().subrequests;
     match host
         .meter
         .subrequest(host.inflight.get_mut(&id).map(|e| &mut e.usage))
@@ -230,7 +229,10 @@ fn op_edge_subrequest(state: &mut OpState, id: u32) -> bool {
         "subrequest limit exceeded"
     );
     if let Some(tx) = reply {
-        let _ = tx.send(Err(limit_error(LimitKind::Subrequests, &host.limits)));
+        let _ = tx.send(Err(limit_error(
+            LimitKind::Subrequests,
+            host.meter.limits(),
+        )));
     }
     false
 }
@@ -241,7 +243,7 @@ fn op_edge_subrequest(state: &mut OpState, id: u32) -> bool {
 /// deadline is terminated by the watchdog instead.) Returns how many were stopped.
 pub(crate) fn expire_overdue(state: &mut OpState, now: Instant) -> usize {
     let host = state.borrow_mut::<HostState>();
-    let wall = host.limits.wall;
+    let wall = host.meter.limits().wall;
     let overdue: Vec<u32> = host
         .inflight
         .iter()
@@ -261,7 +263,7 @@ pub(crate) fn expire_overdue(state: &mut OpState, now: Instant) -> usize {
             wall.as_millis()
         );
         if let Some(tx) = entry.reply {
-            let _ = tx.send(Err(limit_error(LimitKind::Wall, &host.limits)));
+            let _ = tx.send(Err(limit_error(LimitKind::Wall, host.meter.limits())));
         }
         if let Some(out) = entry.body_tx {
             out.cancel.notify_one();

@@ -283,7 +283,6 @@ fn install_host(
         inflight: Default::default(),
         ready: false,
         evaluated: false,
-        limits: spec.limits,
         stats: spec.stats.clone(),
         enforce_limits: spec.enforce_limits,
         meter: Meter::new(spec.limits, spec.stats.clone(), guard.watched.clone()),

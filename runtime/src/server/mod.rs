@@ -38,14 +38,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use self::first_request::FirstRequest;
 use self::prefixed::Prefixed;
 use crate::body::ResponseBody;
 use crate::error::{ERROR_HEADER, ErrorCode, InvokeError};
-use crate::isolate::{Event, FetchRequest, Invocation, InvocationBody, LocalTask, Stopping};
+use crate::isolate::{Event, FetchRequest, InvocationBody, LocalTask, Stopping};
 
 /// Request bodies whose declared length is at most this are received by the front door and
 /// given to the script whole; longer or unsized ones stream.
@@ -476,24 +475,17 @@ async fn invoke(
                 .boxed(),
         )
     };
-    let (reply, rx) = oneshot::channel();
-    tenant.invoke(Invocation {
-        request_id,
-        event: Event::Fetch(FetchRequest {
-            method: parts.method.clone(),
-            url,
-            headers,
-            body,
-        }),
-        reply,
-    });
-    match rx.await {
-        Ok(reply) => reply,
-        Err(_) => Err(InvokeError::new(
-            ErrorCode::Unavailable,
-            "the app's isolate stopped before answering",
-        )),
-    }
+    tenant
+        .dispatch(
+            request_id,
+            Event::Fetch(FetchRequest {
+                method: parts.method.clone(),
+                url,
+                headers,
+                body,
+            }),
+        )
+        .await
 }
 
 /// A response the runtime itself generates: JSON body and an `edge-error` header.
