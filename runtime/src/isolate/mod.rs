@@ -25,6 +25,7 @@ mod request_body;
 mod respond;
 pub mod snapshot;
 mod thread;
+mod turn;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,14 +2,13 @@
 //! until retired, then hand back whatever is still queued.
 
 use std::cell::RefCell;
-use std::future::{Future, poll_fn};
-use std::pin::Pin;
+
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::{Duration, Instant};
 
-use deno_core::{JsRuntime, ModuleSpecifier, PollEventLoopOptions, RuntimeOptions, v8};
+use std::time::Duration;
+
+use deno_core::{JsRuntime, ModuleSpecifier, RuntimeOptions, v8};
 use edge_web::{ConsoleLabel, NetPolicy, WebOptions};
 use futures::FutureExt;
 use tokio::sync::mpsc;
@@ -17,7 +16,8 @@ use tokio::sync::mpsc;
 use super::incoming::Queue;
 use super::loader::AppModuleLoader;
 use super::local_tasks::{LocalTask, LocalTasks};
-use super::ops::{HostState, abandon_inflight, expire_overdue, inflight_summary, limit_error};
+use super::ops::{HostState, abandon_inflight, inflight_summary, limit_error};
+use super::turn::{Stop, drive, observe_heap, turn};
 use super::{Invocation, IsolateSpec, LoadError, Supervisor};
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
@@ -79,13 +79,13 @@ struct Made {
 
 /// What keeps an isolate within its limits from outside the script: the watchdog's view of it
 /// (CPU, wall clock, termination) and its memory count.
-struct Guard {
-    watched: Arc<Watched>,
-    memory: Arc<IsolateMemory>,
+pub(super) struct Guard {
+    pub(super) watched: Arc<Watched>,
+    pub(super) memory: Arc<IsolateMemory>,
     /// CPU used on the isolate's blocking-pool threads.
-    blocking: Arc<BlockingCpu>,
-    /// The CPU clock when memory was last counted in full ([`check_memory`]).
-    memory_checked: std::cell::Cell<Duration>,
+    pub(super) blocking: Arc<BlockingCpu>,
+    /// The CPU clock when memory was last counted in full (`turn::check_memory`).
+    pub(super) memory_checked: std::cell::Cell<Duration>,
 }
 
 fn run(
@@ -396,178 +396,6 @@ fn breached(
         error.message,
     );
     error
-}
-
-/// Why an isolate stopped early.
-enum Stop {
-    /// A limit was breached; the isolate must be discarded.
-    Breach(LimitKind),
-    /// The app's module could not be compiled or evaluated.
-    Load(LoadError),
-    /// Loading failed, or the host loop died on an uncaught error.
-    Error(String),
-}
-
-fn observe_heap(
-    runtime: &mut JsRuntime,
-    memory: &IsolateMemory,
-    stats: &crate::limits::TenantStats,
-) {
-    let heap = runtime.v8_isolate().get_heap_statistics();
-    stats.observe_heap((heap.used_heap_size() + memory.buffers()) as u64);
-}
-
-/// How much CPU an isolate may use between two full counts of its memory (reading the
-/// engine's heap statistics walks every heap space: too slow for every turn of a busy isolate).
-const MEMORY_CHECK_EVERY: Duration = Duration::from_millis(10);
-
-/// After a turn: heap plus buffers against the memory limit (see [`IsolateMemory`]), when
-/// [`MEMORY_CHECK_EVERY`] of CPU has passed since the last count or the buffers counted by the
-/// allocator are a noticeable share of the limit. `last` is the CPU clock at the last count.
-fn check_memory(
-    runtime: &mut JsRuntime,
-    memory: &IsolateMemory,
-    now: Duration,
-    last: &mut Duration,
-) {
-    if now.saturating_sub(*last) < MEMORY_CHECK_EVERY && !memory.buffers_noticeable() {
-        return;
-    }
-    *last = now;
-    let heap = runtime.v8_isolate().get_heap_statistics();
-    if !memory.exceeds(heap.used_heap_size(), heap.external_memory()) {
-        return;
-    }
-    // Over, perhaps only because of garbage: V8 counts buffers no longer reachable until it
-    // collects them (a handler streaming through a large upload leaves one per chunk). Collect
-    // once, then judge.
-    #[cfg(feature = "v8")]
-    let heap = {
-        runtime.v8_isolate().low_memory_notification();
-        runtime.v8_isolate().get_heap_statistics()
-    };
-    memory.check(heap.used_heap_size(), heap.external_memory());
-}
-
-/// The outcome once the host's future or the event loop has finished, if either has.
-fn settle<T, E: std::fmt::Display>(
-    done: Poll<Result<T, E>>,
-    event_loop: Poll<Result<(), deno_core::error::CoreError>>,
-) -> Poll<Result<T, Stop>> {
-    match (done, event_loop) {
-        (Poll::Ready(r), _) => Poll::Ready(r.map_err(|e| Stop::Error(e.to_string()))),
-        (Poll::Pending, Poll::Ready(Err(e))) => Poll::Ready(Err(Stop::Error(e.to_string()))),
-        (Poll::Pending, Poll::Ready(Ok(()))) => Poll::Ready(Err(Stop::Error(
-            "the event loop finished with the host's promise still pending".into(),
-        ))),
-        (Poll::Pending, Poll::Pending) => Poll::Pending,
-    }
-}
-
-/// Runs `f` — anything that can run the tenant's JavaScript: a turn of the event loop, the
-/// module's top level, a script — as one turn under the watchdog: it stops a turn that runs
-/// past its CPU budget or wall-clock deadline, and the CPU the turn used is charged to the
-/// invocations in flight. JavaScript never runs outside such a turn.
-fn turn<R>(
-    runtime: &mut JsRuntime,
-    guard: &Guard,
-    f: impl FnOnce(&mut JsRuntime) -> R,
-) -> Result<R, Stop> {
-    let state = runtime.op_state();
-    if !state.borrow().borrow::<HostState>().enforce_limits {
-        return Ok(f(runtime));
-    }
-    let watched = &*guard.watched;
-    let (budget, deadline) = state.borrow_mut().borrow_mut::<HostState>().begin_turn();
-    // Read the clock at both ends of the turn: between turns the thread runs the front door's
-    // tasks for this isolate (its connections), which are not the tenant's CPU.
-    let started = watched.cpu_now();
-    watched.begin_turn(started, budget, deadline);
-    let out = f(runtime);
-    let script_ended = watched.cpu_now();
-    watched.end_turn();
-    let mut checked = guard.memory_checked.get();
-    check_memory(runtime, &guard.memory, script_ended, &mut checked);
-    guard.memory_checked.set(checked);
-    // Read again: counting memory may have collected the isolate's garbage, which is its work.
-    let ended = watched.cpu_now();
-    // CPU the isolate's blocking-pool threads used since the last turn is the tenant's too.
-    let used = ended.saturating_sub(started) + guard.blocking.take_new();
-    let over = state.borrow_mut().borrow_mut::<HostState>().charge(used);
-    if let Some(kind) = watched.breach() {
-        return Err(Stop::Breach(kind));
-    }
-    if let Some(kind) = over {
-        watched.terminate(kind);
-        return Err(Stop::Breach(kind));
-    }
-    Ok(out)
-}
-
-/// How often an isolate waiting on blocking-pool work charges the CPU that work used.
-const BLOCKING_CHARGE_EVERY: Duration = Duration::from_millis(5);
-
-/// Runs the event loop until `fut` resolves, every poll a [`turn`]. Between turns, a timer
-/// enforces the wall-clock deadline.
-async fn drive<T, E: std::fmt::Display>(
-    runtime: &mut JsRuntime,
-    guard: &Guard,
-    mut fut: impl Future<Output = Result<T, E>> + Unpin,
-) -> Result<T, Stop> {
-    let state = runtime.op_state();
-    let mut wall_timer: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
-    let mut blocking_tick: Option<tokio::time::Interval> = None;
-    poll_fn(|cx| {
-        let polled = turn(runtime, guard, |runtime| {
-            let event_loop = runtime.poll_event_loop(cx, PollEventLoopOptions::default());
-            (Pin::new(&mut fut).poll(cx), event_loop)
-        });
-        let (done, event_loop) = match polled {
-            Ok(polled) => polled,
-            Err(stop) => return Poll::Ready(Err(stop)),
-        };
-        if let Poll::Ready(outcome) = settle(done, event_loop) {
-            return Poll::Ready(outcome);
-        }
-        // Waiting on I/O or timers: the wall-clock deadline still runs. (Read it again: the
-        // turn may have started invocations.)
-        let (_, deadline) = state.borrow().borrow::<HostState>().turn_budget();
-        // While blocking-pool work runs, wake up every few ms to charge its CPU, so that a
-        // long one is stopped near the CPU limit rather than when it ends.
-        if guard.blocking.busy() {
-            let tick = blocking_tick.get_or_insert_with(|| {
-                let mut t = tokio::time::interval(BLOCKING_CHARGE_EVERY);
-                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                t
-            });
-            while tick.poll_tick(cx).is_ready() {}
-        } else {
-            blocking_tick = None;
-        }
-        let mut deadline = deadline;
-        while let Some(at) = deadline {
-            if wall_timer.as_ref().is_none_or(|(armed, _)| *armed != at) {
-                let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(at));
-                wall_timer = Some((at, Box::pin(sleep)));
-            }
-            let Some((_, timer)) = &mut wall_timer else {
-                break;
-            };
-            if timer.as_mut().poll(cx).is_pending() {
-                break;
-            }
-            // Overdue with no script running: only those invocations stop; the isolate and
-            // everything else in flight on it carry on.
-            expire_overdue(&mut state.borrow_mut(), Instant::now());
-            wall_timer = None;
-            deadline = state.borrow().borrow::<HostState>().turn_budget().1;
-        }
-        if deadline.is_none() {
-            wall_timer = None;
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 async fn load_main(
