@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use edge_runtime::edge_binding::NodeStore;
 use edge_runtime::{Node, NodeOptions};
 
 /// Arguments of `edge check`.
@@ -16,7 +17,12 @@ pub struct CheckArgs {
 
 /// Runs `edge check`.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let node = match Node::single(&args.dir, NodeOptions::default()) {
+    // Bindings in memory: the app's top level may use them, and nothing is written.
+    let options = NodeOptions {
+        bindings: crate::bindings::registry(NodeStore::Memory, Default::default())?,
+        ..NodeOptions::default()
+    };
+    let node = match Node::single(&args.dir, options) {
         Ok(node) => node,
         Err(e) => {
             eprintln!("error: {e}");

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use edge_runtime::{KvOptions, Node, NodeOptions};
+use edge_runtime::edge_binding::NodeStore;
+use edge_runtime::{Node, NodeOptions};
 
 use crate::logging::{self, LogFormat};
 
@@ -52,12 +53,13 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         enforce_limits: !args.limits.no_limits,
         expose_errors: true,
         test_scheduled: args.test_scheduled,
-        kv: KvOptions {
-            path: Some(edge_kv::RedbBackend::file_in(&state_dir)),
-            always: false,
-            clock: crate::serve::kv_clock()?,
-            namespace_quota: args.limits.kv_namespace_quota(),
-        },
+        bindings: crate::bindings::registry(
+            NodeStore::Dir(state_dir.clone()),
+            crate::bindings::Settings {
+                kv_namespace_quota: args.limits.kv_namespace_quota(),
+                ..Default::default()
+            },
+        )?,
         ..NodeOptions::default()
     };
     let node = Node::single(&args.dir, options)

@@ -1,5 +1,6 @@
 //! `edge`: run Workers-style JavaScript apps, locally (`edge dev`) or on a node (`edge serve`).
 
+mod bindings;
 mod check;
 mod dev;
 mod kv;

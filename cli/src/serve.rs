@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use edge_runtime::{KvOptions, Node, NodeOptions};
+use edge_runtime::edge_binding::NodeStore;
+use edge_runtime::{Node, NodeOptions};
 
 use crate::logging::{self, LogFormat};
 
@@ -69,7 +70,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         front_door: args.limits.front_door(),
         private_network: edge_runtime::AppGrant::Apps(args.allow_private_network),
         wildcard_routes: edge_runtime::AppGrant::Apps(args.allow_wildcard_routes),
-        shared_kv: args.share_kv,
         test_scheduled: false,
         enforce_limits: !args.limits.no_limits,
         expose_errors: false,
@@ -79,12 +79,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| data_dir.join("cache")),
         ),
-        kv: KvOptions {
-            path: Some(edge_kv::RedbBackend::file_in(&data_dir)),
-            always: true,
-            clock: kv_clock()?,
-            namespace_quota: args.limits.kv_namespace_quota(),
-        },
+        bindings: crate::bindings::registry(
+            NodeStore::Dir(data_dir.clone()),
+            crate::bindings::Settings {
+                kv_namespace_quota: args.limits.kv_namespace_quota(),
+                shared_kv: args.share_kv,
+            },
+        )?,
+        open_storage: true,
     };
     let (node, errors) = Node::from_apps_dir(&args.apps, options)
         .with_context(|| format!("cannot start a node for {}", args.apps.display()))?;
@@ -104,18 +106,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
 }
 
-/// `EDGE_KV_CLOCK=manual`: KV expirations run on a clock the admin endpoint can move forward
-/// (for tests of expiry; Workers' shortest TTL is 60 s).
-pub fn kv_clock() -> anyhow::Result<Option<edge_kv::ManualClock>> {
-    match std::env::var("EDGE_KV_CLOCK").as_deref() {
-        Err(_) | Ok("" | "system") => Ok(None),
-        Ok("manual") => Ok(Some(edge_kv::ManualClock::new())),
-        Ok(other) => anyhow::bail!("EDGE_KV_CLOCK={other:?}: expected `system` or `manual`"),
-    }
-}
-
 /// Binds `addr`, starts the admin endpoint (announced in `data_dir/admin.json`) if the node
-/// has a KV store, prints `listening on http://HOST:PORT` on stdout, and serves until killed.
+/// has a binding's storage open, prints `listening on http://HOST:PORT` on stdout, and serves until killed.
 pub fn listen(
     node: Node,
     addr: &str,

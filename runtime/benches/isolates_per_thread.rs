@@ -28,7 +28,7 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(200);
     let snapshot: &'static [u8] = Box::leak(
-        edge_runtime::isolate::snapshot::create()
+        edge_runtime::isolate::snapshot::create(&Default::default())
             .expect("build the startup snapshot")
             .into_boxed_slice(),
     );
@@ -89,7 +89,7 @@ fn host(snapshot: &'static [u8], count: usize, made: &Barrier, done: &Barrier) {
     let mut isolates = Vec::with_capacity(count);
     for i in 0..count {
         let mut runtime = deno_core::JsRuntime::new(deno_core::RuntimeOptions {
-            extensions: edge_runtime::isolate::snapshot::extensions(),
+            extensions: edge_runtime::isolate::snapshot::extensions(&Default::default()),
             startup_snapshot: Some(snapshot),
             create_params: Some(deno_core::v8::CreateParams::default().heap_limits(0, 128 << 20)),
             ..Default::default()

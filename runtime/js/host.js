@@ -1,7 +1,7 @@
 // The host side of an isolate: takes requests from Rust, runs the tenant's handler, and hands
 // the response back. One `serve` loop per isolate; each request runs concurrently with the rest.
 import { core, primordials } from "ext:core/mod.js";
-import { kvBindings } from "ext:edge_kv/01_kv.js";
+import { appBindings } from "ext:edge_binding/registry.js";
 
 const {
   ArrayPrototypeJoin,
@@ -526,7 +526,7 @@ async function serve(mainUrl) {
   const handler = pickHandler(ns);
   const eventHandlers = pickEventHandlers(ns);
   const env = op_edge_env();
-  for (const [name, binding] of kvBindings()) env[name] = binding;
+  for (const [name, binding] of appBindings()) env[name] = binding;
   if (handler === serviceWorkerHandler) {
     // The service-worker syntax has no `env`: as on Workers, vars and bindings are globals.
     for (const name of ObjectKeys(env)) globalThis[name] = env[name];

@@ -4,7 +4,8 @@
 //! A [`Node`] holds the tenants; [`server::serve`] answers HTTP for it. Each tenant's script
 //! runs in an isolate on a thread of its own (see [`isolate`]); the front door reaches it only
 //! through a channel. Bindings (KV, queues, …) live in their own crates under `bindings/` and
-//! are known here only through their traits.
+//! are known here only through the `edge_binding` contract: the binary hands a node its
+//! [`Registry`].
 
 pub mod admin;
 pub mod body;
@@ -20,6 +21,7 @@ pub mod tenant;
 pub mod worker;
 
 pub use config::AppConfig;
+pub use edge_binding::{self, Registry};
 pub use error::{ERROR_HEADER, ErrorCode, InvokeError};
-pub use node::{AppGrant, KvOptions, Node, NodeError, NodeOptions, Reloaded};
+pub use node::{AppGrant, Node, NodeError, NodeOptions, Reloaded};
 pub use request_id::{RequestId, RequestIds};

@@ -101,12 +101,17 @@ mod tests {
             &dir,
             &dir.join("edge.toml"),
             &format!("name = \"{name}\"\nmain = \"i.js\""),
+            &Default::default(),
         )
         .unwrap();
         Tenant::new(
             cfg,
             crate::limits::Limits::default(),
-            Arc::new(TenantShared::new(&[], std::time::Duration::from_secs(1))),
+            Arc::new(TenantShared::new(
+                &[],
+                std::time::Duration::from_secs(1),
+                Default::default(),
+            )),
         )
         .unwrap()
     }

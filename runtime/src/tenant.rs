@@ -23,23 +23,27 @@ pub struct TenantShared {
     pub expose_errors: bool,
     /// Enforce CPU and wall-clock limits (off only to measure their cost).
     pub enforce_limits: bool,
-    /// The node's KV store, if it has one.
-    pub kv: Option<Arc<dyn edge_kv::KvBackend>>,
+    /// The bindings the node hosts: what an app's declared bindings become.
+    pub bindings: edge_binding::Registry,
     /// Pre-started isolates, if the node keeps any.
     pub pool: Option<crate::isolate::WarmPool>,
     pub(crate) next_isolate: AtomicU64,
 }
 
 impl TenantShared {
-    /// Settings shared by a node's tenants.
-    /// Settings with errors kept out of responses and limits enforced.
-    pub fn new(snapshot: &'static [u8], idle_timeout: Duration) -> Self {
+    /// Settings shared by a node's tenants, with errors kept out of responses, limits
+    /// enforced and no warm pool.
+    pub fn new(
+        snapshot: &'static [u8],
+        idle_timeout: Duration,
+        bindings: edge_binding::Registry,
+    ) -> Self {
         Self {
             snapshot,
             idle_timeout,
             expose_errors: false,
             enforce_limits: true,
-            kv: None,
+            bindings,
             pool: None,
             next_isolate: AtomicU64::new(1),
         }
@@ -55,8 +59,8 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    /// A tenant for `app` under `limits`, with nothing running yet. Fails if the app binds KV
-    /// namespaces and the node has no KV store.
+    /// A tenant for `app` under `limits`, with nothing running yet. Fails if the storage of a
+    /// binding the app declares cannot be opened.
     pub fn new(
         app: AppConfig,
         limits: Limits,

@@ -87,6 +87,64 @@ fn a_bad_config_names_file_key_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown_key"));
 }
 
+/// `edge check` gives a KV app an in-memory store: the app loads (before, it failed for want
+/// of a store), and nothing is written next to it.
+#[test]
+fn check_loads_a_kv_app_in_memory() {
+    let app = scratch("check-kv");
+    std::fs::write(
+        app.join("edge.toml"),
+        "name = \"kv-check\"\nmain = \"index.js\"\n[[kv_namespaces]]\nbinding = \"KV\"\nid = \"ns\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("index.js"),
+        "export default { async fetch(req, env) { await env.KV.put('k', 'v'); return new Response(await env.KV.get('k')); } };\n",
+    )
+    .unwrap();
+    let out = edge_command(&["check", app.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!app.join(".edge").exists());
+}
+
+/// A binding's section is read by its binding, with the same file, key and line in errors as
+/// the rest of `edge.toml`.
+#[test]
+fn a_bad_binding_entry_names_file_key_and_line() {
+    let app = scratch("bad-binding");
+    std::fs::write(app.join("index.js"), "export default { fetch() {} };\n").unwrap();
+    for (toml, expect) in [
+        (
+            "main = \"index.js\"\n\n[[kv_namespaces]]\nbinding = \"KV\"\nid = 7\n",
+            vec!["edge.toml", "line 5", "kv_namespaces"],
+        ),
+        (
+            "main = \"index.js\"\n[[kv_namespaces]]\nbinding = \"KV\"\nid = \"a\"\nttl = 3\n",
+            vec!["edge.toml", "line 5", "unknown field `ttl`"],
+        ),
+        (
+            "main = \"index.js\"\n[vars]\nKV = 1\n[[kv_namespaces]]\nbinding = \"KV\"\nid = \"a\"\n",
+            vec!["edge.toml", "`kv_namespaces[0].binding`", "already bound"],
+        ),
+    ] {
+        std::fs::write(app.join("edge.toml"), toml).unwrap();
+        let out = edge_command(&["check", app.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        for part in expect {
+            assert!(err.contains(part), "{part:?} not in {err}");
+        }
+    }
+}
+
 /// A directory outside the workspace and cargo's home (which the test hides).
 fn outside_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("edge-{name}-{}", std::process::id()));

@@ -2,6 +2,7 @@
 // types live here; every KV rule (key, value, metadata, expiration, limit, cursor) is checked
 // in Rust, so JavaScript and wasm apps get the same errors.
 import { core, primordials } from "ext:core/mod.js";
+import { defineBinding } from "ext:edge_binding/registry.js";
 
 const {
   ArrayBufferIsView,
@@ -30,7 +31,6 @@ const {
   Uint8Array,
 } = primordials;
 const {
-  op_kv_bindings,
   op_kv_check_cache_ttl,
   op_kv_check_value_len,
   op_kv_immediate_reads,
@@ -289,9 +289,7 @@ class KVNamespace {
   }
 }
 
-/** The KV bindings of this isolate's app, as [name, KVNamespace] pairs for `env`. */
-export function kvBindings() {
-  return ArrayPrototypeMap(op_kv_bindings(), ([name, ns]) => [name, new KVNamespace(token, ns)]);
-}
+// `env.NAME` for each of the app's KV bindings: the namespace at its index.
+defineBinding("kv", (index) => new KVNamespace(token, index));
 
 export { KVNamespace };

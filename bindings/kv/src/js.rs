@@ -1,101 +1,25 @@
 //! The deno_core adapter: `env.MY_KV` in JavaScript. The ops only convert arguments and call
 //! [`Namespace`]; `js/01_kv.js` gives them the Workers `KVNamespace` shape.
 //!
-//! An isolate can reach only the namespaces in its [`KvBindings`], which the host builds from
-//! the app's own `edge.toml` when the app loads: a binding is an index into that list, so a
-//! script has no way to name another app's namespace.
+//! An isolate can reach only the namespaces in its [`KvBindings`], which [`crate::Kv`] builds
+//! from the app's own `edge.toml` when the app loads: a binding is an index into that list, so
+//! a script has no way to name another app's namespace.
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use deno_core::{JsBuffer, OpState, ToJsBuffer, op2};
 use serde::{Deserialize, Serialize};
 
+use crate::app::{KvBindings, Reserved};
 use crate::error::KvError;
 use crate::namespace::{ListOptions, Namespace, PutOptions};
 use crate::rules;
 
-/// The namespaces one app binds, by binding name, in `edge.toml` order. Clones (an app's
-/// isolates) share one count of write bytes awaiting commit.
-#[derive(Clone, Default)]
-pub struct KvBindings {
-    namespaces: Vec<(String, Namespace)>,
-    backlog: Backlog,
-}
-
-impl KvBindings {
-    /// Bindings from (binding name, namespace) pairs, with no bound on writes awaiting commit.
-    pub fn new(namespaces: Vec<(String, Namespace)>) -> Self {
-        Self {
-            namespaces,
-            backlog: Backlog::default(),
-        }
-    }
-
-    /// Bounds the bytes of `put` values awaiting commit (across the app's isolates) to
-    /// `limit`: past it a `put` fails at once with [`KvError::Backlog`] (a single put always
-    /// goes through when nothing is waiting).
-    pub fn with_backlog_limit(mut self, limit: u64) -> Self {
-        self.backlog = Backlog {
-            pending: Arc::new(AtomicU64::new(0)),
-            limit,
-        };
-        self
-    }
-}
-
-/// Bytes of writes awaiting commit, and how many may wait.
-#[derive(Clone)]
-struct Backlog {
-    pending: Arc<AtomicU64>,
-    limit: u64,
-}
-
-impl Default for Backlog {
-    fn default() -> Self {
-        Self {
-            pending: Arc::new(AtomicU64::new(0)),
-            limit: u64::MAX,
-        }
-    }
-}
-
-impl Backlog {
-    /// Counts `bytes` as waiting until the returned guard drops.
-    fn reserve(&self, bytes: u64) -> Result<Reserved, KvError> {
-        let limit = self.limit;
-        self.pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
-                (pending == 0 || pending.saturating_add(bytes) <= limit)
-                    .then(|| pending.saturating_add(bytes))
-            })
-            .map_err(|pending| KvError::Backlog { pending, limit })?;
-        Ok(Reserved {
-            pending: self.pending.clone(),
-            bytes,
-        })
-    }
-}
-
-/// Write bytes counted as awaiting commit; uncounted on drop.
-struct Reserved {
-    pending: Arc<AtomicU64>,
-    bytes: u64,
-}
-
-impl Drop for Reserved {
-    fn drop(&mut self) {
-        self.pending.fetch_sub(self.bytes, Ordering::AcqRel);
-    }
-}
-
 deno_core::extension!(
     edge_kv,
-    deps = [deno_web],
+    deps = [deno_web, edge_binding],
     ops = [
-        op_kv_bindings,
         op_kv_check_cache_ttl,
         op_kv_check_value_len,
         op_kv_immediate_reads,
@@ -110,12 +34,22 @@ deno_core::extension!(
         op_kv_delete,
         op_kv_list,
     ],
+    esm_entry_point = "ext:edge_kv/01_kv.js",
     esm = [dir "js", "01_kv.js"],
-    options = { bindings: Option<KvBindings> },
-    state = |state, options| {
-        state.put(options.bindings.unwrap_or_default());
+    state = |state| {
+        state.put(KvBindings::default());
     },
 );
+
+impl edge_binding::js::JsBinding for crate::Kv {
+    fn extension(&self) -> deno_core::Extension {
+        edge_kv::init()
+    }
+
+    fn install(&self, app: &KvBindings, state: &mut OpState) {
+        state.put(app.clone());
+    }
+}
 
 /// The namespace at `index` and the app's write backlog, counting `bytes` more.
 fn namespace_for_write(
@@ -123,41 +57,22 @@ fn namespace_for_write(
     index: u32,
     bytes: usize,
 ) -> Result<(Namespace, Reserved), KvError> {
-    let state = state.borrow();
-    let bindings = state.borrow::<KvBindings>();
-    let ns = bindings
-        .namespaces
-        .get(index as usize)
-        .map(|(_, ns)| ns.clone())
-        .ok_or(KvError::NotBound(index))?;
-    Ok((ns, bindings.backlog.reserve(bytes as u64)?))
+    state
+        .borrow()
+        .borrow::<KvBindings>()
+        .for_write(index, bytes as u64)
 }
 
 fn namespace(state: &Rc<RefCell<OpState>>, index: u32) -> Result<Namespace, KvError> {
     state
         .borrow()
         .borrow::<KvBindings>()
-        .namespaces
-        .get(index as usize)
-        .map(|(_, ns)| ns.clone())
-        .ok_or(KvError::NotBound(index))
+        .namespace(index)
+        .cloned()
 }
 
 fn text(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// The app's bindings as `[name, index]` pairs.
-#[op2]
-#[serde]
-fn op_kv_bindings(state: &mut OpState) -> Vec<(String, u32)> {
-    state
-        .borrow::<KvBindings>()
-        .namespaces
-        .iter()
-        .enumerate()
-        .map(|(i, (name, _))| (name.clone(), i as u32))
-        .collect()
 }
 
 /// `get`'s `cacheTtl` option.
@@ -173,12 +88,7 @@ fn op_kv_check_value_len(#[number] len: usize) -> Result<(), KvError> {
 }
 
 fn namespace_now(state: &OpState, index: u32) -> Result<&Namespace, KvError> {
-    state
-        .borrow::<KvBindings>()
-        .namespaces
-        .get(index as usize)
-        .map(|(_, ns)| ns)
-        .ok_or(KvError::NotBound(index))
+    state.borrow::<KvBindings>().namespace(index)
 }
 
 /// Whether the binding's backend answers reads at once (then `01_kv.js` uses the `_now` ops).

@@ -5,11 +5,17 @@
 //!   implement it, and a networked backend can later.
 //! - [`Namespace`] is what an app is handed for one `[[kv_namespaces]]` binding: it checks
 //!   Workers' rules (in [`rules`]) and calls the backend with the namespace id.
+//! - [`Kv`] is the binding as a node hosts it (the `edge_binding` contract): the
+//!   `[[kv_namespaces]]` section, the node's `kv.redb`, each app's [`KvBindings`] (its
+//!   namespaces and a bound on its writes awaiting commit), and the admin routes in [`admin`].
 //! - `js` (feature `js`, on with an engine feature) is the deno_core adapter that makes
 //!   `env.MY_KV` a `KVNamespace` in JavaScript. Without it the crate is engine-free, for a host
 //!   that is not JavaScript (wasm).
 
+pub mod admin;
+mod app;
 pub mod backend;
+mod binding;
 pub mod clock;
 mod cursor;
 pub mod error;
@@ -20,7 +26,9 @@ mod namespace;
 mod redb;
 pub mod rules;
 
+pub use app::{KvBindings, Reserved};
 pub use backend::{Entry, KeyInfo, KvBackend, KvFuture, ListPage, ListQuery};
+pub use binding::{Kv, KvEntry, KvNode};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{KvError, KvOp};
 pub use memory::MemoryBackend;

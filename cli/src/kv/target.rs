@@ -5,8 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use edge_kv::admin::list_json;
 use edge_kv::{KvBackend, ListOptions, Namespace, PutOptions, RedbBackend, RedbOptions};
-use edge_runtime::admin::{ADMIN_FILE, AdminInfo, list_json};
+use edge_runtime::admin::{ADMIN_FILE, AdminInfo};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// `put`'s options as the command line gives them.

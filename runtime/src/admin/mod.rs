@@ -1,23 +1,16 @@
-//! The node's loopback admin endpoint, so `edge kv` can work on a running node's data (redb
-//! lets one process open the file). It listens on `127.0.0.1:0`, requires a bearer token, and
-//! announces itself in `admin.json` (mode 0600) next to the KV file; the file is removed when
-//! the node stops cleanly and ignored by the CLI when nothing answers at its address.
+//! The node's loopback admin endpoint, so the CLI (`edge kv`, …) can work on a running node's
+//! data (redb lets one process open a file). It listens on `127.0.0.1:0`, requires a bearer
+//! token, and announces itself in `admin.json` (mode 0600) in the data directory; the file is
+//! removed when the node stops cleanly and ignored by the CLI when nothing answers at its
+//! address.
 //!
-//! Paths (all under `/v1`, keys and namespace ids percent-encoded):
-//! - `GET    /v1/kv/{ns}/keys?prefix=&limit=&cursor=` → `{keys, list_complete, cursor?}`
-//! - `GET    /v1/kv/{ns}/values/{key}` → the value; metadata and expiration in the
-//!   `edge-kv-metadata` (percent-encoded JSON) and `edge-kv-expiration` headers; 404 if absent
-//! - `PUT    /v1/kv/{ns}/values/{key}?expiration=&expiration_ttl=&metadata=` with the value as body
-//! - `DELETE /v1/kv/{ns}/values/{key}`
-//! - `POST   /v1/clock/advance?secs=N`, only when the node runs with `EDGE_KV_CLOCK=manual`
+//! Every path is under `/v1`; the node's bindings answer their own (the KV ones are listed in
+//! `edge_kv::admin`).
 
 mod handler;
 mod info;
-mod kv;
 
-pub use handler::list_json;
 pub use info::{ADMIN_FILE, AdminInfo};
-pub use kv::{EXPIRATION_HEADER, METADATA_HEADER};
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -42,12 +35,12 @@ impl Drop for Admin {
     }
 }
 
-/// Starts the admin endpoint for `node`'s KV store (if it has one) and writes `admin.json`
-/// into `dir`. Must be called inside a tokio runtime.
+/// Starts the admin endpoint for `node`'s bindings (if any has its storage open) and writes
+/// `admin.json` into `dir`. Must be called inside a tokio runtime.
 pub async fn start(node: Arc<Node>, dir: &Path) -> std::io::Result<Option<Admin>> {
-    let Some(store) = node.kv().cloned() else {
+    if !node.bindings().any_open() {
         return Ok(None);
-    };
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let info = AdminInfo {
         url: format!("http://{}", listener.local_addr()?),
@@ -57,9 +50,8 @@ pub async fn start(node: Arc<Node>, dir: &Path) -> std::io::Result<Option<Admin>
     let file = dir.join(ADMIN_FILE);
     info.write(&file)?;
     let state = Arc::new(handler::AdminState {
-        store,
+        bindings: node.bindings().clone(),
         token: info.token.clone(),
-        clock: node.options().kv.clock.clone(),
     });
     tokio::spawn(async move {
         loop {

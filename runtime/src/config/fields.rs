@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{ConfigError, KvNamespaceBinding, RawKvNamespace, RawRoute, RoutePattern};
+use edge_binding::{DeclaredBinding, is_identifier};
+
+use super::{ConfigError, RawRoute, RoutePattern};
 
 /// The `edge.toml` being read, for errors that name it and the key.
 #[derive(Clone, Copy)]
@@ -106,63 +108,31 @@ pub(super) fn vars(
     Ok(vars)
 }
 
-/// `[[kv_namespaces]]`: each a binding name free on `env` and a valid id.
-pub(super) fn kv_namespaces(
-    raw: Vec<RawKvNamespace>,
+/// The bindings' names on `env`: each a JavaScript identifier, not a var's name and not
+/// another binding's.
+pub(super) fn bindings(
+    declared: Vec<DeclaredBinding>,
     vars: &serde_json::Map<String, serde_json::Value>,
     file: File,
-) -> Result<Vec<KvNamespaceBinding>, ConfigError> {
-    let mut out: Vec<KvNamespaceBinding> = Vec::new();
-    for (i, ns) in raw.into_iter().enumerate() {
-        let key = |field: &str| format!("kv_namespaces[{i}].{field}");
-        let binding = ns.binding.ok_or_else(|| {
-            file.invalid(
-                &key("binding"),
-                "missing: the name on `env`, e.g. binding = \"MY_KV\"".into(),
-            )
-        })?;
-        if !is_identifier(&binding) {
+) -> Result<Vec<DeclaredBinding>, ConfigError> {
+    for (i, b) in declared.iter().enumerate() {
+        if !is_identifier(&b.name) {
             return Err(file.invalid(
-                &key("binding"),
+                &b.name_key,
                 format!(
-                    "{binding:?} is not a JavaScript identifier (letters, digits, `_`, `$`; not starting with a digit)"
+                    "{:?} is not a JavaScript identifier (letters, digits, `_`, `$`; not starting with a digit)",
+                    b.name
                 ),
             ));
         }
-        if vars.contains_key(&binding) || out.iter().any(|b| b.binding == binding) {
+        if vars.contains_key(&b.name) || declared[..i].iter().any(|o| o.name == b.name) {
             return Err(file.invalid(
-                &key("binding"),
-                format!("{binding:?} is already bound on `env`"),
+                &b.name_key,
+                format!("{:?} is already bound on `env`", b.name),
             ));
         }
-        let id = ns.id.ok_or_else(|| {
-            file.invalid(
-                &key("id"),
-                "missing: the namespace id, e.g. id = \"0f2ac74b498b48028cb68387c421e279\"".into(),
-            )
-        })?;
-        if id.is_empty()
-            || id.len() > 64
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(file.invalid(
-                &key("id"),
-                format!("{id:?} is not valid: use 1 to 64 letters, digits, `-` or `_`"),
-            ));
-        }
-        out.push(KvNamespaceBinding { binding, id });
     }
-    Ok(out)
-}
-
-pub(super) fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    Ok(declared)
 }
 
 pub(super) fn is_date(s: &str) -> bool {

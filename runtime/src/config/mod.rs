@@ -2,7 +2,9 @@
 //!
 //! Keys follow `wrangler.toml` where the meaning is the same, so a Worker's config carries over:
 //! `name`, `main`, `compatibility_date`, `compatibility_flags`, `routes` (or `route`),
-//! `[vars]` and `[[kv_namespaces]]`. Unknown keys and bad values are errors that name the file, the key and the reason.
+//! `[vars]`, `[limits]`, `[outbound]`, and each registered binding's own key (`[[kv_namespaces]]`,
+//! …), which that binding reads (see [`edge_binding::Binding::parse`]). Unknown keys and bad
+//! values are errors that name the file, the key (and the line) and the reason.
 
 mod fields;
 mod route;
@@ -12,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use fields::{File, app_name, is_date, kv_namespaces, main_module, routes, vars};
+use edge_binding::{ConfigIssue, DeclaredBinding, Registry, Section};
+use fields::{File, app_name, bindings, is_date, main_module, routes, vars};
 
 pub use route::{HostPattern, RoutePattern};
 
@@ -40,17 +43,9 @@ pub struct AppConfig {
     pub allow_private_network: bool,
     /// `[limits]`: what the app asks for; the node fills in defaults and applies ceilings.
     pub limits: crate::limits::LimitSettings,
-    /// `[[kv_namespaces]]`: the KV namespaces this app may use, by binding name.
-    pub kv_namespaces: Vec<KvNamespaceBinding>,
-}
-
-/// One `[[kv_namespaces]]` entry: `env.<binding>` is the namespace `id`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KvNamespaceBinding {
-    /// The name on `env`.
-    pub binding: String,
-    /// The namespace id; apps binding the same id share data.
-    pub id: String,
+    /// The bindings the app declares (KV namespaces, …), each a name on `env`, grouped by
+    /// kind in `edge.toml` order.
+    pub bindings: Vec<DeclaredBinding>,
 }
 
 /// Why an app's configuration could not be loaded.
@@ -101,20 +96,6 @@ struct RawConfig {
     outbound: RawOutbound,
     #[serde(default)]
     limits: crate::limits::LimitSettings,
-    #[serde(default)]
-    kv_namespaces: Vec<RawKvNamespace>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKvNamespace {
-    binding: Option<String>,
-    id: Option<String>,
-    #[allow(
-        dead_code,
-        reason = "accepted for wrangler compatibility; edge dev uses `id` locally too"
-    )]
-    preview_id: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -148,22 +129,48 @@ struct RawRouteTable {
 }
 
 impl AppConfig {
-    /// Loads and validates `dir/edge.toml`.
-    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+    /// Loads and validates `dir/edge.toml`; the keys of `registry`'s bindings are read by them.
+    pub fn load(dir: &Path, registry: &Registry) -> Result<Self, ConfigError> {
         let path = dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
             path: path.clone(),
             source,
         })?;
-        Self::parse(dir, &path, &text)
+        Self::parse(dir, &path, &text, registry)
     }
 
     /// Parses and validates config text read from `path` for the app in `dir`.
-    pub fn parse(dir: &Path, path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+    pub fn parse(
+        dir: &Path,
+        path: &Path,
+        text: &str,
+        registry: &Registry,
+    ) -> Result<Self, ConfigError> {
+        let parse_error = |mut e: toml::de::Error| {
+            e.set_input(Some(text));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string().trim_end().to_string(),
+            }
+        };
+        // One parse; the bindings' keys go to their bindings, the rest is the app's own.
+        let doc = toml::de::DeTable::parse(text).map_err(parse_error)?;
+        let span = doc.span();
+        let mut own = toml::de::DeTable::default();
+        let mut declared = Vec::new();
+        for (key, value) in doc.into_inner() {
+            if !registry.is_config_key(key.get_ref()) {
+                own.insert(key, value);
+                continue;
+            }
+            let section = Section::new(key.get_ref(), value, text);
+            if let Some(parsed) = registry.parse(&section) {
+                declared.extend(parsed.map_err(|issue| binding_error(path, issue))?);
+            }
+        }
+        let raw =
+            RawConfig::deserialize(toml::de::Deserializer::from(toml::Spanned::new(span, own)))
+                .map_err(parse_error)?;
         let file = File(path);
         let root = dir
             .canonicalize()
@@ -183,7 +190,7 @@ impl AppConfig {
         raw.limits
             .validate()
             .map_err(|(key, reason)| file.invalid(&key, reason))?;
-        let kv_namespaces = kv_namespaces(raw.kv_namespaces, &vars, file)?;
+        let bindings = bindings(declared, &vars, file)?;
         Ok(Self {
             name,
             main,
@@ -194,14 +201,80 @@ impl AppConfig {
             vars,
             allow_private_network: raw.outbound.allow_private,
             limits: raw.limits,
-            kv_namespaces,
+            bindings,
         })
+    }
+
+    /// The app's bindings of `kind`, in `edge.toml` order.
+    pub fn bindings_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a DeclaredBinding> {
+        self.bindings.iter().filter(move |b| b.kind == kind)
+    }
+}
+
+/// A binding's issue with its section, as an error naming the file.
+fn binding_error(path: &Path, issue: ConfigIssue) -> ConfigError {
+    match issue {
+        ConfigIssue::Parse(message) => ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        },
+        ConfigIssue::Invalid { key, reason } => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            reason,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use edge_binding::{AppInfo, Binding, Declared, NodeStore, StoreError};
+
+    /// A binding for these tests: `[[things]]` with a `binding` name and a `size`.
+    struct Things;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Thing {
+        binding: String,
+        size: u32,
+    }
+
+    impl Binding for Things {
+        type Entry = u32;
+        type Node = ();
+        type App = ();
+        fn kind(&self) -> &'static str {
+            "thing"
+        }
+        fn config_key(&self) -> &'static str {
+            "things"
+        }
+        fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<u32>>, ConfigIssue> {
+            let raw: Vec<Thing> = section.deserialize()?;
+            Ok(raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| Declared {
+                    name: t.binding,
+                    name_key: format!("things[{i}].binding"),
+                    entry: t.size,
+                })
+                .collect())
+        }
+        fn open(&self, _: &NodeStore) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn configure(&self, _: &std::sync::Arc<()>, _: &AppInfo<'_>, _: &[&u32]) {}
+    }
+
+    impl edge_binding::js::JsBinding for Things {
+        fn extension(&self) -> deno_core::Extension {
+            deno_core::Extension::default()
+        }
+        fn install(&self, _: &(), _: &mut deno_core::OpState) {}
+    }
 
     fn app(toml: &str) -> Result<AppConfig, ConfigError> {
         let dir = std::env::temp_dir().join(format!(
@@ -211,7 +284,8 @@ mod tests {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("index.js"), "export default {}").unwrap();
-        AppConfig::parse(&dir, &dir.join(CONFIG_FILE), toml)
+        let registry = Registry::default().register(Things);
+        AppConfig::parse(&dir, &dir.join(CONFIG_FILE), toml, &registry)
     }
 
     #[test]
@@ -221,7 +295,7 @@ name = "alpha"
 main = "index.js"
 compatibility_date = "2024-09-23"
 routes = ["alpha.test/*", { pattern = "example.com/api/*", zone_name = "example.com" }]
-kv_namespaces = [{ binding = "CACHE", id = "cache-1", preview_id = "x" }]
+things = [{ binding = "BIG", size = 3 }, { binding = "SMALL", size = 1 }]
 [vars]
 GREETING = "hi"
 COUNT = 3
@@ -231,13 +305,8 @@ COUNT = 3
         assert_eq!(c.routes.len(), 2);
         assert_eq!(c.vars["GREETING"], "hi");
         assert_eq!(c.vars["COUNT"], 3);
-        assert_eq!(
-            c.kv_namespaces,
-            [KvNamespaceBinding {
-                binding: "CACHE".into(),
-                id: "cache-1".into()
-            }]
-        );
+        let names: Vec<_> = c.bindings_of("thing").map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["BIG", "SMALL"]);
     }
 
     #[test]
@@ -248,6 +317,22 @@ COUNT = 3
         assert!(e.contains("edge.toml"), "{e}");
         assert!(e.contains("unknown field `mian`"), "{e}");
         assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn a_bindings_errors_name_the_file_and_line() {
+        let e = app("main = \"index.js\"\n\n[[things]]\nbinding = \"A\"\nsize = \"big\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("edge.toml"), "{e}");
+        assert!(e.contains("line 5") && e.contains("things"), "{e}");
+        let e = app("main = \"index.js\"\n[[things]]\nbinding = \"A\"\nsize = 1\ncolour = 2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field `colour`") && e.contains("line 5"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -262,28 +347,24 @@ COUNT = 3
             .unwrap_err()
             .to_string();
         assert!(e.contains("`routes[0]`"), "{e}");
-        let e = app("main = \"index.js\"\n[[kv_namespaces]]\nbinding = \"1KV\"\nid = \"a\"")
+        let e = app("main = \"index.js\"\n[[things]]\nbinding = \"1KV\"\nsize = 1")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`kv_namespaces[0].binding`"), "{e}");
-        let e = app("main = \"index.js\"\n[[kv_namespaces]]\nbinding = \"KV\"")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("`kv_namespaces[0].id`") && e.contains("missing"),
-            "{e}"
-        );
-        let e = app("main = \"index.js\"\nkv_namespaces = [{binding = \"KV\", id = \"a\"}, {binding = \"KV\", id = \"b\"}]")
+        assert!(e.contains("`things[0].binding`"), "{e}");
+        let e = app("main = \"index.js\"\nthings = [{binding = \"KV\", size = 1}, {binding = \"KV\", size = 2}]")
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("`kv_namespaces[1].binding`") && e.contains("already bound"),
+            e.contains("`things[1].binding`") && e.contains("already bound"),
             "{e}"
         );
-        let e = app("main = \"index.js\"\nkv_namespaces = [{binding = \"KV\", id = \"a b\"}]")
+        let e = app("main = \"index.js\"\nthings = [{binding = \"GREETING\", size = 1}]\n[vars]\nGREETING = 1")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("`kv_namespaces[0].id`"), "{e}");
+        assert!(
+            e.contains("`things[0].binding`") && e.contains("already bound"),
+            "{e}"
+        );
         let e = app("main = \"index.js\"\nname = \"bad name\"")
             .unwrap_err()
             .to_string();

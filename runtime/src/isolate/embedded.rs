@@ -70,7 +70,7 @@ mod tests {
 
     #[test]
     fn every_extension_script_is_embedded() {
-        let mut exts = crate::isolate::snapshot::raw_extensions();
+        let mut exts = crate::isolate::snapshot::raw_extensions(&Default::default());
         let from_disk = exts
             .iter()
             .flat_map(|e| {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::{IsolateHandle, IsolateSpec, LocalTask, Supervisor};
+use edge_binding::{AppBindings, AppInfo};
+
 use crate::config::AppConfig;
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::{Limits, TenantStats};
@@ -49,7 +51,7 @@ pub struct JsWorker {
     app: Arc<AppConfig>,
     limits: Limits,
     stats: Arc<TenantStats>,
-    kv: edge_kv::js::KvBindings,
+    bindings: AppBindings,
     shared: Arc<TenantShared>,
     state: Mutex<State>,
     /// Loads that failed in a row (0 once one succeeds).
@@ -61,22 +63,31 @@ pub struct JsWorker {
 }
 
 impl JsWorker {
-    /// The worker of `app` under `limits`, with no isolate yet. Fails if the app binds KV
-    /// namespaces and the node has no KV store.
+    /// The worker of `app` under `limits`, with no isolate yet. Fails if the storage of a
+    /// binding the app declares cannot be opened.
     pub fn new(
         app: Arc<AppConfig>,
         limits: Limits,
         stats: Arc<TenantStats>,
         shared: Arc<TenantShared>,
     ) -> Result<Arc<Self>, crate::config::ConfigError> {
-        let kv = kv_bindings(&app, shared.kv.as_ref())?
-            // Values awaiting commit live outside the heap: at most one memory limit of them.
-            .with_backlog_limit(limits.memory_bytes as u64);
+        let info = AppInfo {
+            name: &app.name,
+            memory_limit: limits.memory_bytes as u64,
+        };
+        let bindings = shared
+            .bindings
+            .configure(&info, &app.bindings)
+            .map_err(|(key, e)| crate::config::ConfigError::Invalid {
+                path: app.root.join(crate::config::CONFIG_FILE),
+                key: key.into(),
+                reason: e.to_string(),
+            })?;
         Ok(Arc::new_cyclic(|me| Self {
             app,
             limits,
             stats,
-            kv,
+            bindings,
             shared,
             state: Mutex::new(State::Idle),
             failures: AtomicU32::new(0),
@@ -190,7 +201,8 @@ impl JsWorker {
             limits: self.limits,
             stats: self.stats.clone(),
             enforce_limits: self.shared.enforce_limits,
-            kv: self.kv.clone(),
+            registry: self.shared.bindings.clone(),
+            bindings: self.bindings.clone(),
         };
         let handle = super::spawn(spec, me, self.shared.pool.as_ref(), first_task)?;
         *state = State::Running(handle);
@@ -323,34 +335,6 @@ impl Worker for JsWorker {
     fn is_running(&self) -> bool {
         self.running()
     }
-}
-
-/// The namespaces `app` binds, on the node's store: the only ones its isolates can reach.
-fn kv_bindings(
-    app: &AppConfig,
-    store: Option<&Arc<dyn edge_kv::KvBackend>>,
-) -> Result<edge_kv::js::KvBindings, crate::config::ConfigError> {
-    if app.kv_namespaces.is_empty() {
-        return Ok(Default::default());
-    }
-    let Some(store) = store else {
-        return Err(crate::config::ConfigError::Invalid {
-            path: app.root.join(crate::config::CONFIG_FILE),
-            key: "kv_namespaces".into(),
-            reason: "this node has no KV store to bind".into(),
-        });
-    };
-    Ok(edge_kv::js::KvBindings::new(
-        app.kv_namespaces
-            .iter()
-            .map(|b| {
-                (
-                    b.binding.clone(),
-                    edge_kv::Namespace::new(store.clone(), b.id.as_str()),
-                )
-            })
-            .collect(),
-    ))
 }
 
 #[cfg(test)]

@@ -59,8 +59,10 @@ pub struct IsolateSpec {
     pub stats: Arc<crate::limits::TenantStats>,
     /// Whether CPU and wall-clock limits are enforced (off only to measure their cost).
     pub enforce_limits: bool,
-    /// The KV namespaces the app binds.
-    pub kv: edge_kv::js::KvBindings,
+    /// The node's bindings, whose extensions every isolate has.
+    pub registry: edge_binding::Registry,
+    /// What the app's bindings (KV namespaces, …) are, ready to install into an isolate.
+    pub bindings: edge_binding::AppBindings,
 }
 
 /// How an isolate reports on its life to whoever owns it (the tenant).
@@ -146,6 +148,7 @@ pub fn spawn(
     let blank = thread::Blank {
         snapshot: assignment.spec.snapshot,
         memory_bytes: assignment.spec.limits.memory_bytes,
+        bindings: assignment.spec.registry.clone(),
     };
     let name = format!("isolate-{}", assignment.spec.app.name);
     let (assign_tx, assign_rx) = std::sync::mpsc::sync_channel(1);

@@ -102,7 +102,7 @@ impl HostState {
 
 deno_core::extension!(
     edge_host,
-    deps = [edge_web, edge_kv],
+    deps = [edge_web, edge_binding],
     ops = [
         op_edge_env,
         op_edge_ready,

@@ -35,14 +35,20 @@ struct Slots {
 }
 
 impl WarmPool {
-    /// A pool that keeps `size` isolates ready, restored from `snapshot` with a heap limit of
-    /// `memory_bytes`. Starts filling at once.
-    pub fn new(snapshot: &'static [u8], memory_bytes: usize, size: usize) -> Self {
+    /// A pool that keeps `size` isolates ready, restored from `snapshot` (made with the
+    /// extensions of `bindings`) with a heap limit of `memory_bytes`. Starts filling at once.
+    pub fn new(
+        snapshot: &'static [u8],
+        bindings: edge_binding::Registry,
+        memory_bytes: usize,
+        size: usize,
+    ) -> Self {
         let pool = Self {
             inner: Arc::new(Inner {
                 blank: Blank {
                     snapshot,
                     memory_bytes,
+                    bindings,
                 },
                 size,
                 slots: Mutex::default(),
@@ -123,7 +129,7 @@ fn fill(inner: &Arc<Inner>) {
     let n = inner.next_thread.fetch_add(1, Ordering::Relaxed);
     // On failure `on_ready` is dropped unrun, which gives the slot back.
     let name = format!("isolate-warm-{n}");
-    if let Err(e) = thread::spawn(name, inner.blank, rx, Some(on_ready)) {
+    if let Err(e) = thread::spawn(name, inner.blank.clone(), rx, Some(on_ready)) {
         tracing::warn!("cannot start a thread for the warm pool: {e}");
     }
 }

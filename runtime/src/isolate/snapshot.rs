@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use deno_core::{JsRuntimeForSnapshot, RuntimeOptions};
+use edge_binding::Registry;
 
 use super::edge_host;
 use super::embedded::embed;
@@ -26,30 +27,32 @@ pub enum SnapshotError {
 }
 
 /// The extensions of every isolate, in order, without per-isolate state, as their crates make
-/// them (scripts named by their paths on the build machine).
-pub(crate) fn raw_extensions() -> Vec<deno_core::Extension> {
+/// them (scripts named by their paths on the build machine): the web APIs, the bindings of
+/// `bindings`, the host.
+pub(crate) fn raw_extensions(bindings: &Registry) -> Vec<deno_core::Extension> {
     let mut exts = edge_web::extensions();
-    exts.push(edge_kv::js::edge_kv::init(None));
+    exts.extend(bindings.extensions());
     exts.push(edge_host::init(None));
     exts
 }
 
 /// The extensions of every isolate, their scripts taken from the binary. A runtime restored
 /// from the startup snapshot must be given these, in this order.
-pub fn extensions() -> Vec<deno_core::Extension> {
-    let mut exts = raw_extensions();
+pub fn extensions(bindings: &Registry) -> Vec<deno_core::Extension> {
+    let mut exts = raw_extensions(bindings);
     embed(&mut exts);
     exts
 }
 
-/// Builds a fresh snapshot on a dedicated thread.
-pub fn create() -> Result<Vec<u8>, SnapshotError> {
+/// Builds a fresh snapshot on a dedicated thread, with the extensions of `bindings`.
+pub fn create(bindings: &Registry) -> Result<Vec<u8>, SnapshotError> {
+    let bindings = bindings.clone();
     // Set up for serving, not for snapshotting: see `engine`.
     super::engine::init();
     std::thread::Builder::new()
         .name("edge-snapshot".into())
         .stack_size(8 << 20)
-        .spawn(|| -> Result<Vec<u8>, SnapshotError> {
+        .spawn(move || -> Result<Vec<u8>, SnapshotError> {
             // The engine posts delayed tasks (GC) to the event loop of the thread that made it.
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -57,7 +60,7 @@ pub fn create() -> Result<Vec<u8>, SnapshotError> {
                 .map_err(|e| SnapshotError::Thread(format!("no event loop: {e}")))?;
             let _context = rt.enter();
             let mut runtime = JsRuntimeForSnapshot::new(RuntimeOptions {
-                extensions: extensions(),
+                extensions: extensions(&bindings),
                 ..Default::default()
             });
             // Compile the request path now, so the snapshot holds its code (host.js `warmUp`).
@@ -85,8 +88,8 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache").join("edge"))
 }
 
-/// The cache file name for this binary: it changes whenever the binary does.
-fn cache_key() -> Option<String> {
+/// The cache file name for this binary and these bindings: it changes whenever either does.
+fn cache_key(bindings: &Registry) -> Option<String> {
     let exe = std::env::current_exe().ok()?;
     let meta = std::fs::metadata(exe).ok()?;
     let mtime = meta
@@ -100,18 +103,23 @@ fn cache_key() -> Option<String> {
     } else {
         "quickjs"
     };
+    let kinds: Vec<&str> = bindings.kinds().collect();
     Some(format!(
-        "snapshot-{}-{engine}-{:x}-{mtime:x}-{}.bin",
+        "snapshot-{}-{engine}-{:x}-{mtime:x}-{}-{}.bin",
         env!("CARGO_PKG_VERSION"),
         meta.len(),
         env!("EDGE_JS_FINGERPRINT"),
+        kinds.join("+"),
     ))
 }
 
 /// The snapshot for this binary: read from `cache_dir` when there, else made and written
 /// there (atomically, so concurrent starts never read a partial file). Lives for the process.
-pub fn load_or_create(cache_dir: Option<&Path>) -> Result<&'static [u8], SnapshotError> {
-    let path = cache_dir.zip(cache_key()).map(|(d, k)| d.join(k));
+pub fn load_or_create(
+    cache_dir: Option<&Path>,
+    bindings: &Registry,
+) -> Result<&'static [u8], SnapshotError> {
+    let path = cache_dir.zip(cache_key(bindings)).map(|(d, k)| d.join(k));
     if let Some(path) = &path
         && let Ok(bytes) = std::fs::read(path)
         && !bytes.is_empty()
@@ -119,7 +127,7 @@ pub fn load_or_create(cache_dir: Option<&Path>) -> Result<&'static [u8], Snapsho
         return Ok(Box::leak(bytes.into_boxed_slice()));
     }
     let started = std::time::Instant::now();
-    let bytes = create()?;
+    let bytes = create(bindings)?;
     tracing::debug!(bytes = bytes.len(), elapsed = ?started.elapsed(), "created startup snapshot");
     if let Some(path) = &path
         && let Err(e) = write_atomic(path, &bytes)

@@ -34,12 +34,14 @@ const ISOLATE_STACK_BYTES: usize = 8 << 20;
 const USER_AGENT: &str = concat!("edge/", env!("CARGO_PKG_VERSION"));
 
 /// What every isolate is made from before it knows its app.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct Blank {
     /// The startup snapshot to restore.
     pub(crate) snapshot: &'static [u8],
     /// The heap limit; fixed when the engine's heap is made.
     pub(crate) memory_bytes: usize,
+    /// The bindings whose extensions every isolate has (the snapshot was made with them).
+    pub(crate) bindings: edge_binding::Registry,
 }
 
 /// What makes a blank isolate an app's. Sent to its thread once.
@@ -175,7 +177,7 @@ fn make(blank: Blank) -> Result<Made, String> {
         .map_err(|e| format!("cannot start the isolate's event loop: {e}"))?;
     let _context = rt.enter();
     super::engine::init();
-    let extensions = super::snapshot::extensions();
+    let extensions = super::snapshot::extensions(&blank.bindings);
     let loader = Rc::new(AppModuleLoader::new());
     let memory = IsolateMemory::new(blank.memory_bytes);
     let params = v8::CreateParams::default().heap_limits(0, blank.memory_bytes);
@@ -249,7 +251,7 @@ async fn serve(
     stopped(&runtime.op_state(), spec, &supervisor, outcome);
 }
 
-/// Gives the isolate's ops their state: the web APIs' options, the app's KV bindings, and the
+/// Gives the isolate's ops their state: the web APIs' options, the app's bindings, and the
 /// host's own ([`HostState`]).
 fn install_host(
     runtime: &mut JsRuntime,
@@ -271,7 +273,7 @@ fn install_host(
     let state = runtime.op_state();
     let mut state = state.borrow_mut();
     edge_web::configure(&mut state, web).map_err(|e| LoadError::Isolate(e.to_string()))?;
-    state.put(spec.kv.clone());
+    spec.bindings.install(&mut state);
     state.put(HostState {
         tenant: app.name.as_str().into(),
         isolate_id: spec.id,

@@ -15,6 +15,8 @@ mod table;
 
 use arc_swap::ArcSwap;
 
+use edge_binding::Registry;
+
 use crate::config::{AppConfig, ConfigError};
 use crate::limits::NodeLimits;
 use crate::router::RouteConflict;
@@ -36,8 +38,12 @@ pub struct NodeOptions {
     pub limits: NodeLimits,
     /// Enforce CPU and wall-clock limits. Off only to measure what enforcing them costs.
     pub enforce_limits: bool,
-    /// Where KV data lives.
-    pub kv: KvOptions,
+    /// The bindings the node hosts, and where they keep their data.
+    pub bindings: Registry,
+    /// Open every binding's storage at start, even one no app binds (so the CLI can reach it
+    /// through the node's admin endpoint). Otherwise a binding's storage opens when the first
+    /// app that binds it loads.
+    pub open_storage: bool,
     /// How many blank isolates to keep restored and waiting for an app (the warm pool), so a
     /// first request does not wait for a restore. 0: none; every isolate starts on demand.
     pub warm_isolates: usize,
@@ -46,9 +52,6 @@ pub struct NodeOptions {
     /// Which apps may have their `[outbound] allow_private` (reach loopback and private
     /// networks). An app cannot grant itself that: the operator does.
     pub private_network: AppGrant,
-    /// KV namespace ids that more than one app may bind. Any other id belongs to the first app
-    /// (in folder name order) that binds it.
-    pub shared_kv: Vec<String>,
     /// Answer `/__scheduled?cron=…` by running the app's `scheduled` handler, as `wrangler dev
     /// --test-scheduled` does (`edge dev --test-scheduled`; never on a node).
     pub test_scheduled: bool,
@@ -84,20 +87,6 @@ impl AppGrant {
     }
 }
 
-/// Where a node keeps its KV namespaces.
-#[derive(Clone, Debug, Default)]
-pub struct KvOptions {
-    /// The redb file. Without one, apps that bind KV namespaces cannot load.
-    pub path: Option<PathBuf>,
-    /// Open the store even when no app binds a namespace (so `edge kv` can reach it through
-    /// the node). Otherwise it is opened only if an app needs it.
-    pub always: bool,
-    /// Measure expirations against this clock instead of the system's (tests).
-    pub clock: Option<edge_kv::ManualClock>,
-    /// Most bytes one namespace may store; `None` for no quota.
-    pub namespace_quota: Option<u64>,
-}
-
 impl Default for NodeOptions {
     fn default() -> Self {
         Self {
@@ -106,11 +95,11 @@ impl Default for NodeOptions {
             cache_dir: crate::isolate::snapshot::default_cache_dir(),
             limits: NodeLimits::default(),
             enforce_limits: true,
-            kv: KvOptions::default(),
+            bindings: Registry::default(),
+            open_storage: false,
             warm_isolates: 0,
             front_door: Default::default(),
             private_network: AppGrant::default(),
-            shared_kv: Vec::new(),
             wildcard_routes: AppGrant::default(),
             test_scheduled: false,
         }
@@ -137,9 +126,14 @@ pub enum NodeError {
     /// The startup snapshot could not be made.
     #[error(transparent)]
     Snapshot(#[from] crate::isolate::snapshot::SnapshotError),
-    /// The KV store could not be opened.
-    #[error("cannot open the KV store: {0}{hint}", hint = if matches!(.0, edge_kv::OpenError::InUse { .. }) { " (another edge process is using this data directory: stop it, or give this one its own with --data-dir / --persist-to)" } else { "" })]
-    Kv(#[from] edge_kv::OpenError),
+    /// A binding's storage could not be opened.
+    #[error("cannot open the {kind} store: {source}")]
+    Store {
+        /// The binding's kind.
+        kind: &'static str,
+        /// Why.
+        source: edge_binding::StoreError,
+    },
 }
 
 /// Where a node's apps come from, so it can read them again.
@@ -159,7 +153,6 @@ pub struct Node {
     source: Source,
     options: NodeOptions,
     shared: Arc<TenantShared>,
-    kv: Option<Arc<edge_kv::RedbBackend>>,
     requests: Arc<crate::server::InFlight>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
@@ -168,16 +161,15 @@ pub struct Node {
 impl Node {
     /// A node hosting the single app in `dir` (for `edge dev`).
     pub fn single(dir: &Path, options: NodeOptions) -> Result<Self, NodeError> {
-        let app = AppConfig::load(dir)?;
-        let kv = open_kv(&options.kv, !app.kv_namespaces.is_empty())?;
-        let shared = shared(&options, kv.clone())?;
+        let app = AppConfig::load(dir, &options.bindings)?;
+        open_storage(&options, [&app])?;
+        let shared = shared(&options)?;
         let tenant = new_tenant(app, &options, shared.clone())?;
         Ok(Self::new(
             Table::single(tenant, fingerprint::of_folder(dir)),
             Source::Single(dir.to_path_buf()),
             options,
             shared,
-            kv,
         ))
     }
 
@@ -188,12 +180,9 @@ impl Node {
         dir: &Path,
         options: NodeOptions,
     ) -> Result<(Self, Vec<ConfigError>), NodeError> {
-        let apps = table::scan(dir)?;
-        let needs_kv = apps
-            .iter()
-            .any(|a| a.config.as_ref().is_ok_and(|c| !c.kv_namespaces.is_empty()));
-        let kv = open_kv(&options.kv, needs_kv)?;
-        let shared = shared(&options, kv.clone())?;
+        let apps = table::scan(dir, &options.bindings)?;
+        open_storage(&options, apps.iter().filter_map(|a| a.config.as_ref().ok()))?;
+        let shared = shared(&options)?;
         let built = table::build(apps, None, &[], &options, &shared);
         let errors = built.errors;
         let node = Self::new(
@@ -201,24 +190,16 @@ impl Node {
             Source::Apps(dir.to_path_buf()),
             options,
             shared,
-            kv,
         );
         Ok((node, errors))
     }
 
-    fn new(
-        table: Table,
-        source: Source,
-        options: NodeOptions,
-        shared: Arc<TenantShared>,
-        kv: Option<Arc<edge_kv::RedbBackend>>,
-    ) -> Self {
+    fn new(table: Table, source: Source, options: NodeOptions, shared: Arc<TenantShared>) -> Self {
         Self {
             current: ArcSwap::from_pointee(table),
             source,
             options,
             shared,
-            kv,
             requests: Default::default(),
             reloading: tokio::sync::Mutex::new(()),
         }
@@ -254,33 +235,34 @@ impl Node {
         &self.options
     }
 
-    /// The node's KV store, if it opened one.
-    pub fn kv(&self) -> Option<&Arc<edge_kv::RedbBackend>> {
-        self.kv.as_ref()
+    /// The bindings the node hosts, with their storage.
+    pub fn bindings(&self) -> &Registry {
+        &self.options.bindings
     }
 }
 
-/// Opens the KV store if the node has a path for it and something needs it.
-fn open_kv(
-    options: &KvOptions,
-    needed: bool,
-) -> Result<Option<Arc<edge_kv::RedbBackend>>, NodeError> {
-    let Some(path) = &options.path else {
-        return Ok(None);
+/// Opens the storage of every binding `apps` declare (of every binding, on a node that keeps
+/// storage open), so a store in use by another process stops the node at start.
+fn open_storage<'a>(
+    options: &NodeOptions,
+    apps: impl IntoIterator<Item = &'a AppConfig>,
+) -> Result<(), NodeError> {
+    let registry = &options.bindings;
+    let kinds: Vec<&'static str> = if options.open_storage {
+        registry.kinds().collect()
+    } else {
+        let declared: Vec<&str> = apps
+            .into_iter()
+            .flat_map(|a| a.bindings.iter().map(|b| b.kind))
+            .collect();
+        registry.kinds().filter(|k| declared.contains(k)).collect()
     };
-    if !needed && !options.always {
-        return Ok(None);
+    for kind in kinds {
+        registry
+            .open([kind])
+            .map_err(|source| NodeError::Store { kind, source })?;
     }
-    let mut redb = edge_kv::RedbOptions {
-        namespace_quota: options.namespace_quota,
-        ..Default::default()
-    };
-    if let Some(clock) = &options.clock {
-        redb.clock = Arc::new(clock.clone());
-    }
-    let store = edge_kv::RedbBackend::open(path, redb)?;
-    tracing::info!(path = %path.display(), "kv store open");
-    Ok(Some(Arc::new(store)))
+    Ok(())
 }
 
 fn new_tenant(
@@ -306,22 +288,20 @@ fn new_tenant(
     Tenant::new(app, limits, shared)
 }
 
-fn shared(
-    options: &NodeOptions,
-    kv: Option<Arc<edge_kv::RedbBackend>>,
-) -> Result<Arc<TenantShared>, NodeError> {
-    let snapshot = crate::isolate::snapshot::load_or_create(options.cache_dir.as_deref())?;
+fn shared(options: &NodeOptions) -> Result<Arc<TenantShared>, NodeError> {
+    let snapshot =
+        crate::isolate::snapshot::load_or_create(options.cache_dir.as_deref(), &options.bindings)?;
     Ok(Arc::new(TenantShared {
         expose_errors: options.expose_errors,
         enforce_limits: options.enforce_limits,
-        kv: kv.map(|s| s as Arc<dyn edge_kv::KvBackend>),
         pool: (options.warm_isolates > 0).then(|| {
             crate::isolate::WarmPool::new(
                 snapshot,
+                options.bindings.clone(),
                 options.limits.defaults.memory_bytes,
                 options.warm_isolates,
             )
         }),
-        ..TenantShared::new(snapshot, options.idle_timeout)
+        ..TenantShared::new(snapshot, options.idle_timeout, options.bindings.clone())
     }))
 }

@@ -101,7 +101,7 @@ impl Node {
         match &self.source {
             Source::Apps(dir) => {
                 let built = table::build(
-                    table::scan(dir)?,
+                    table::scan(dir, &self.options.bindings)?,
                     Some(previous),
                     keep,
                     &self.options,
@@ -112,7 +112,7 @@ impl Node {
             Source::Single(dir) => {
                 let scanned = Scanned {
                     folder: dir.clone(),
-                    config: AppConfig::load(dir),
+                    config: AppConfig::load(dir, &self.options.bindings),
                     fingerprint: fingerprint::of_folder(dir),
                 };
                 Ok(self.read_single(scanned, previous, keep))

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{NodeError, NodeOptions, fingerprint, new_tenant};
+use edge_binding::Registry;
+
 use crate::config::{AppConfig, CONFIG_FILE, ConfigError, HostPattern, RoutePattern};
 use crate::router::Router;
 use crate::tenant::{Tenant, TenantShared};
@@ -61,6 +63,9 @@ impl Table {
     }
 }
 
+/// Which app has each binding resource claimed so far: (kind, resource) → app name.
+type Owners = std::collections::HashMap<(&'static str, String), String>;
+
 /// An app folder as read from disk.
 pub(super) struct Scanned {
     pub(super) folder: PathBuf,
@@ -70,7 +75,7 @@ pub(super) struct Scanned {
 }
 
 /// Reads every app folder (a subfolder with an `edge.toml`) of `dir`, in name order.
-pub(super) fn scan(dir: &Path) -> Result<Vec<Scanned>, NodeError> {
+pub(super) fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Scanned>, NodeError> {
     let entries = std::fs::read_dir(dir).map_err(|source| NodeError::AppsDir {
         path: dir.to_path_buf(),
         source,
@@ -85,7 +90,7 @@ pub(super) fn scan(dir: &Path) -> Result<Vec<Scanned>, NodeError> {
         .into_iter()
         .map(|folder| Scanned {
             fingerprint: fingerprint::of_folder(&folder),
-            config: AppConfig::load(&folder),
+            config: AppConfig::load(&folder, registry),
             folder,
         })
         .collect())
@@ -118,8 +123,8 @@ impl Candidate {
 }
 
 /// Builds the table for `apps`, in order (the folders in `keep` keep what `previous` serves
-/// from them). An app whose name, routes or KV namespaces another
-/// app earlier in the order already has, or that asks for what the operator has not granted,
+/// from them). An app whose name, routes or binding resources (a KV
+/// namespace, …) another app earlier in the order already has, or that asks for what the operator has not granted,
 /// is left out with an error; the rest are served. With `previous` (a reload), an app whose
 /// folder is unchanged keeps its tenant (and its warm isolate), and one whose `edge.toml` no
 /// longer reads keeps its old version rather than going away.
@@ -159,10 +164,10 @@ pub(super) fn build(
     }
     let mut router = Router::default();
     let mut tenants: Vec<Served> = Vec::new();
-    let mut kv_owners: std::collections::HashMap<String, String> = Default::default();
+    let mut owners = Owners::default();
     for candidate in candidates {
         let config = candidate.config();
-        let routes = match claims(config, &router, &tenants, &kv_owners, options) {
+        let routes = match claims(config, &router, &tenants, &owners, options) {
             Ok(routes) => routes,
             Err(e) => {
                 errors.push(e);
@@ -191,10 +196,12 @@ pub(super) fn build(
                 },
             },
         };
-        for ns in &served.tenant.app().kv_namespaces {
-            kv_owners
-                .entry(ns.id.clone())
-                .or_insert_with(|| served.tenant.name().to_string());
+        for b in &served.tenant.app().bindings {
+            if let Some(claim) = &b.claim {
+                owners
+                    .entry((b.kind, claim.resource.clone()))
+                    .or_insert_with(|| served.tenant.name().to_string());
+            }
         }
         for route in routes {
             // `claims` checked each route against the table: no conflict is left.
@@ -219,7 +226,7 @@ fn claims(
     app: &AppConfig,
     router: &Router,
     tenants: &[Served],
-    kv_owners: &std::collections::HashMap<String, String>,
+    owners: &Owners,
     options: &NodeOptions,
 ) -> Result<Vec<RoutePattern>, ConfigError> {
     let config = app.root.join(CONFIG_FILE);
@@ -270,19 +277,19 @@ fn claims(
             ),
         ));
     }
-    // A KV namespace belongs to the first app that binds it; another app may bind it only if
-    // the operator shares it.
-    if let Some((id, other)) = app.kv_namespaces.iter().find_map(|ns| {
-        kv_owners
-            .get(&ns.id)
-            .filter(|owner| **owner != app.name && !options.shared_kv.contains(&ns.id))
-            .map(|owner| (ns.id.clone(), owner.clone()))
+    // A binding's resource (a KV namespace, …) belongs to the first app that claims it;
+    // another app may claim it only if the operator shares it.
+    if let Some((b, claim, owner)) = app.bindings.iter().find_map(|b| {
+        let claim = b.claim.as_ref().filter(|c| !c.shared)?;
+        owners
+            .get(&(b.kind, claim.resource.clone()))
+            .filter(|owner| **owner != app.name)
+            .map(|owner| (b, claim, owner))
     }) {
+        let registry = &options.bindings;
         return Err(invalid(
-            "kv_namespaces",
-            format!(
-                "namespace {id:?} belongs to app {other:?}; a node lets apps share a namespace only when its operator says so (edge serve --share-kv {id})"
-            ),
+            registry.config_key(b.kind).unwrap_or(b.kind),
+            registry.claimed(b.kind, &claim.resource, owner),
         ));
     }
     Ok(routes)

@@ -1,0 +1,341 @@
+//! [`Registry`]: the bindings a node hosts, their types erased, and what an app gets of them.
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::admin::{AdminFuture, AdminRequest};
+use crate::binding::{AppInfo, Binding, Claim};
+use crate::config::{ConfigIssue, Section};
+use crate::store::{NodeStore, StoreError};
+
+/// What a binding must implement to be registered: [`Binding`], and with the `js` feature
+/// [`crate::js::JsBinding`] too.
+#[cfg(feature = "js")]
+pub trait Registrable: Binding + crate::js::JsBinding {}
+#[cfg(feature = "js")]
+impl<B: Binding + crate::js::JsBinding> Registrable for B {}
+/// What a binding must implement to be registered: [`Binding`], and with the `js` feature
+/// [`crate::js::JsBinding`] too.
+#[cfg(not(feature = "js"))]
+pub trait Registrable: Binding {}
+#[cfg(not(feature = "js"))]
+impl<B: Binding> Registrable for B {}
+
+/// A binding's config entry, whatever its kind.
+trait AnyEntry: Any + Debug + Send + Sync {}
+impl<T: Any + Debug + Send + Sync> AnyEntry for T {}
+
+/// One binding an app's `edge.toml` declares: a name on `env` and the entry behind it.
+#[derive(Clone, Debug)]
+pub struct DeclaredBinding {
+    /// The binding's kind (`"kv"`).
+    pub kind: &'static str,
+    /// The name on `env`.
+    pub name: String,
+    /// The key the name was given under (`"kv_namespaces[0].binding"`).
+    pub name_key: String,
+    /// The node-wide resource the entry claims, if any.
+    pub claim: Option<Claim>,
+    entry: Arc<dyn AnyEntry>,
+}
+
+/// The bindings a node hosts, on one [`NodeStore`]. Cheap to clone; clones share the open
+/// storage.
+#[derive(Clone)]
+pub struct Registry {
+    store: NodeStore,
+    bindings: Arc<Vec<Arc<dyn Erased>>>,
+}
+
+impl Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("store", &self.store)
+            .field("kinds", &self.kinds().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for Registry {
+    /// No bindings, in memory.
+    fn default() -> Self {
+        Self::new(NodeStore::Memory)
+    }
+}
+
+impl Registry {
+    /// No bindings yet, keeping their data in `store`.
+    pub fn new(store: NodeStore) -> Self {
+        Self {
+            store,
+            bindings: Arc::default(),
+        }
+    }
+
+    /// Adds `binding`. Its kind and config key must be new to the registry.
+    ///
+    /// # Panics
+    /// If another binding has the same kind or config key (a mistake in the binary, not input).
+    pub fn register<B: Registrable>(mut self, binding: B) -> Self {
+        assert!(
+            self.find_kind(binding.kind()).is_none()
+                && self.find_key(binding.config_key()).is_none(),
+            "binding kind {:?} or key {:?} registered twice",
+            binding.kind(),
+            binding.config_key()
+        );
+        Arc::make_mut(&mut self.bindings).push(Arc::new(Typed {
+            binding,
+            node: Mutex::new(None),
+        }));
+        self
+    }
+
+    /// Where the bindings keep their data.
+    pub fn store(&self) -> &NodeStore {
+        &self.store
+    }
+
+    /// The registered kinds, in registration order.
+    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.bindings.iter().map(|b| b.kind())
+    }
+
+    /// Whether `key` is a binding's top-level `edge.toml` key.
+    pub fn is_config_key(&self, key: &str) -> bool {
+        self.find_key(key).is_some()
+    }
+
+    /// The `edge.toml` keys of the registered bindings.
+    pub fn config_keys(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.bindings.iter().map(|b| b.config_key())
+    }
+
+    /// Reads a binding's section of an app's config; `None` if no binding has the key.
+    pub fn parse(
+        &self,
+        section: &Section<'_>,
+    ) -> Option<Result<Vec<DeclaredBinding>, ConfigIssue>> {
+        Some(self.find_key(section.key())?.parse(section))
+    }
+
+    /// The error an app gets for claiming `resource` of `kind`, which `owner` has.
+    pub fn claimed(&self, kind: &str, resource: &str, owner: &str) -> String {
+        match self.find_kind(kind) {
+            Some(b) => b.claimed(resource, owner),
+            None => format!("{resource:?} belongs to app {owner:?}"),
+        }
+    }
+
+    /// The config key of `kind`'s entries.
+    pub fn config_key(&self, kind: &str) -> Option<&'static str> {
+        self.find_kind(kind).map(|b| b.config_key())
+    }
+
+    /// Opens the storage of every binding of `kinds` not yet open (at node start: the kinds
+    /// some app declares). The error names the binding's file.
+    pub fn open<'a>(&self, kinds: impl IntoIterator<Item = &'a str>) -> Result<(), StoreError> {
+        for kind in kinds {
+            if let Some(b) = self.find_kind(kind) {
+                b.open(&self.store)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens every binding's storage (a node that keeps it open for the CLI).
+    pub fn open_all(&self) -> Result<(), StoreError> {
+        self.open(self.kinds().collect::<Vec<_>>())
+    }
+
+    /// Whether any binding's storage is open.
+    pub fn any_open(&self) -> bool {
+        self.bindings.iter().any(|b| b.is_open())
+    }
+
+    /// What `app` gets for its `declared` bindings, opening storage as needed. The error
+    /// names the kind whose storage could not be opened.
+    pub fn configure(
+        &self,
+        app: &AppInfo<'_>,
+        declared: &[DeclaredBinding],
+    ) -> Result<AppBindings, (&'static str, StoreError)> {
+        let mut out = AppBindings::default();
+        let mut list = Vec::new();
+        for b in self.bindings.iter() {
+            let mine: Vec<&DeclaredBinding> =
+                declared.iter().filter(|d| d.kind == b.kind()).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let state = b
+                .configure(&self.store, app, &mine)
+                .map_err(|e| (b.config_key(), e))?;
+            for (index, d) in mine.iter().enumerate() {
+                list.push((d.name.clone(), b.kind(), index as u32));
+            }
+            out.apps.push((b.clone(), state));
+        }
+        out.list = Arc::new(list);
+        Ok(out)
+    }
+
+    /// Hands an admin request to the first open binding that answers its path.
+    pub fn admin(&self, request: &mut AdminRequest) -> Option<AdminFuture> {
+        self.bindings.iter().find_map(|b| b.admin(request))
+    }
+
+    /// The deno_core extensions of the registered bindings, after the registry's own
+    /// (`edge_binding`), in registration order. Every isolate gets these, in this order.
+    #[cfg(feature = "js")]
+    pub fn extensions(&self) -> Vec<deno_core::Extension> {
+        let mut exts = vec![crate::js::edge_binding::init()];
+        exts.extend(self.bindings.iter().map(|b| b.extension()));
+        exts
+    }
+
+    fn find_kind(&self, kind: &str) -> Option<&Arc<dyn Erased>> {
+        self.bindings.iter().find(|b| b.kind() == kind)
+    }
+
+    fn find_key(&self, key: &str) -> Option<&Arc<dyn Erased>> {
+        self.bindings.iter().find(|b| b.config_key() == key)
+    }
+}
+
+/// What one app gets of its bindings: the state each kind made for it, and the list its
+/// isolates' JavaScript builds `env` from. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct AppBindings {
+    list: Arc<Vec<(String, &'static str, u32)>>,
+    apps: Vec<(Arc<dyn Erased>, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl AppBindings {
+    /// `[name, kind, index]` for each binding: `index` is the entry's position among the
+    /// app's bindings of that kind.
+    pub fn list(&self) -> &[(String, &'static str, u32)] {
+        &self.list
+    }
+
+    /// Puts the app's bindings into an isolate's op state (each kind's state, and the list
+    /// for `ext:edge_binding/registry.js`).
+    #[cfg(feature = "js")]
+    pub fn install(&self, state: &mut deno_core::OpState) {
+        state.put(crate::js::BindingList(self.list.clone()));
+        for (binding, app) in &self.apps {
+            binding.install(app.as_ref(), state);
+        }
+    }
+}
+
+/// A binding with its type erased, and its storage once open.
+trait Erased: Send + Sync {
+    fn kind(&self) -> &'static str;
+    fn config_key(&self) -> &'static str;
+    fn parse(&self, section: &Section<'_>) -> Result<Vec<DeclaredBinding>, ConfigIssue>;
+    fn claimed(&self, resource: &str, owner: &str) -> String;
+    fn open(&self, store: &NodeStore) -> Result<(), StoreError>;
+    fn is_open(&self) -> bool;
+    fn configure(
+        &self,
+        store: &NodeStore,
+        app: &AppInfo<'_>,
+        entries: &[&DeclaredBinding],
+    ) -> Result<Arc<dyn Any + Send + Sync>, StoreError>;
+    fn admin(&self, request: &mut AdminRequest) -> Option<AdminFuture>;
+    #[cfg(feature = "js")]
+    fn extension(&self) -> deno_core::Extension;
+    #[cfg(feature = "js")]
+    fn install(&self, app: &(dyn Any + Send + Sync), state: &mut deno_core::OpState);
+}
+
+struct Typed<B: Binding> {
+    binding: B,
+    node: Mutex<Option<Arc<B::Node>>>,
+}
+
+impl<B: Binding> Typed<B> {
+    fn node(&self) -> MutexGuard<'_, Option<Arc<B::Node>>> {
+        self.node.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn opened(&self, store: &NodeStore) -> Result<Arc<B::Node>, StoreError> {
+        let mut node = self.node();
+        if let Some(node) = &*node {
+            return Ok(node.clone());
+        }
+        let opened = Arc::new(self.binding.open(store)?);
+        *node = Some(opened.clone());
+        Ok(opened)
+    }
+}
+
+impl<B: Registrable> Erased for Typed<B> {
+    fn kind(&self) -> &'static str {
+        self.binding.kind()
+    }
+
+    fn config_key(&self) -> &'static str {
+        self.binding.config_key()
+    }
+
+    fn parse(&self, section: &Section<'_>) -> Result<Vec<DeclaredBinding>, ConfigIssue> {
+        Ok(self
+            .binding
+            .parse(section)?
+            .into_iter()
+            .map(|d| DeclaredBinding {
+                kind: self.binding.kind(),
+                claim: self.binding.claim(&d.entry),
+                name: d.name,
+                name_key: d.name_key,
+                entry: Arc::new(d.entry),
+            })
+            .collect())
+    }
+
+    fn claimed(&self, resource: &str, owner: &str) -> String {
+        self.binding.claimed(resource, owner)
+    }
+
+    fn open(&self, store: &NodeStore) -> Result<(), StoreError> {
+        self.opened(store).map(drop)
+    }
+
+    fn is_open(&self) -> bool {
+        self.node().is_some()
+    }
+
+    fn configure(
+        &self,
+        store: &NodeStore,
+        app: &AppInfo<'_>,
+        entries: &[&DeclaredBinding],
+    ) -> Result<Arc<dyn Any + Send + Sync>, StoreError> {
+        let node = self.opened(store)?;
+        let entries: Vec<&B::Entry> = entries
+            .iter()
+            .filter_map(|d| (d.entry.as_ref() as &dyn Any).downcast_ref::<B::Entry>())
+            .collect();
+        Ok(Arc::new(self.binding.configure(&node, app, &entries)))
+    }
+
+    fn admin(&self, request: &mut AdminRequest) -> Option<AdminFuture> {
+        let node = self.node().clone()?;
+        self.binding.admin(&node, request)
+    }
+
+    #[cfg(feature = "js")]
+    fn extension(&self) -> deno_core::Extension {
+        crate::js::JsBinding::extension(&self.binding)
+    }
+
+    #[cfg(feature = "js")]
+    fn install(&self, app: &(dyn Any + Send + Sync), state: &mut deno_core::OpState) {
+        if let Some(app) = app.downcast_ref::<B::App>() {
+            crate::js::JsBinding::install(&self.binding, app, state);
+        }
+    }
+}
