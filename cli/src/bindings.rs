@@ -15,11 +15,13 @@ pub struct Settings {
 
 /// The bindings of a node keeping their data in `store`.
 pub fn registry(store: NodeStore, settings: Settings) -> anyhow::Result<Registry> {
-    Ok(Registry::new(store).register(edge_kv::Kv {
-        namespace_quota: settings.kv_namespace_quota,
-        clock: kv_clock()?,
-        shared: settings.shared_kv,
-    }))
+    Ok(Registry::new(store)
+        .register(edge_kv::Kv {
+            namespace_quota: settings.kv_namespace_quota,
+            clock: kv_clock()?,
+            shared: settings.shared_kv,
+        })
+        .register(edge_cron::Cron))
 }
 
 /// `EDGE_KV_CLOCK=manual`: KV expirations run on a clock the admin endpoint can move forward

@@ -8,6 +8,7 @@ mod limits;
 mod logging;
 mod new;
 mod serve;
+mod trigger;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Read and write KV namespaces of a node's data directory (running or stopped).
     Kv(kv::KvArgs),
+    /// Run a trigger of an app on a running node now (`edge trigger cron APP`).
+    Trigger(trigger::TriggerArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Command::New(args) => new::run(args),
         Command::Check(args) => check::run(args),
         Command::Kv(args) => kv::run(args),
+        Command::Trigger(args) => trigger::run(args),
     };
     match result {
         Ok(code) => code,

@@ -32,14 +32,7 @@ async fn new_scaffolds_an_app_that_checks_and_serves() {
         String::from_utf8_lossy(&out.stderr)
     );
     let app = dir.join("my-app");
-    let out = edge_command(&["check", app.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check_ok(&app);
     let edge = Edge::start(&["dev", app.to_str().unwrap(), "--port", "0"]);
     let body = get_text(&client(), &edge.url("/hi"), None).await;
     assert_eq!(body, "Hello from my-app at /hi\n");
@@ -102,14 +95,7 @@ fn check_loads_a_kv_app_in_memory() {
         "export default { async fetch(req, env) { await env.KV.put('k', 'v'); return new Response(await env.KV.get('k')); } };\n",
     )
     .unwrap();
-    let out = edge_command(&["check", app.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    check_ok(&app);
     assert!(!app.join(".edge").exists());
 }
 
@@ -134,15 +120,30 @@ fn a_bad_binding_entry_names_file_key_and_line() {
         ),
     ] {
         std::fs::write(app.join("edge.toml"), toml).unwrap();
-        let out = edge_command(&["check", app.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = check(&app);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         for part in expect {
             assert!(err.contains(part), "{part:?} not in {err}");
         }
     }
+}
+
+/// `edge check DIR`.
+fn check(dir: &std::path::Path) -> std::process::Output {
+    edge_command(&["check", dir.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+/// `edge check DIR` succeeds.
+fn check_ok(dir: &std::path::Path) {
+    let out = check(dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A directory outside the workspace and cargo's home (which the test hides).

@@ -31,6 +31,18 @@ async fn the_scheduled_handler_runs_on_test_scheduled() {
         get_text(&c, &edge.url("/"), None).await,
         "scheduled */5 * * * * 1700000000000"
     );
+    // Newer wrangler's path does the same.
+    let ran = get_text(
+        &c,
+        &edge.url("/cdn-cgi/handler/scheduled?cron=0+9+*+*+MON&time=1700000060000"),
+        None,
+    )
+    .await;
+    assert_eq!(ran, "Ran scheduled event");
+    assert_eq!(
+        get_text(&c, &edge.url("/"), None).await,
+        "scheduled 0 9 * * MON 1700000060000"
+    );
     // A handler that throws: answered and logged as a request's would be.
     assert_eq!(
         failure(&c, &edge, "/__scheduled?cron=fail").await,
@@ -48,7 +60,7 @@ async fn the_scheduled_handler_runs_on_test_scheduled() {
     );
     assert_eq!(
         get_text(&c, &edge.url("/"), None).await,
-        "scheduled */5 * * * * 1700000000000"
+        "scheduled 0 9 * * MON 1700000060000"
     );
 }
 

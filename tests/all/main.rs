@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod connections;
+mod cron;
 mod errors;
 mod events;
 mod handlers;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::admin::{AdminFuture, AdminRequest};
 use crate::config::{ConfigIssue, Declared, Section};
+use crate::host::Host;
 use crate::store::{NodeStore, StoreError};
 
 /// One kind of binding (KV namespaces, queue producers, …): how it is configured, where its
@@ -25,8 +26,8 @@ pub trait Binding: Send + Sync + 'static {
     fn config_key(&self) -> &'static str;
 
     /// Reads the binding's entries from its section of an app's `edge.toml`, each with the
-    /// name it puts on `env`. Only called when the key is present. The runtime checks that the
-    /// names are JavaScript identifiers free on `env`.
+    /// name it puts on `env` (if any). Only called when the key is present. The runtime checks
+    /// that the names are JavaScript identifiers free on `env`.
     fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<Self::Entry>>, ConfigIssue>;
 
     /// The node-wide resource `entry` claims, if any: two apps claiming the same exclusive
@@ -54,6 +55,18 @@ pub trait Binding: Send + Sync + 'static {
         app: &AppInfo<'_>,
         entries: &[&Self::Entry],
     ) -> Self::App;
+
+    /// Follows what the node serves: `apps` are the served apps that declare entries of this
+    /// kind, with them (called at start and after every change; an empty list when none does
+    /// any more). A trigger (cron, a queue consumer) starts, changes or stops its work here,
+    /// and runs handlers through `host`. Must be called inside a tokio runtime.
+    fn attach(
+        &self,
+        _node: &Arc<Self::Node>,
+        _apps: &[(&str, Vec<&Self::Entry>)],
+        _host: &Arc<dyn Host>,
+    ) {
+    }
 
     /// Answers an admin request meant for this binding (for its CLI commands on a running
     /// node), or `None` if the path is not one of its own.

@@ -46,13 +46,14 @@ impl<'a> Section<'a> {
     }
 }
 
-/// One entry a binding read: the name it puts on `env`, where it is in the file, and what
-/// it means to the binding.
+/// One entry a binding read: the name it puts on `env` (if any: a trigger puts none), where
+/// it is in the file, and what it means to the binding.
 #[derive(Clone, Debug)]
 pub struct Declared<E> {
-    /// The name on `env`.
-    pub name: String,
-    /// The key the name was given under, for errors (`"kv_namespaces[0].binding"`).
+    /// The name on `env`, if the entry puts one there.
+    pub name: Option<String>,
+    /// Where the entry is, for errors: the key its name was given under
+    /// (`"kv_namespaces[0].binding"`), or the entry's own (`"triggers.crons[0]"`).
     pub name_key: String,
     /// The entry.
     pub entry: E,

@@ -11,10 +11,11 @@ use crate::binding::Binding;
 /// What a binding adds for JavaScript isolates.
 pub trait JsBinding: Binding {
     /// The binding's extension, without per-app state (every isolate gets it, and the startup
-    /// snapshot holds its scripts). Its entry-point script must call `defineBinding(kind,
-    /// make)` from `ext:edge_binding/registry.js`, where `make(index)` returns the object
-    /// `env` gets for the app's entry at `index`; it must list `edge_binding` in its `deps`.
-    fn extension(&self) -> deno_core::Extension;
+    /// snapshot holds its scripts); `None` for a binding that puts nothing on `env` (a
+    /// trigger). Its entry-point script must call `defineBinding(kind, make)` from
+    /// `ext:edge_binding/registry.js`, where `make(index)` returns the object `env` gets for
+    /// the app's entry at `index`; it must list `edge_binding` in its `deps`.
+    fn extension(&self) -> Option<deno_core::Extension>;
 
     /// Puts `app` (what [`Binding::configure`] made for the app) into a new isolate's op
     /// state, for the binding's ops.

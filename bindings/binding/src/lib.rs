@@ -15,11 +15,15 @@
 //!    JavaScript learns the app's bindings as data (`[name, kind, index]`) and each binding's
 //!    script makes the object for its kind (`ext:edge_binding/registry.js`).
 //!
+//! A binding that runs handlers of its own accord (cron, a queue consumer) follows what the
+//! node serves through [`Binding::attach`] and runs them through the node's [`Host`].
+//!
 //! A node hosts the bindings of one [`Registry`], which erases their types. Adding a binding
 //! is its crate plus one `register` line where the binary builds its registry.
 
 mod binding;
 mod config;
+mod host;
 #[cfg(feature = "js")]
 pub mod js;
 mod registry;
@@ -28,5 +32,6 @@ mod store;
 pub mod admin;
 pub use binding::{AppInfo, Binding, Claim};
 pub use config::{ConfigIssue, Declared, Section, is_identifier};
+pub use host::{DispatchError, DispatchFuture, Host, HostEvent};
 pub use registry::{AppBindings, DeclaredBinding, Registry};
 pub use store::{NodeStore, StoreError};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::admin::{AdminFuture, AdminRequest};
 use crate::binding::{AppInfo, Binding, Claim};
 use crate::config::{ConfigIssue, Section};
+use crate::host::Host;
 use crate::store::{NodeStore, StoreError};
 
 /// What a binding must implement to be registered: [`Binding`], and with the `js` feature
@@ -31,9 +32,9 @@ impl<T: Any + Debug + Send + Sync> AnyEntry for T {}
 pub struct DeclaredBinding {
     /// The binding's kind (`"kv"`).
     pub kind: &'static str,
-    /// The name on `env`.
-    pub name: String,
-    /// The key the name was given under (`"kv_namespaces[0].binding"`).
+    /// The name on `env`, if the entry puts one there.
+    pub name: Option<String>,
+    /// Where the entry is, for errors (`"kv_namespaces[0].binding"`).
     pub name_key: String,
     /// The node-wide resource the entry claims, if any.
     pub claim: Option<Claim>,
@@ -173,12 +174,37 @@ impl Registry {
                 .configure(&self.store, app, &mine)
                 .map_err(|e| (b.config_key(), e))?;
             for (index, d) in mine.iter().enumerate() {
-                list.push((d.name.clone(), b.kind(), index as u32));
+                if let Some(name) = &d.name {
+                    list.push((name.clone(), b.kind(), index as u32));
+                }
             }
             out.apps.push((b.clone(), state));
         }
         out.list = Arc::new(list);
         Ok(out)
+    }
+
+    /// Tells every binding which apps are served now and what each declares (at start, and
+    /// after every change of what the node serves), with the `host` that runs their handlers:
+    /// triggers (cron, queue consumers) start, follow or stop accordingly. A binding no app
+    /// declares is told too (with no apps) if its storage is open.
+    pub fn attach(&self, apps: &[(&str, &[DeclaredBinding])], host: &Arc<dyn Host>) {
+        for b in self.bindings.iter() {
+            let mine: Vec<(&str, Vec<&DeclaredBinding>)> = apps
+                .iter()
+                .map(|(app, declared)| {
+                    let of_kind = declared.iter().filter(|d| d.kind == b.kind()).collect();
+                    (*app, of_kind)
+                })
+                .filter(|(_, d): &(&str, Vec<_>)| !d.is_empty())
+                .collect();
+            if mine.is_empty() && !b.is_open() {
+                continue;
+            }
+            if let Err(e) = b.attach(&self.store, &mine, host) {
+                tracing::error!(kind = b.kind(), "cannot open the binding's storage: {e}");
+            }
+        }
     }
 
     /// Hands an admin request to the first open binding that answers its path.
@@ -191,7 +217,7 @@ impl Registry {
     #[cfg(feature = "js")]
     pub fn extensions(&self) -> Vec<deno_core::Extension> {
         let mut exts = vec![crate::js::edge_binding::init()];
-        exts.extend(self.bindings.iter().map(|b| b.extension()));
+        exts.extend(self.bindings.iter().filter_map(|b| b.extension()));
         exts
     }
 
@@ -231,7 +257,7 @@ impl AppBindings {
 }
 
 /// A binding with its type erased, and its storage once open.
-trait Erased: Send + Sync {
+trait Erased: Any + Send + Sync {
     fn kind(&self) -> &'static str;
     fn config_key(&self) -> &'static str;
     fn parse(&self, section: &Section<'_>) -> Result<Vec<DeclaredBinding>, ConfigIssue>;
@@ -244,11 +270,22 @@ trait Erased: Send + Sync {
         app: &AppInfo<'_>,
         entries: &[&DeclaredBinding],
     ) -> Result<Arc<dyn Any + Send + Sync>, StoreError>;
+    fn attach(
+        &self,
+        store: &NodeStore,
+        apps: &[(&str, Vec<&DeclaredBinding>)],
+        host: &Arc<dyn Host>,
+    ) -> Result<(), StoreError>;
     fn admin(&self, request: &mut AdminRequest) -> Option<AdminFuture>;
     #[cfg(feature = "js")]
-    fn extension(&self) -> deno_core::Extension;
+    fn extension(&self) -> Option<deno_core::Extension>;
     #[cfg(feature = "js")]
     fn install(&self, app: &(dyn Any + Send + Sync), state: &mut deno_core::OpState);
+}
+
+/// The entry behind `declared`, if it is `B`'s.
+fn entry<B: Binding>(declared: &DeclaredBinding) -> Option<&B::Entry> {
+    (declared.entry.as_ref() as &dyn Any).downcast_ref::<B::Entry>()
 }
 
 struct Typed<B: Binding> {
@@ -315,11 +352,28 @@ impl<B: Registrable> Erased for Typed<B> {
         entries: &[&DeclaredBinding],
     ) -> Result<Arc<dyn Any + Send + Sync>, StoreError> {
         let node = self.opened(store)?;
-        let entries: Vec<&B::Entry> = entries
-            .iter()
-            .filter_map(|d| (d.entry.as_ref() as &dyn Any).downcast_ref::<B::Entry>())
-            .collect();
+        let entries: Vec<&B::Entry> = entries.iter().filter_map(|d| entry::<B>(d)).collect();
         Ok(Arc::new(self.binding.configure(&node, app, &entries)))
+    }
+
+    fn attach(
+        &self,
+        store: &NodeStore,
+        apps: &[(&str, Vec<&DeclaredBinding>)],
+        host: &Arc<dyn Host>,
+    ) -> Result<(), StoreError> {
+        let node = self.opened(store)?;
+        let apps: Vec<(&str, Vec<&B::Entry>)> = apps
+            .iter()
+            .map(|(app, declared)| {
+                (
+                    *app,
+                    declared.iter().filter_map(|d| entry::<B>(d)).collect(),
+                )
+            })
+            .collect();
+        self.binding.attach(&node, &apps, host);
+        Ok(())
     }
 
     fn admin(&self, request: &mut AdminRequest) -> Option<AdminFuture> {
@@ -328,7 +382,7 @@ impl<B: Registrable> Erased for Typed<B> {
     }
 
     #[cfg(feature = "js")]
-    fn extension(&self) -> deno_core::Extension {
+    fn extension(&self) -> Option<deno_core::Extension> {
         crate::js::JsBinding::extension(&self.binding)
     }
 
@@ -337,5 +391,132 @@ impl<B: Registrable> Erased for Typed<B> {
         if let Some(app) = app.downcast_ref::<B::App>() {
             crate::js::JsBinding::install(&self.binding, app, state);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Declared;
+
+    /// A binding of kind `"thing"` under `[[things]]`: `{ binding = "NAME", id = "…" }`, or
+    /// `{ id = "…" }` for an entry with no name on `env`.
+    struct Things;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Raw {
+        binding: Option<String>,
+        id: String,
+    }
+
+    impl Binding for Things {
+        type Entry = String;
+        type Node = Mutex<Vec<Vec<String>>>;
+        type App = Vec<String>;
+
+        fn kind(&self) -> &'static str {
+            "thing"
+        }
+        fn config_key(&self) -> &'static str {
+            "things"
+        }
+        fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<String>>, ConfigIssue> {
+            let raw: Vec<Raw> = section.deserialize()?;
+            Ok(raw
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| Declared {
+                    name: r.binding,
+                    name_key: format!("things[{i}]"),
+                    entry: r.id,
+                })
+                .collect())
+        }
+        fn claim(&self, id: &String) -> Option<Claim> {
+            Some(Claim {
+                resource: id.clone(),
+                shared: id == "common",
+            })
+        }
+        fn open(&self, _: &NodeStore) -> Result<Self::Node, StoreError> {
+            Ok(Mutex::default())
+        }
+        fn configure(&self, _: &Arc<Self::Node>, _: &AppInfo<'_>, ids: &[&String]) -> Vec<String> {
+            ids.iter().map(|s| s.to_string()).collect()
+        }
+        fn attach(&self, node: &Arc<Self::Node>, apps: &[(&str, Vec<&String>)], _: &Arc<dyn Host>) {
+            let seen = apps
+                .iter()
+                .map(|(app, ids)| format!("{app}:{}", ids.len()))
+                .collect();
+            node.lock().unwrap().push(seen);
+        }
+    }
+
+    #[cfg(feature = "js")]
+    impl crate::js::JsBinding for Things {
+        fn extension(&self) -> Option<deno_core::Extension> {
+            None
+        }
+        fn install(&self, _: &Vec<String>, _: &mut deno_core::OpState) {}
+    }
+
+    struct NoHost;
+    impl Host for NoHost {
+        fn dispatch(&self, _: &str, _: crate::HostEvent) -> crate::DispatchFuture {
+            unreachable!("the test binding runs no handlers")
+        }
+    }
+
+    fn declared(registry: &Registry, text: &str) -> Vec<DeclaredBinding> {
+        let section = Section::of_document(text, "things").unwrap().unwrap();
+        registry.parse(&section).unwrap().unwrap()
+    }
+
+    #[test]
+    fn an_apps_bindings_reach_javascript_as_name_kind_index() {
+        let registry = Registry::default().register(Things);
+        let d = declared(
+            &registry,
+            "things = [{ binding = \"A\", id = \"x\" }, { id = \"y\" }, { binding = \"B\", id = \"z\" }]",
+        );
+        assert_eq!(
+            d[0].claim,
+            Some(Claim {
+                resource: "x".into(),
+                shared: false
+            })
+        );
+        let info = AppInfo {
+            name: "app",
+            memory_limit: 1,
+        };
+        let app = registry.configure(&info, &d).unwrap();
+        // The index is the entry's position among the app's entries of its kind, named or not.
+        assert_eq!(
+            app.list(),
+            [("A".to_string(), "thing", 0), ("B".to_string(), "thing", 2)]
+        );
+        assert!(registry.any_open());
+        assert!(registry.is_config_key("things") && !registry.is_config_key("kv_namespaces"));
+    }
+
+    #[test]
+    fn attach_tells_a_binding_the_apps_that_declare_it() {
+        let registry = Registry::default().register(Things);
+        let host: Arc<dyn Host> = Arc::new(NoHost);
+        // Not open and declared by nobody: not told.
+        registry.attach(&[("plain", &[])], &host);
+        assert!(!registry.any_open());
+        let d = declared(&registry, "things = [{ id = \"x\" }, { id = \"y\" }]");
+        registry.attach(&[("a", &d), ("plain", &[])], &host);
+        registry.attach(&[("plain", &[])], &host);
+        let b = registry.find_kind("thing").unwrap();
+        let Some(typed) = (b.as_ref() as &dyn Any).downcast_ref::<Typed<Things>>() else {
+            panic!("the registered binding is Things");
+        };
+        let node = typed.node().clone().unwrap();
+        assert_eq!(*node.lock().unwrap(), [vec!["a:2".to_string()], vec![]]);
     }
 }

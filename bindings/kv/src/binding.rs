@@ -108,7 +108,7 @@ impl Binding for Kv {
                     ));
                 }
                 Ok(Declared {
-                    name,
+                    name: Some(name),
                     name_key: key("binding"),
                     entry: KvEntry { id },
                 })
@@ -196,7 +196,13 @@ mod tests {
         .unwrap();
         let got: Vec<_> = entries
             .iter()
-            .map(|d| (d.name.as_str(), d.name_key.as_str(), d.entry.id.as_str()))
+            .map(|d| {
+                (
+                    d.name.as_deref().unwrap(),
+                    d.name_key.as_str(),
+                    d.entry.id.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             got,

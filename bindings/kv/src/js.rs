@@ -42,8 +42,8 @@ deno_core::extension!(
 );
 
 impl edge_binding::js::JsBinding for crate::Kv {
-    fn extension(&self) -> deno_core::Extension {
-        edge_kv::init()
+    fn extension(&self) -> Option<deno_core::Extension> {
+        Some(edge_kv::init())
     }
 
     fn install(&self, app: &KvBindings, state: &mut OpState) {

@@ -116,20 +116,19 @@ pub(super) fn bindings(
     file: File,
 ) -> Result<Vec<DeclaredBinding>, ConfigError> {
     for (i, b) in declared.iter().enumerate() {
-        if !is_identifier(&b.name) {
+        let Some(name) = &b.name else {
+            continue;
+        };
+        if !is_identifier(name) {
             return Err(file.invalid(
                 &b.name_key,
                 format!(
-                    "{:?} is not a JavaScript identifier (letters, digits, `_`, `$`; not starting with a digit)",
-                    b.name
+                    "{name:?} is not a JavaScript identifier (letters, digits, `_`, `$`; not starting with a digit)"
                 ),
             ));
         }
-        if vars.contains_key(&b.name) || declared[..i].iter().any(|o| o.name == b.name) {
-            return Err(file.invalid(
-                &b.name_key,
-                format!("{:?} is already bound on `env`", b.name),
-            ));
+        if vars.contains_key(name) || declared[..i].iter().any(|o| o.name == b.name) {
+            return Err(file.invalid(&b.name_key, format!("{name:?} is already bound on `env`")));
         }
     }
     Ok(declared)

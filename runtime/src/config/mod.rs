@@ -257,7 +257,7 @@ mod tests {
                 .into_iter()
                 .enumerate()
                 .map(|(i, t)| Declared {
-                    name: t.binding,
+                    name: Some(t.binding),
                     name_key: format!("things[{i}].binding"),
                     entry: t.size,
                 })
@@ -270,8 +270,8 @@ mod tests {
     }
 
     impl edge_binding::js::JsBinding for Things {
-        fn extension(&self) -> deno_core::Extension {
-            deno_core::Extension::default()
+        fn extension(&self) -> Option<deno_core::Extension> {
+            None
         }
         fn install(&self, _: &(), _: &mut deno_core::OpState) {}
     }
@@ -305,7 +305,10 @@ COUNT = 3
         assert_eq!(c.routes.len(), 2);
         assert_eq!(c.vars["GREETING"], "hi");
         assert_eq!(c.vars["COUNT"], 3);
-        let names: Vec<_> = c.bindings_of("thing").map(|b| b.name.as_str()).collect();
+        let names: Vec<_> = c
+            .bindings_of("thing")
+            .map(|b| b.name.as_deref().unwrap())
+            .collect();
         assert_eq!(names, ["BIG", "SMALL"]);
     }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod fingerprint;
+mod host;
 mod reload;
 mod table;
 
@@ -156,6 +157,8 @@ pub struct Node {
     requests: Arc<crate::server::InFlight>,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// How the bindings' triggers run handlers, once started ([`Node::attach_bindings`]).
+    host: std::sync::OnceLock<Arc<dyn edge_binding::Host>>,
 }
 
 impl Node {
@@ -202,6 +205,7 @@ impl Node {
             shared,
             requests: Default::default(),
             reloading: tokio::sync::Mutex::new(()),
+            host: std::sync::OnceLock::new(),
         }
     }
 

@@ -73,6 +73,7 @@ impl Node {
             }
         }
         self.current.store(Arc::new(next));
+        self.attach_table();
         // Tenants no longer served stop taking requests; their isolates finish what is in
         // flight and stop.
         let now = self.current.load();

@@ -52,8 +52,10 @@ const SMALL_BODY_BYTES: u64 = 64 << 10;
 use crate::node::Node;
 use crate::request_id::{RequestId, RequestIds};
 
-/// Serves `node` on `listener` until the process ends.
+/// Serves `node` on `listener` until the process ends, with its triggers (cron, queue
+/// consumers) started.
 pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()> {
+    node.attach_bindings();
     let ids = Arc::new(RequestIds::new());
     let limits = node.front_door();
     let admission = Admission::new(&limits);
@@ -344,7 +346,7 @@ async fn handle(
             ),
         );
     };
-    if node.options().test_scheduled && path == TEST_SCHEDULED_PATH {
+    if node.options().test_scheduled && TEST_SCHEDULED_PATHS.contains(&path) {
         return test_scheduled(&tenant, parts.uri.query(), request_id).await;
     }
     let max_body = node.front_door().max_request_body;
@@ -379,8 +381,9 @@ async fn handle(
     .await
 }
 
-/// Where `edge dev --test-scheduled` runs the app's `scheduled` handler, as wrangler does.
-const TEST_SCHEDULED_PATH: &str = "/__scheduled";
+/// Where `edge dev --test-scheduled` runs the app's `scheduled` handler, as wrangler does
+/// (the second is what newer wrangler versions use).
+const TEST_SCHEDULED_PATHS: [&str; 2] = ["/__scheduled", "/cdn-cgi/handler/scheduled"];
 
 /// Runs the app's `scheduled` handler for `?cron=` (and `?time=`, ms since the epoch; now by
 /// default) and answers as `wrangler dev --test-scheduled` does.

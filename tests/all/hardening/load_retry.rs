@@ -17,6 +17,19 @@ fn failures(edge: &Edge) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The failures logged, once there are at least `n` (the log line may land just after the
+/// response that reports the failure).
+fn wait_failures(edge: &Edge, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = failures(edge);
+        if seen.len() >= n || Instant::now() > deadline {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[tokio::test]
 async fn a_failed_app_is_loaded_again_with_backoff() {
     let apps = scratch("load-retry");
@@ -48,17 +61,17 @@ async fn a_failed_app_is_loaded_again_with_backoff() {
     };
     assert_eq!(status(&c).await, (503, Some("load-error".into())));
     let failed_at = Instant::now();
+    assert_eq!(wait_failures(&edge, 1)[0]["retry_in_secs"], 1);
     // Within the backoff the error is answered without loading again.
     assert_eq!(status(&c).await, (503, Some("load-error".into())));
     if failed_at.elapsed() < Duration::from_millis(900) {
         assert_eq!(failures(&edge).len(), 1, "{:?}", failures(&edge));
     }
-    assert_eq!(failures(&edge)[0]["retry_in_secs"], 1);
 
     // Past it the app is loaded again: still broken, so the wait doubles.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(status(&c).await, (503, Some("load-error".into())));
-    let seen = failures(&edge);
+    let seen = wait_failures(&edge, 2);
     assert!(seen.len() >= 2, "{seen:?}");
     assert_eq!(seen[1]["retry_in_secs"], 2);
 
