@@ -21,7 +21,8 @@ pub fn registry(store: NodeStore, settings: Settings) -> anyhow::Result<Registry
             clock: kv_clock()?,
             shared: settings.shared_kv,
         })
-        .register(edge_cron::Cron))
+        .register(edge_cron::Cron)
+        .register(edge_queue::Queues))
 }
 
 /// `EDGE_KV_CLOCK=manual`: KV expirations run on a clock the admin endpoint can move forward

@@ -7,6 +7,7 @@ mod kv;
 mod limits;
 mod logging;
 mod new;
+mod queue;
 mod serve;
 mod trigger;
 
@@ -34,6 +35,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Read and write KV namespaces of a node's data directory (running or stopped).
     Kv(kv::KvArgs),
+    /// Send to, list and peek at a running node's queues.
+    Queue(queue::QueueArgs),
     /// Run a trigger of an app on a running node now (`edge trigger cron APP`).
     Trigger(trigger::TriggerArgs),
 }
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::New(args) => new::run(args),
         Command::Check(args) => check::run(args),
         Command::Kv(args) => kv::run(args),
+        Command::Queue(args) => queue::run(args),
         Command::Trigger(args) => trigger::run(args),
     };
     match result {

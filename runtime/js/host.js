@@ -5,7 +5,14 @@ import { appBindings } from "ext:edge_binding/registry.js";
 
 const {
   ArrayPrototypeJoin,
+  ArrayPrototypeMap,
   ArrayPrototypePush,
+  JSONParse,
+  JSONStringify,
+  MapPrototypeHas,
+  MapPrototypeSet,
+  SafeMap,
+  TypedArrayPrototypeGetBuffer,
   ObjectKeys,
   ObjectPrototypeIsPrototypeOf,
   PromisePrototypeThen,
@@ -40,6 +47,7 @@ const {
   op_edge_unhandled_rejection,
   op_edge_subrequest,
   op_edge_event,
+  op_edge_event_body,
   op_edge_evaluated,
 } = core.ops;
 
@@ -413,8 +421,9 @@ function pickHandler(ns) {
     return serviceWorkerHandler;
   }
   if (def !== undefined && def !== null) {
-    if (typeof def.scheduled === "function") {
-      // A Worker with only other handlers (a cron job) loads; a request to it fails clearly.
+    if (typeof def.scheduled === "function" || typeof def.queue === "function") {
+      // A Worker with only other handlers (a cron job, a consumer) loads; a request to it
+      // fails clearly.
       return noFetchHandler;
     }
     throw new TypeError(
@@ -430,14 +439,139 @@ function noFetchHandler() {
   throw new TypeError("the module's default export has no fetch() method to answer a request");
 }
 
-/** The handlers of events other than requests, by event type: `export default { scheduled }`. */
+/** The handlers of events other than requests, by event type: `export default { scheduled, queue }`. */
 function pickEventHandlers(ns) {
   const def = ns.default;
   const of = (name) =>
     def !== undefined && def !== null && typeof def[name] === "function"
       ? (...args) => def[name](...args)
       : null;
-  return { scheduled: of("scheduled") };
+  return { scheduled: of("scheduled"), queue: of("queue") };
+}
+
+/** What a `queue` handler decides, reported to the host when it settles. */
+class QueueOutcome {
+  #decided = new SafeMap();
+  acks = [];
+  retries = [];
+  ackAll = false;
+  retryAll = false;
+  retryAllDelay = null;
+  #batchDecided = false;
+
+  ack(id) {
+    if (MapPrototypeHas(this.#decided, id)) return;
+    MapPrototypeSet(this.#decided, id, true);
+    ArrayPrototypePush(this.acks, id);
+  }
+  retry(id, delaySeconds) {
+    if (MapPrototypeHas(this.#decided, id)) return;
+    MapPrototypeSet(this.#decided, id, true);
+    ArrayPrototypePush(this.retries, [id, delaySeconds ?? null]);
+  }
+  ackEvery() {
+    if (this.#batchDecided) return;
+    this.#batchDecided = true;
+    this.ackAll = true;
+  }
+  retryEvery(delaySeconds) {
+    if (this.#batchDecided) return;
+    this.#batchDecided = true;
+    this.retryAll = true;
+    this.retryAllDelay = delaySeconds ?? null;
+  }
+  report(error) {
+    return JSONStringify({
+      acks: this.acks,
+      retries: this.retries,
+      ackAll: this.ackAll,
+      retryAll: this.retryAll,
+      retryAllDelay: this.retryAllDelay,
+      error: error === undefined ? null : describe(error),
+    });
+  }
+}
+
+/** A delivered message, as Workers' `Message`. */
+class QueueMessage {
+  #id;
+  #timestamp;
+  #body;
+  #attempts;
+  #outcome;
+  constructor(id, timestamp, body, attempts, outcome) {
+    this.#id = id;
+    this.#timestamp = timestamp;
+    this.#body = body;
+    this.#attempts = attempts;
+    this.#outcome = outcome;
+  }
+  get id() {
+    return this.#id;
+  }
+  get timestamp() {
+    return new Date(this.#timestamp);
+  }
+  get body() {
+    return this.#body;
+  }
+  get attempts() {
+    return this.#attempts;
+  }
+  ack() {
+    this.#outcome.ack(this.#id);
+  }
+  retry(options = undefined) {
+    this.#outcome.retry(this.#id, options?.delaySeconds);
+  }
+}
+
+/** A batch of messages, as Workers' `MessageBatch`. */
+class MessageBatch {
+  #queue;
+  #messages;
+  #outcome;
+  constructor(queue, messages, outcome) {
+    this.#queue = queue;
+    this.#messages = messages;
+    this.#outcome = outcome;
+  }
+  get queue() {
+    return this.#queue;
+  }
+  get messages() {
+    return this.#messages;
+  }
+  ackAll() {
+    this.#outcome.ackEvery();
+  }
+  retryAll(options = undefined) {
+    this.#outcome.retryEvery(options?.delaySeconds);
+  }
+}
+
+/** A message body as its producer sent it. */
+function decodeBody(bytes, contentType) {
+  switch (contentType) {
+    case "text":
+      return core.decode(bytes);
+    case "bytes":
+      return TypedArrayPrototypeGetBuffer(bytes);
+    case "v8":
+      return core.deserialize(bytes);
+    default:
+      return JSONParse(core.decode(bytes));
+  }
+}
+
+/** The batch of queue event `id` for its handler. */
+function queueBatch(ev, id, outcome) {
+  let i = 0;
+  const messages = ArrayPrototypeMap(ev.messages, (m) => {
+    const body = decodeBody(op_edge_event_body(id, i++), m.contentType);
+    return new QueueMessage(m.id, m.timestamp, body, m.attempts, outcome);
+  });
+  return new MessageBatch(ev.queue, messages, outcome);
 }
 
 /** What a `scheduled` handler is given first, as on Workers. */
@@ -466,6 +600,13 @@ class ScheduledController {
 function runEvent(handlers, env, id) {
   const ev = op_edge_event(id);
   const ctx = new ExecutionContext(id);
+  // A queue handler's decisions are reported whether it settles or throws.
+  const outcome = ev !== null && ev.type === "queue" ? new QueueOutcome() : null;
+  const done = () => op_edge_respond_text(id, 200, "", outcome === null ? "" : outcome.report());
+  const failed = (err) => {
+    if (outcome === null) op_edge_fail(id, describe(err));
+    else op_edge_respond_text(id, 500, "", outcome.report(err));
+  };
   let result;
   const outer = core.getAsyncContext();
   core.setAsyncContext(id);
@@ -475,18 +616,17 @@ function runEvent(handlers, env, id) {
     if (handler === null || handler === undefined) {
       throw new TypeError(`the module's default export has no ${ev.type}() method`);
     }
-    result = handler(new ScheduledController(ev.cron, ev.scheduledTime), env, ctx);
+    const arg = outcome === null
+      ? new ScheduledController(ev.cron, ev.scheduledTime)
+      : queueBatch(ev, id, outcome);
+    result = handler(arg, env, ctx);
   } catch (err) {
-    op_edge_fail(id, describe(err));
+    failed(err);
     return;
   } finally {
     core.setAsyncContext(outer);
   }
-  PromisePrototypeThen(
-    PromiseResolve(result),
-    () => op_edge_respond_text(id, 200, "", ""),
-    (err) => op_edge_fail(id, describe(err)),
-  );
+  PromisePrototypeThen(PromiseResolve(result), done, failed);
 }
 
 /** An id from `op_edge_take_request` with this bit set is an event other than a request. */

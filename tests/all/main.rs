@@ -15,6 +15,7 @@ mod kv;
 mod limits;
 mod outbound;
 mod pool;
+mod queues;
 mod reload;
 mod routing;
 mod streaming;

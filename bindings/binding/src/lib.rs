@@ -32,6 +32,9 @@ mod store;
 pub mod admin;
 pub use binding::{AppInfo, Binding, Claim};
 pub use config::{ConfigIssue, Declared, Section, is_identifier};
-pub use host::{DispatchError, DispatchFuture, Host, HostEvent};
+pub use host::{
+    DispatchError, DispatchFuture, Host, HostEvent, HostReply, QueueBatch, QueueMessage,
+    QueueOutcome,
+};
 pub use registry::{AppBindings, DeclaredBinding, Registry};
 pub use store::{NodeStore, StoreError};

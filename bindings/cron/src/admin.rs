@@ -46,7 +46,7 @@ pub(crate) fn route(node: Arc<CronNode>, request: &mut AdminRequest) -> Option<A
             scheduled_time: now,
         };
         match host.dispatch(&app, event).await {
-            Ok(()) => json(
+            Ok(_) => json(
                 StatusCode::OK,
                 serde_json::json!({ "ran": true, "app": app, "cron": cron }),
             ),

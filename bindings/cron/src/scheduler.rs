@@ -154,7 +154,7 @@ fn fire(job: &Job, slot: DateTime<Utc>, log: &Arc<dyn FireLog>, host: &Arc<dyn H
             scheduled_time: ms as f64,
         };
         match host.dispatch(&app, event).await {
-            Ok(()) => tracing::debug!(tenant = %app, cron = %expr, "scheduled handler done"),
+            Ok(_) => tracing::debug!(tenant = %app, cron = %expr, "scheduled handler done"),
             Err(e) => {
                 tracing::warn!(tenant = %app, cron = %expr, code = %e.code, "scheduled handler failed: {}", e.message);
             }

@@ -52,6 +52,17 @@ pub(crate) struct RequestParts {
     bytes: Option<Bytes>,
 }
 
+impl RequestParts {
+    /// None: the invocation is an event, not a request.
+    fn none() -> Self {
+        Self {
+            head: None,
+            body: InvocationBody::Empty,
+            bytes: None,
+        }
+    }
+}
+
 /// Waits until a request is queued: true, and `host.js` takes the queued requests with
 /// [`op_edge_take_request`]; false when the isolate should stop (the tenant was retired, or
 /// the isolate sat idle with nothing in flight).
@@ -142,14 +153,8 @@ pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
             },
             None,
         ),
-        Event::Scheduled(s) => (
-            RequestParts {
-                head: None,
-                body: InvocationBody::Empty,
-                bytes: None,
-            },
-            Some(OtherEvent::Scheduled(s)),
-        ),
+        Event::Scheduled(s) => (RequestParts::none(), Some(OtherEvent::Scheduled(s))),
+        Event::Queue(b) => (RequestParts::none(), Some(OtherEvent::Queue(b))),
     };
     let is_event = other.is_some();
     let id = host.next_id;
@@ -182,7 +187,9 @@ pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
 const EVENT_BIT: u32 = 1 << 30;
 
 /// Event `id` (other than a request) as the script sees it: `{ type: "scheduled", cron,
-/// scheduledTime }`; null for an unknown id or a request.
+/// scheduledTime }` or `{ type: "queue", queue, messages: [{ id, timestamp, contentType,
+/// attempts }] }` (bodies through [`op_edge_event_body`]); null for an unknown id or a
+/// request.
 #[op2]
 #[serde]
 pub(crate) fn op_edge_event(state: &mut OpState, #[smi] id: u32) -> Option<serde_json::Value> {
@@ -194,13 +201,50 @@ pub(crate) fn op_edge_event(state: &mut OpState, #[smi] id: u32) -> Option<serde
             v["type"] = "scheduled".into();
             v
         }
+        OtherEvent::Queue(b) => {
+            let messages: Vec<serde_json::Value> = b
+                .messages
+                .iter()
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.id,
+                        "timestamp": m.timestamp_ms,
+                        "contentType": m.content_type,
+                        "attempts": m.attempts,
+                    })
+                })
+                .collect();
+            serde_json::json!({ "type": "queue", "queue": b.queue, "messages": messages })
+        }
     })
+}
+
+/// The body of message `index` of queue event `id`, taken (empty after that, or for anything
+/// else).
+#[op2]
+#[buffer]
+pub(crate) fn op_edge_event_body(
+    state: &mut OpState,
+    #[smi] id: u32,
+    #[smi] index: u32,
+) -> Vec<u8> {
+    let host = state.borrow_mut::<HostState>();
+    match host.inflight.get_mut(&id).and_then(|e| e.event.as_mut()) {
+        Some(OtherEvent::Queue(b)) => b
+            .messages
+            .get_mut(index as usize)
+            .map(|m| std::mem::take(&mut m.body))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
 }
 
 /// An event other than a request, in flight.
 pub(crate) enum OtherEvent {
     /// A cron trigger.
     Scheduled(super::ScheduledEvent),
+    /// A batch of queue messages.
+    Queue(edge_binding::QueueBatch),
 }
 
 /// The method, URL and headers of request `id` as one string, `method \n url \n header-block`

@@ -110,6 +110,7 @@ deno_core::extension!(
         super::incoming::op_edge_wait_request,
         super::incoming::op_edge_take_request,
         super::incoming::op_edge_event,
+        super::incoming::op_edge_event_body,
         super::incoming::op_edge_request_head,
         super::incoming::op_edge_request_body,
         super::incoming::op_edge_request_bytes,

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Weak};
 
-use edge_binding::{DispatchError, DispatchFuture, Host, HostEvent};
+use edge_binding::{DispatchError, DispatchFuture, Host, HostEvent, HostReply, QueueOutcome};
 
 use super::Node;
 use crate::RequestIds;
@@ -36,16 +36,21 @@ impl Host for NodeHost {
                     message: format!("the node serves no app named {app:?}"),
                 });
             };
-            let event = match event {
+            let (event, is_queue) = match event {
                 HostEvent::Scheduled {
                     cron,
                     scheduled_time,
                 } => {
                     tracing::info!(tenant = %app, %request_id, %cron, "running the scheduled handler");
-                    Event::Scheduled(ScheduledEvent {
+                    let event = Event::Scheduled(ScheduledEvent {
                         cron,
                         scheduled_time,
-                    })
+                    });
+                    (event, false)
+                }
+                HostEvent::Queue(batch) => {
+                    tracing::debug!(tenant = %app, %request_id, queue = %batch.queue, messages = batch.messages.len(), "running the queue handler");
+                    (Event::Queue(batch), true)
                 }
                 other => {
                     return Err(DispatchError {
@@ -54,16 +59,35 @@ impl Host for NodeHost {
                     });
                 }
             };
-            tenant
+            let response = tenant
                 .dispatch(request_id, event)
                 .await
-                .map(drop)
                 .map_err(|e| DispatchError {
                     code: e.code.as_str().into(),
                     message: e.message.to_string(),
-                })
+                })?;
+            if !is_queue {
+                return Ok(HostReply::Done);
+            }
+            queue_outcome(response).await.map(HostReply::Queue)
         })
     }
+}
+
+/// What a `queue` handler reported (its reply's body, as `host.js` writes it).
+async fn queue_outcome(
+    response: http::Response<crate::body::ResponseBody>,
+) -> Result<QueueOutcome, DispatchError> {
+    let bad = |message: String| DispatchError {
+        code: "script-error".into(),
+        message,
+    };
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map_err(|e| bad(format!("the queue handler's report could not be read: {e}")))?
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| bad(format!("the queue handler's report is not valid: {e}")))
 }
 
 impl Node {

@@ -36,12 +36,15 @@ pub struct Invocation {
     pub reply: oneshot::Sender<Reply>,
 }
 
-/// The events an app's handlers take (`export default { fetch, scheduled }`).
+/// The events an app's handlers take (`export default { fetch, scheduled, queue }`).
 pub enum Event {
     /// An HTTP request, for `fetch`.
     Fetch(FetchRequest),
     /// A cron trigger, for `scheduled`.
     Scheduled(ScheduledEvent),
+    /// A batch of queue messages, for `queue`. The reply's body is the handler's decisions
+    /// as JSON ([`edge_binding::QueueOutcome`]), status 500 if it threw.
+    Queue(edge_binding::QueueBatch),
 }
 
 /// An HTTP request on its way into a worker.

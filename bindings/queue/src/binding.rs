@@ -1,0 +1,376 @@
+//! [`Queues`]: the queue binding as a node hosts it: `[[queues.producers]]` and
+//! `[[queues.consumers]]` in `edge.toml`, one `queues.redb` per node, a consumer task per
+//! consumed queue.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use edge_binding::{
+    AppInfo, Binding, Claim, ConfigIssue, Declared, Host, NodeStore, Section, StoreError,
+};
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::backend::QueueBackend;
+use crate::consumer::{self, Consumer};
+use crate::rules;
+use crate::store::{OpenError, QueueStore};
+
+/// The queue binding. A queue is node-wide by name: any app may produce to it; exactly one
+/// consumes it.
+#[derive(Clone, Debug, Default)]
+pub struct Queues;
+
+/// One entry of an app's `[queues]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueueEntry {
+    /// `[[queues.producers]]`: `env.<binding>.send(…)` appends to `queue`.
+    Producer {
+        /// The queue.
+        queue: String,
+        /// Seconds every message sent through this binding waits before delivery, unless a
+        /// send says otherwise (`delivery_delay`).
+        delivery_delay: u32,
+    },
+    /// `[[queues.consumers]]`: the app's `queue` handler takes `queue`'s batches.
+    Consumer(ConsumerSettings),
+}
+
+/// How an app consumes a queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumerSettings {
+    /// The queue.
+    pub queue: String,
+    /// Most messages per batch (1–100, default 10).
+    pub max_batch_size: u32,
+    /// Longest wait for a batch to fill once a message waits (0–60 s, default 5).
+    pub max_batch_timeout: Duration,
+    /// Deliveries after the first before a message is given up (0–100, default 3).
+    pub max_retries: u32,
+    /// Where given-up messages go; without one they are dropped with a log line.
+    pub dead_letter_queue: Option<String>,
+    /// Seconds a retried message waits by default (0–86400, default 0).
+    pub retry_delay: u32,
+    /// Batches in flight at once (1–20, default 1).
+    pub max_concurrency: u32,
+}
+
+/// A node's queues: the store and a consumer per consumed queue.
+pub struct QueueNode {
+    store: Arc<dyn QueueBackend>,
+    consumers: Mutex<HashMap<String, watch::Sender<Option<Consumer>>>>,
+}
+
+impl QueueNode {
+    /// The node's store.
+    pub fn store(&self) -> &Arc<dyn QueueBackend> {
+        &self.store
+    }
+}
+
+/// What one app's code is handed: its producers' queues by binding index (`None` at the
+/// index of a consumer entry), on the node's store.
+#[derive(Clone, Default)]
+pub struct QueueBindings {
+    producers: Vec<Option<(String, u32)>>,
+    store: Option<Arc<dyn QueueBackend>>,
+}
+
+impl QueueBindings {
+    /// The queue and default delay of the producer at `index`, with the store.
+    pub fn producer(
+        &self,
+        index: u32,
+    ) -> Result<(&str, u32, &Arc<dyn QueueBackend>), crate::QueueError> {
+        match (self.producers.get(index as usize), &self.store) {
+            (Some(Some((queue, delay))), Some(store)) => Ok((queue, *delay, store)),
+            _ => Err(crate::QueueError::NotBound(index)),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueues {
+    #[serde(default)]
+    producers: Vec<RawProducer>,
+    #[serde(default)]
+    consumers: Vec<RawConsumer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProducer {
+    binding: Option<String>,
+    queue: Option<String>,
+    delivery_delay: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsumer {
+    queue: Option<String>,
+    max_batch_size: Option<u32>,
+    max_batch_timeout: Option<f64>,
+    max_retries: Option<u32>,
+    dead_letter_queue: Option<String>,
+    retry_delay: Option<u32>,
+    max_concurrency: Option<u32>,
+}
+
+fn queue_name(name: Option<String>, key: &str) -> Result<String, ConfigIssue> {
+    let name = name.ok_or_else(|| {
+        ConfigIssue::invalid(key, "missing: the queue's name, e.g. queue = \"jobs\"")
+    })?;
+    if name.is_empty()
+        || name.len() > 63
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ConfigIssue::invalid(
+            key,
+            format!("{name:?} is not valid: use 1 to 63 letters, digits, `-` or `_`"),
+        ));
+    }
+    Ok(name)
+}
+
+fn within(
+    value: Option<u32>,
+    default: u32,
+    min: u32,
+    max: u32,
+    key: &str,
+) -> Result<u32, ConfigIssue> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        return Err(ConfigIssue::invalid(
+            key,
+            format!("{v} is out of range: use {min} to {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+impl Binding for Queues {
+    type Entry = QueueEntry;
+    type Node = QueueNode;
+    type App = QueueBindings;
+
+    fn kind(&self) -> &'static str {
+        "queue"
+    }
+
+    fn config_key(&self) -> &'static str {
+        "queues"
+    }
+
+    fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<QueueEntry>>, ConfigIssue> {
+        let raw: RawQueues = section.deserialize()?;
+        let mut out = Vec::new();
+        for (i, p) in raw.producers.into_iter().enumerate() {
+            let key = |f: &str| format!("queues.producers[{i}].{f}");
+            let name = p.binding.ok_or_else(|| {
+                ConfigIssue::invalid(
+                    key("binding"),
+                    "missing: the name on `env`, e.g. binding = \"JOBS\"",
+                )
+            })?;
+            let queue = queue_name(p.queue, &key("queue"))?;
+            let delivery_delay = within(
+                p.delivery_delay,
+                0,
+                0,
+                rules::MAX_DELAY_SECS,
+                &key("delivery_delay"),
+            )?;
+            out.push(Declared {
+                name: Some(name),
+                name_key: key("binding"),
+                entry: QueueEntry::Producer {
+                    queue,
+                    delivery_delay,
+                },
+            });
+        }
+        let mut consumed: Vec<String> = Vec::new();
+        for (i, c) in raw.consumers.into_iter().enumerate() {
+            let key = |f: &str| format!("queues.consumers[{i}].{f}");
+            let queue = queue_name(c.queue, &key("queue"))?;
+            if consumed.contains(&queue) {
+                return Err(ConfigIssue::invalid(
+                    key("queue"),
+                    format!("{queue:?} is consumed twice"),
+                ));
+            }
+            consumed.push(queue.clone());
+            let timeout = c.max_batch_timeout.unwrap_or(5.0);
+            if !(0.0..=60.0).contains(&timeout) {
+                return Err(ConfigIssue::invalid(
+                    key("max_batch_timeout"),
+                    format!("{timeout} is out of range: use 0 to 60 (seconds)"),
+                ));
+            }
+            let dead_letter_queue = match c.dead_letter_queue {
+                Some(dlq) => {
+                    let dlq = queue_name(Some(dlq), &key("dead_letter_queue"))?;
+                    if dlq == queue {
+                        return Err(ConfigIssue::invalid(
+                            key("dead_letter_queue"),
+                            "a queue cannot be its own dead-letter queue",
+                        ));
+                    }
+                    Some(dlq)
+                }
+                None => None,
+            };
+            let settings = ConsumerSettings {
+                max_batch_size: within(
+                    c.max_batch_size,
+                    10,
+                    1,
+                    rules::MAX_BATCH_SIZE,
+                    &key("max_batch_size"),
+                )?,
+                max_batch_timeout: Duration::from_secs_f64(timeout),
+                max_retries: within(c.max_retries, 3, 0, 100, &key("max_retries"))?,
+                retry_delay: within(
+                    c.retry_delay,
+                    0,
+                    0,
+                    rules::MAX_DELAY_SECS,
+                    &key("retry_delay"),
+                )?,
+                max_concurrency: within(c.max_concurrency, 1, 1, 20, &key("max_concurrency"))?,
+                dead_letter_queue,
+                queue,
+            };
+            out.push(Declared {
+                name: None,
+                name_key: key("queue"),
+                entry: QueueEntry::Consumer(settings),
+            });
+        }
+        Ok(out)
+    }
+
+    fn claim(&self, entry: &QueueEntry) -> Option<Claim> {
+        match entry {
+            QueueEntry::Consumer(c) => Some(Claim {
+                resource: c.queue.clone(),
+                shared: false,
+            }),
+            QueueEntry::Producer { .. } => None,
+        }
+    }
+
+    fn claimed(&self, queue: &str, owner: &str) -> String {
+        format!(
+            "queue {queue:?} is already consumed by app {owner:?}; a queue has exactly one consumer"
+        )
+    }
+
+    fn open(&self, store: &NodeStore) -> Result<QueueNode, StoreError> {
+        let store: Arc<dyn QueueBackend> = match store.dir() {
+            Some(dir) => {
+                let path = QueueStore::file_in(dir);
+                let opened = QueueStore::open(&path).map_err(|e| match e {
+                    OpenError::InUse { path } => StoreError::InUse { path },
+                    OpenError::Failed { path, message } => StoreError::Failed { path, message },
+                })?;
+                tracing::info!(path = %path.display(), "queue store open");
+                Arc::new(opened)
+            }
+            None => Arc::new(QueueStore::memory()),
+        };
+        Ok(QueueNode {
+            store,
+            consumers: Mutex::default(),
+        })
+    }
+
+    fn configure(
+        &self,
+        node: &Arc<QueueNode>,
+        _app: &AppInfo<'_>,
+        entries: &[&QueueEntry],
+    ) -> QueueBindings {
+        QueueBindings {
+            producers: entries
+                .iter()
+                .map(|e| match e {
+                    QueueEntry::Producer {
+                        queue,
+                        delivery_delay,
+                    } => Some((queue.clone(), *delivery_delay)),
+                    QueueEntry::Consumer(_) => None,
+                })
+                .collect(),
+            store: Some(node.store.clone()),
+        }
+    }
+
+    fn attach(
+        &self,
+        node: &Arc<QueueNode>,
+        apps: &[(&str, Vec<&QueueEntry>)],
+        host: &Arc<dyn Host>,
+    ) {
+        let wanted: HashMap<String, Consumer> = apps
+            .iter()
+            .flat_map(|(app, entries)| {
+                entries.iter().filter_map(move |e| match e {
+                    QueueEntry::Consumer(settings) => Some((
+                        settings.queue.clone(),
+                        Consumer {
+                            app: app.to_string(),
+                            settings: settings.clone(),
+                        },
+                    )),
+                    QueueEntry::Producer { .. } => None,
+                })
+            })
+            .collect();
+        let mut consumers = node.consumers.lock().unwrap_or_else(|p| p.into_inner());
+        consumers.retain(|queue, tx| {
+            let keep = wanted.contains_key(queue);
+            if !keep {
+                tx.send_replace(None);
+            }
+            keep
+        });
+        for (queue, consumer) in wanted {
+            match consumers.get(&queue) {
+                Some(tx) => {
+                    tx.send_if_modified(|current| {
+                        let changed = current.as_ref() != Some(&consumer);
+                        if changed {
+                            *current = Some(consumer.clone());
+                        }
+                        changed
+                    });
+                }
+                None => {
+                    let (tx, rx) = watch::channel(Some(consumer));
+                    tokio::spawn(consumer::run(
+                        queue.clone(),
+                        rx,
+                        node.store.clone(),
+                        host.clone(),
+                    ));
+                    consumers.insert(queue, tx);
+                }
+            }
+        }
+    }
+
+    fn admin(
+        &self,
+        node: &Arc<QueueNode>,
+        request: &mut edge_binding::admin::AdminRequest,
+    ) -> Option<edge_binding::admin::AdminFuture> {
+        crate::admin::route(node.clone(), request)
+    }
+}
