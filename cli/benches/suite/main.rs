@@ -10,8 +10,8 @@
 //! Deno and workerd come from the npm registry, pinned, into `target/bench-peers` (or
 //! `$EDGE_BENCH_PEERS`) on first use.
 //!
-//! Scenarios, one module each: `hello`, `json`, `cold_start`, `density`, `cpu`, `kv`; `wasm` (not
-//! supported yet) and `queues` (not written yet) are listed as not run. The README's Performance section
+//! Scenarios, one module each: `hello`, `json`, `cold_start`, `density`, `cpu`, `kv`, `queues`;
+//! `wasm` is listed as not run until edge supports it. The README's Performance section
 //! says what each one measures.
 
 #![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
@@ -29,6 +29,7 @@ mod machine;
 mod options;
 mod peers;
 mod process;
+mod queues;
 mod readme;
 mod report;
 mod settings;
@@ -47,23 +48,18 @@ use settings::Settings;
 type Scenario = fn(&Settings, &Path, &mut Report);
 
 /// Every scenario in the order the suite runs them, with the function that runs it.
-const SCENARIOS: [(&str, Scenario); 6] = [
+const SCENARIOS: [(&str, Scenario); 7] = [
     ("hello", hello::run),
     ("json", json::run),
     ("cold_start", cold_start::run),
     ("density", density::run),
     ("cpu", cpu::run),
     ("kv", kv::run),
+    ("queues", queues::run),
 ];
 
 /// Scenarios the suite lists but cannot run yet, with the reason.
-const NOT_RUN: [(&str, &str); 2] = [
-    ("wasm", "not run: edge has no wasm support yet"),
-    (
-        "queues",
-        "not run: the scenario (Deno KV enqueue/listenQueue as the peer) is not written yet",
-    ),
-];
+const NOT_RUN: [(&str, &str); 1] = [("wasm", "not run: edge has no wasm support yet")];
 
 /// The folder this bench's files live in (`cli/benches/suite`).
 fn suite_dir() -> PathBuf {

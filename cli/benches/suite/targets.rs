@@ -3,6 +3,8 @@
 //! first request on a running node in at most 2 ms (p50) and at most 10 ms (p99) when new apps
 //! arrive back to back, 1000 apps in at most 4 GiB, and CPU-bound work within 1.1× deno's time
 //! (the same engine). For edge on QuickJS, CPU-bound work at most 1.2× plain QuickJS-NG's.
+//! Queues: at least 20,000 durable messages/s end to end and 2× Deno KV's queue, and a
+//! send→handler p50 of at most 5 ms.
 
 use serde_json::{Value, json};
 
@@ -138,6 +140,35 @@ pub fn check(report: &Value) -> Vec<Value> {
                 "how": how,
             }));
         }
+    }
+    // Queues: end-to-end durable messages/s (absolute and against Deno KV's queue), and the
+    // send→handler latency.
+    if let Some(edge) = find("queues", Some("throughput"), "edge", "msgs_per_s") {
+        out.push(json!({
+            "name": "queues throughput",
+            "target": "durable messages end to end: ≥ 20000 msg/s",
+            "value": format!("{edge:.0} msg/s"),
+            "met": edge >= 20000.0,
+            "how": "median of the rounds: sent ÷ time until all received",
+        }));
+        if let Some(deno) = find("queues", Some("throughput"), "deno", "msgs_per_s") {
+            out.push(json!({
+                "name": "queues vs deno",
+                "target": "durable messages end to end: ≥ 2× Deno KV's queue",
+                "value": format!("{:.2}× ({edge:.0} vs {deno:.0} msg/s)", edge / deno),
+                "met": edge / deno >= 2.0,
+                "how": "median of the rounds: sent ÷ time until all received",
+            }));
+        }
+    }
+    if let Some(p50) = find("queues", Some("latency"), "edge", "p50_ms") {
+        out.push(json!({
+            "name": "queues latency",
+            "target": "send → handler with max_batch_timeout = 0: p50 ≤ 5 ms",
+            "value": format!("{p50:.1} ms"),
+            "met": p50 <= 5.0,
+            "how": "200 single sends 10 ms apart",
+        }));
     }
     out
 }

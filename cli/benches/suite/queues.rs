@@ -1,0 +1,202 @@
+//! `queues`: durable messages end to end through a JavaScript producer and consumer, edge
+//! (redb, group commit) against Deno KV's queue (`deno serve --unstable-kv`: `enqueue` in one
+//! atomic commit, `listenQueue`) running the same logic (`queues/edge.js`, `queues/deno.ts`).
+//! workerd has no local queue to compare.
+//!
+//! - `throughput`: 8 client threads each `POST /send?n=100` (one `sendBatch` of 100; a 2xx
+//!   means the messages are durable) for the run's seconds; messages/s is what was sent
+//!   divided by the time from the first send to the consumer having received all of it.
+//!   edge's consumer: `max_batch_size = 100`, `max_batch_timeout = 0`.
+//! - `latency`: one message per request, one request every 10 ms; p50 and p99 of the time
+//!   from the producer's `Date.now()` to the consumer's (both in the same isolate).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::process::{self, Server};
+use crate::report::{Report, Sample};
+use crate::settings::Settings;
+use crate::{apps, http, peers, stats, wrk};
+
+/// The edge app's extra `edge.toml`: a producer and the consumer of the same queue.
+const EDGE_TOML: &str = "\n[[queues.producers]]\nbinding = \"Q\"\nqueue = \"bench\"\n\n\
+                         [[queues.consumers]]\nqueue = \"bench\"\nmax_batch_size = 100\n\
+                         max_batch_timeout = 0\n";
+
+/// Client threads sending batches in the throughput variant.
+const SENDERS: usize = 8;
+/// Messages per send.
+const PER_SEND: u64 = 100;
+/// Messages in the latency variant.
+const LATENCY_MESSAGES: usize = 200;
+
+/// Runs the scenario in `dir`.
+pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
+    let q_dir = crate::suite_dir().join("queues");
+    let apps_dir = dir.join("edge-apps");
+    let edge_source = std::fs::read_to_string(q_dir.join("edge.js")).expect("read queues/edge.js");
+    apps::edge_app(&apps_dir, apps::APP, &edge_source, EDGE_TOML);
+    let edges: Vec<(&'static str, Server)> = settings
+        .edges
+        .iter()
+        .map(|edge| {
+            let data = dir.join(format!("{}-data", edge.name));
+            let server = process::edge(*edge, &apps_dir, &data, &apps::edge_cache(dir));
+            (edge.name, server)
+        })
+        .collect();
+    let deno_main = dir.join("deno.ts");
+    std::fs::copy(q_dir.join("deno.ts"), &deno_main).expect("copy queues/deno.ts");
+    let kv_path = dir.join("deno-kv.sqlite3");
+    let deno_cache = dir.join("deno-cache");
+    let env = [
+        ("KV_PATH", kv_path.as_os_str()),
+        ("DENO_DIR", deno_cache.as_os_str()),
+    ];
+    let flags = [
+        "--unstable-kv",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write",
+    ];
+    let deno = process::deno(&peers::deno(), &deno_main, &flags, &env);
+    let mut named: Vec<(&'static str, &Server)> = edges.iter().map(|(n, s)| (*n, s)).collect();
+    named.push(("deno", &deno));
+
+    println!(
+        "  throughput: {SENDERS} senders × sendBatch({PER_SEND}), {} s, {} rounds",
+        settings.seconds, settings.rounds
+    );
+    let mut rates: Vec<(&'static str, Vec<f64>)> =
+        named.iter().map(|(n, _)| (*n, Vec::new())).collect();
+    for _ in 0..settings.rounds {
+        for (i, (name, server)) in named.iter().enumerate() {
+            let rate = throughput(server, Duration::from_secs(u64::from(settings.seconds)))
+                .unwrap_or_else(|e| panic!("{name} throughput: {e}\n{}", server.log()));
+            rates[i].1.push(rate);
+        }
+    }
+    for (system, runs) in rates {
+        report.add(Sample {
+            scenario: "queues",
+            variant: "throughput".into(),
+            system,
+            metric: "msgs_per_s",
+            unit: "msg/s",
+            runs,
+        });
+    }
+
+    println!("  latency: {LATENCY_MESSAGES} single sends, 10 ms apart");
+    for (name, server) in &named {
+        let lat =
+            latency(server).unwrap_or_else(|e| panic!("{name} latency: {e}\n{}", server.log()));
+        for (metric, p) in [("p50_ms", 50.0), ("p99_ms", 99.0)] {
+            report.add(Sample {
+                scenario: "queues",
+                variant: "latency".into(),
+                system: name,
+                metric,
+                unit: "ms",
+                runs: vec![stats::percentile(&lat, p)],
+            });
+        }
+    }
+}
+
+/// What the consumer has received so far, and the latencies it kept since the last call.
+fn stats_of(server: &Server) -> Result<(u64, Vec<f64>), String> {
+    let res =
+        http::request(server.port, wrk::HOST, "GET", "/stats", b"").map_err(|e| e.to_string())?;
+    let v: serde_json::Value =
+        serde_json::from_str(&res.body).map_err(|e| format!("{e}: {}", res.body))?;
+    let received = v["received"].as_u64().unwrap_or(0);
+    let lat = v["latencies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    Ok((received, lat))
+}
+
+fn reset(server: &Server) -> Result<(), String> {
+    http::request(server.port, wrk::HOST, "POST", "/reset", b"").map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Messages per second end to end: sent for `seconds`, until all of it was received.
+fn throughput(server: &Server, seconds: Duration) -> Result<f64, String> {
+    reset(server)?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let path = format!("/send?n={PER_SEND}");
+    let threads: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let (sent, stop, path, port) = (sent.clone(), stop.clone(), path.clone(), server.port);
+            std::thread::spawn(move || -> Result<(), String> {
+                while !stop.load(Ordering::Relaxed) {
+                    let res = http::request(port, wrk::HOST, "POST", &path, b"")
+                        .map_err(|e| e.to_string())?;
+                    if res.status != 200 {
+                        return Err(format!("send answered {}: {}", res.status, res.body));
+                    }
+                    sent.fetch_add(PER_SEND, Ordering::Relaxed);
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    std::thread::sleep(seconds);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().map_err(|_| "a sender panicked".to_string())??;
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (received, _) = stats_of(server)?;
+        if received >= sent {
+            return Ok(sent as f64 / start.elapsed().as_secs_f64());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{received} of {sent} messages received after 120 s"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Send→handler latencies (ms) of single messages sent 10 ms apart.
+fn latency(server: &Server) -> Result<Vec<f64>, String> {
+    reset(server)?;
+    for _ in 0..LATENCY_MESSAGES {
+        let res = http::request(server.port, wrk::HOST, "POST", "/send?n=1", b"")
+            .map_err(|e| e.to_string())?;
+        if res.status != 200 {
+            return Err(format!("send answered {}: {}", res.status, res.body));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut all = Vec::new();
+    let mut received = 0;
+    while received < LATENCY_MESSAGES as u64 {
+        let (r, lat) = stats_of(server)?;
+        received = r;
+        all.extend(lat);
+        if Instant::now() > deadline {
+            return Err(format!(
+                "{received} of {LATENCY_MESSAGES} received after 30 s"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, lat) = stats_of(server)?;
+    all.extend(lat);
+    Ok(all)
+}
