@@ -11,6 +11,8 @@ pub struct Settings {
     pub kv_namespace_quota: Option<u64>,
     /// `--share-kv`: namespace ids more than one app may bind.
     pub shared_kv: Vec<String>,
+    /// `--queue-quota-mb`, in bytes.
+    pub queue_quota: Option<u64>,
 }
 
 /// The bindings of a node keeping their data in `store`.
@@ -22,7 +24,9 @@ pub fn registry(store: NodeStore, settings: Settings) -> anyhow::Result<Registry
             shared: settings.shared_kv,
         })
         .register(edge_cron::Cron)
-        .register(edge_queue::Queues))
+        .register(edge_queue::Queues {
+            queue_quota: settings.queue_quota,
+        }))
 }
 
 /// `EDGE_KV_CLOCK=manual`: KV expirations run on a clock the admin endpoint can move forward

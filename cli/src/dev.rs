@@ -57,6 +57,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             NodeStore::Dir(state_dir.clone()),
             crate::bindings::Settings {
                 kv_namespace_quota: args.limits.kv_namespace_quota(),
+                queue_quota: args.limits.queue_quota(),
                 ..Default::default()
             },
         )?,

@@ -58,6 +58,10 @@ pub struct LimitArgs {
     /// it fails with a 413 quota error. 0 for no quota.
     #[arg(long, default_value_t = 1024, value_name = "MB")]
     kv_quota_mb: u64,
+    /// Bytes of message bodies one queue may hold (waiting or in flight), in MiB; a send past
+    /// it fails. 0 for no quota.
+    #[arg(long, default_value_t = 1024, value_name = "MB")]
+    queue_quota_mb: u64,
     /// Do not enforce CPU and wall-clock limits. Only for measuring what enforcing them costs;
     /// never on a node with untrusted apps.
     #[arg(long)]
@@ -85,6 +89,11 @@ impl LimitArgs {
     /// The most one KV namespace may store, if there is a quota.
     pub fn kv_namespace_quota(&self) -> Option<u64> {
         (self.kv_quota_mb > 0).then(|| self.kv_quota_mb.saturating_mul(1 << 20))
+    }
+
+    /// The most one queue may hold, if there is a quota.
+    pub fn queue_quota(&self) -> Option<u64> {
+        (self.queue_quota_mb > 0).then(|| self.queue_quota_mb.saturating_mul(1 << 20))
     }
 
     /// What the front door allows one request.

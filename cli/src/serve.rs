@@ -83,6 +83,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             NodeStore::Dir(data_dir.clone()),
             crate::bindings::Settings {
                 kv_namespace_quota: args.limits.kv_namespace_quota(),
+                queue_quota: args.limits.queue_quota(),
                 shared_kv: args.share_kv,
             },
         )?,

@@ -133,6 +133,28 @@ async fn retries_end_in_the_dead_letter_queue_and_acks_survive_a_throw() {
     );
 }
 
+/// A batch whose handler breaks the CPU limit is retried like one that throws: the app's
+/// limits hold for queue handlers as for requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_handler_past_its_cpu_limit_is_retried_then_dead_lettered() {
+    let (edge, _data) = serve();
+    post(
+        &edge,
+        "/send",
+        json!({ "body": { "n": 20, "action": "spin" } }),
+    )
+    .await;
+    let seen = wait(&edge, "20 dead-lettered", |s| {
+        !of(s, "jobs-dlq", 20).is_empty()
+    });
+    let attempts: Vec<i64> = of(&seen, "jobs", 20)
+        .iter()
+        .map(|d| d["attempts"].as_i64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 2, 3], "{seen:#?}");
+    assert!(edge.logs().contains("cpu-limit"), "{}", edge.logs());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn delays_and_every_content_type_arrive_as_sent() {
     let (edge, _data) = serve();
@@ -208,6 +230,42 @@ async fn sends_that_break_a_rule_reject_naming_it() {
     // Nothing of that was stored.
     tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(1500)));
     assert!(deliveries(&edge).is_empty());
+}
+
+/// A queue holds at most `--queue-quota-mb` of bodies: a producer cannot fill the disk, and
+/// other queues are not affected.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_queue_refuses_sends_naming_the_quota() {
+    let data = scratch("queues-quota");
+    let edge = Edge::serve_in(&fixture("queues"), &data, &["--queue-quota-mb", "1"], &[]);
+    let body = "x".repeat(100_000);
+    for _ in 0..10 {
+        let (status, text) = post(
+            &edge,
+            "/send?to=parked",
+            json!({ "body": body, "contentType": "text" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let (status, text) = post(
+        &edge,
+        "/send?to=parked",
+        json!({ "body": body, "contentType": "text" }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        text.contains("\"parked\"") && text.contains("queue-quota-mb"),
+        "{text}"
+    );
+    assert_eq!(
+        post(&edge, "/send", json!({ "body": { "n": 30 } })).await.0,
+        200
+    );
+    wait(&edge, "the other queue still flows", |s| {
+        !of(s, "jobs", 30).is_empty()
+    });
 }
 
 #[test]

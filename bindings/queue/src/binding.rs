@@ -17,10 +17,14 @@ use crate::consumer::{self, Consumer};
 use crate::rules;
 use crate::store::{OpenError, QueueStore};
 
-/// The queue binding. A queue is node-wide by name: any app may produce to it; exactly one
-/// consumes it.
+/// The queue binding, with the operator's settings. A queue is node-wide by name: any app
+/// may produce to it; exactly one consumes it.
 #[derive(Clone, Debug, Default)]
-pub struct Queues;
+pub struct Queues {
+    /// Most body bytes one queue may hold (waiting or in flight); `None` for no bound. A send
+    /// past it fails, so a producer cannot fill the node's disk.
+    pub queue_quota: Option<u64>,
+}
 
 /// One entry of an app's `[queues]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -276,14 +280,14 @@ impl Binding for Queues {
         let store: Arc<dyn QueueBackend> = match store.dir() {
             Some(dir) => {
                 let path = QueueStore::file_in(dir);
-                let opened = QueueStore::open(&path).map_err(|e| match e {
+                let opened = QueueStore::open(&path, self.queue_quota).map_err(|e| match e {
                     OpenError::InUse { path } => StoreError::InUse { path },
                     OpenError::Failed { path, message } => StoreError::Failed { path, message },
                 })?;
                 tracing::info!(path = %path.display(), "queue store open");
                 Arc::new(opened)
             }
-            None => Arc::new(QueueStore::memory()),
+            None => Arc::new(QueueStore::memory().with_quota(self.queue_quota)),
         };
         Ok(QueueNode {
             store,

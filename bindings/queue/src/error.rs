@@ -13,6 +13,19 @@ pub enum QueueError {
     #[cfg_attr(feature = "js", class(generic))]
     #[error("Queue operation failed: storage error: {0}")]
     Storage(String),
+    /// The queue holds as many bytes as the node allows one queue.
+    #[cfg_attr(feature = "js", class(generic))]
+    #[error(
+        "Queue send failed: queue {queue:?} holds {stored} bytes, and the node allows {quota} bytes per queue (edge serve --queue-quota-mb); the messages were not sent"
+    )]
+    Quota {
+        /// The queue.
+        queue: String,
+        /// Bytes it holds.
+        stored: u64,
+        /// The node's bound.
+        quota: u64,
+    },
     /// The script named a binding its app does not have.
     #[cfg_attr(feature = "js", class(generic))]
     #[error("no queue binding at index {0}")]

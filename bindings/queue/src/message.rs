@@ -111,6 +111,8 @@ pub struct QueueStats {
     pub delayed: u64,
     /// Messages delivered and not yet settled.
     pub in_flight: u64,
+    /// Body bytes stored (waiting or in flight).
+    pub bytes: u64,
 }
 
 /// A new message id: 32 random hex digits.

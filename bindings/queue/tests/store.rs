@@ -99,7 +99,7 @@ async fn memory_store_keeps_the_contract() {
 #[tokio::test]
 async fn redb_store_keeps_the_contract() {
     let dir = scratch("contract");
-    contract(&QueueStore::open(&QueueStore::file_in(&dir)).unwrap()).await;
+    contract(&QueueStore::open(&QueueStore::file_in(&dir), None).unwrap()).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -108,7 +108,7 @@ async fn a_reopened_file_has_every_unacked_message_waiting() {
     let dir = scratch("reopen");
     let path = QueueStore::file_in(&dir);
     {
-        let store = QueueStore::open(&path).unwrap();
+        let store = QueueStore::open(&path, None).unwrap();
         store
             .send("q", vec![msg("1"), msg("2"), msg("3")])
             .await
@@ -120,7 +120,7 @@ async fn a_reopened_file_has_every_unacked_message_waiting() {
             .unwrap();
         // 2 and 3 are in flight when the process "dies".
         assert!(matches!(
-            QueueStore::open(&path),
+            QueueStore::open(&path, None),
             Err(edge_queue::OpenError::InUse { .. })
         ));
     }
@@ -136,7 +136,7 @@ async fn a_reopened_file_has_every_unacked_message_waiting() {
 
 async fn reopen(path: &std::path::Path) -> QueueStore {
     for _ in 0..100 {
-        match QueueStore::open(path) {
+        match QueueStore::open(path, None) {
             Ok(store) => return store,
             Err(edge_queue::OpenError::InUse { .. }) => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -151,4 +151,30 @@ fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("edge-queue-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
+}
+
+async fn quota(store: &dyn QueueBackend) {
+    store.send("q", vec![msg("12345")]).await.unwrap();
+    let e = store.send("q", vec![msg("123456")]).await.unwrap_err();
+    assert!(e.to_string().contains("queue-quota-mb"), "{e}");
+    // Another queue has its own bound.
+    store.send("other", vec![msg("1234567890")]).await.unwrap();
+    let taken = store.lease("q", 1).await.unwrap();
+    store
+        .settle("q", vec![(taken[0].seq, Settle::Ack)])
+        .await
+        .unwrap();
+    store.send("q", vec![msg("123456")]).await.unwrap();
+    assert_eq!(
+        store.stats().iter().find(|s| s.queue == "q").unwrap().bytes,
+        6
+    );
+}
+
+#[tokio::test]
+async fn a_queue_holds_at_most_its_quota() {
+    quota(&QueueStore::memory().with_quota(Some(10))).await;
+    let dir = scratch("quota");
+    quota(&QueueStore::open(&QueueStore::file_in(&dir), Some(10)).unwrap()).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,9 +4,11 @@
 //! workerd has no local queue to compare.
 //!
 //! - `throughput`: 8 client threads each `POST /send?n=100` (one `sendBatch` of 100; a 2xx
-//!   means the messages are durable) for the run's seconds; messages/s is what was sent
-//!   divided by the time from the first send to the consumer having received all of it.
-//!   edge's consumer: `max_batch_size = 100`, `max_batch_timeout = 0`.
+//!   means the messages are durable) for the run's seconds; messages/s is what the consumer
+//!   received divided by the time from the first send until it had received everything sent,
+//!   or until 10 s after the senders stopped, whichever is first (a consumer that cannot keep
+//!   up is measured by what it got through). edge's consumer: `max_batch_size = 100`,
+//!   `max_batch_timeout = 0`.
 //! - `latency`: one message per request, one request every 10 ms; p50 and p99 of the time
 //!   from the producer's `Date.now()` to the consumer's (both in the same isolate).
 
@@ -29,6 +31,8 @@ const EDGE_TOML: &str = "\n[[queues.producers]]\nbinding = \"Q\"\nqueue = \"benc
 const SENDERS: usize = 8;
 /// Messages per send.
 const PER_SEND: u64 = 100;
+/// How long the consumer gets to catch up after the senders stop.
+const DRAIN: Duration = Duration::from_secs(10);
 /// Messages in the latency variant.
 const LATENCY_MESSAGES: usize = 200;
 
@@ -156,16 +160,16 @@ fn throughput(server: &Server, seconds: Duration) -> Result<f64, String> {
         t.join().map_err(|_| "a sender panicked".to_string())??;
     }
     let sent = sent.load(Ordering::Relaxed);
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + DRAIN;
     loop {
         let (received, _) = stats_of(server)?;
-        if received >= sent {
-            return Ok(sent as f64 / start.elapsed().as_secs_f64());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "{received} of {sent} messages received after 120 s"
-            ));
+        if received >= sent || Instant::now() > deadline {
+            if received < sent {
+                println!(
+                    "    {received} of {sent} messages received {DRAIN:?} after the senders stopped"
+                );
+            }
+            return Ok(received as f64 / start.elapsed().as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -190,9 +194,11 @@ fn latency(server: &Server) -> Result<Vec<f64>, String> {
         received = r;
         all.extend(lat);
         if Instant::now() > deadline {
-            return Err(format!(
-                "{received} of {LATENCY_MESSAGES} received after 30 s"
-            ));
+            // Still measured: the messages not received count as 30 s (at least that late).
+            println!("    {received} of {LATENCY_MESSAGES} received 30 s after the last send");
+            let missing = LATENCY_MESSAGES.saturating_sub(all.len());
+            all.extend(std::iter::repeat_n(30_000.0, missing));
+            return Ok(all);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

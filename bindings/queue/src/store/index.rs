@@ -16,6 +16,8 @@ pub(crate) struct Meta {
     pub(crate) timestamp_ms: u64,
     pub(crate) visible_at_ms: u64,
     pub(crate) attempts: u32,
+    /// The body's length.
+    pub(crate) bytes: u32,
     pub(crate) content_type: ContentType,
 }
 
@@ -24,6 +26,8 @@ pub(crate) struct QueueState {
     ready: BTreeMap<u64, Meta>,
     delayed: BTreeMap<(u64, u64), Meta>,
     in_flight: HashMap<u64, Meta>,
+    /// Body bytes of every message stored (waiting or in flight).
+    pub(crate) stored_bytes: u64,
     pub(crate) next_seq: u64,
     notify: Arc<Notify>,
 }
@@ -67,7 +71,9 @@ impl Index {
 
     /// Adds a message stored (or loaded) at `seq`.
     pub(crate) fn insert(&mut self, queue: &str, seq: u64, meta: Meta, now_ms: u64) {
-        self.queue(queue).insert(seq, meta, now_ms);
+        let q = self.queue(queue);
+        q.stored_bytes += u64::from(meta.bytes);
+        q.insert(seq, meta, now_ms);
     }
 
     /// Takes up to `max` deliverable messages, oldest first, into flight, counting the
@@ -102,6 +108,8 @@ impl Index {
         if let Settle::Retry { delay_secs } = settle {
             meta.visible_at_ms = now_ms + u64::from(*delay_secs) * 1000;
             q.insert(seq, meta, now_ms);
+        } else {
+            q.stored_bytes = q.stored_bytes.saturating_sub(u64::from(meta.bytes));
         }
     }
 
@@ -137,6 +145,7 @@ impl Index {
                 q.promote(now_ms);
                 QueueStats {
                     queue: name.clone(),
+                    bytes: q.stored_bytes,
                     ready: q.ready.len() as u64,
                     delayed: q.delayed.len() as u64,
                     in_flight: q.in_flight.len() as u64,

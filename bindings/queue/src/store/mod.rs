@@ -48,6 +48,8 @@ pub enum OpenError {
 pub struct QueueStore {
     index: Arc<Mutex<Index>>,
     mode: Mode,
+    /// Most body bytes one queue may hold; `None` for no bound.
+    quota: Option<u64>,
 }
 
 enum Mode {
@@ -67,11 +69,19 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 impl QueueStore {
+    /// Bounds the body bytes one queue may hold (in memory; a file's bound is given to
+    /// [`QueueStore::open`]): past it a send fails with [`QueueError::Quota`].
+    pub fn with_quota(mut self, quota: Option<u64>) -> Self {
+        self.quota = quota;
+        self
+    }
+
     /// Queues in memory.
     pub fn memory() -> Self {
         Self {
             index: Arc::default(),
             mode: Mode::Memory(Mutex::default()),
+            quota: None,
         }
     }
 
@@ -82,7 +92,7 @@ impl QueueStore {
 
     /// Opens (creating if needed) the queues in `path`, loads their index and starts the
     /// writer thread.
-    pub fn open(path: &Path) -> Result<Self, OpenError> {
+    pub fn open(path: &Path, quota: Option<u64>) -> Result<Self, OpenError> {
         let failed = |message: String| OpenError::Failed {
             path: path.to_path_buf(),
             message,
@@ -123,7 +133,7 @@ impl QueueStore {
             let (db, index) = (db.clone(), index.clone());
             std::thread::Builder::new()
                 .name("queue-writer".into())
-                .spawn(move || writer::run(&db, &index, &rx))
+                .spawn(move || writer::run(&db, &index, &rx, quota))
                 .map_err(|e| failed(format!("cannot start the writer thread: {e}")))?;
         }
         Ok(Self {
@@ -132,6 +142,7 @@ impl QueueStore {
                 db,
                 writer: Mutex::new(tx),
             },
+            quota,
         })
     }
 
@@ -205,6 +216,23 @@ impl QueueStore {
     }
 }
 
+/// Whether `adding` more bytes fit in `queue`, which holds `stored`.
+pub(crate) fn check_quota(
+    queue: &str,
+    stored: u64,
+    adding: u64,
+    quota: Option<u64>,
+) -> Result<(), QueueError> {
+    match quota {
+        Some(quota) if stored.saturating_add(adding) > quota => Err(QueueError::Quota {
+            queue: queue.to_string(),
+            stored,
+            quota,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -212,6 +240,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A message's index entry, new.
 pub(crate) fn new_meta(message: &NewMessage, now: u64) -> Meta {
     Meta {
+        bytes: message.body.len() as u32,
         id: new_id(),
         timestamp_ms: now,
         visible_at_ms: now + u64::from(message.delay_secs) * 1000,
@@ -226,6 +255,12 @@ impl QueueBackend for QueueStore {
             Mode::Memory(bodies) => {
                 let now = now_ms();
                 let mut index = self.index();
+                let adding: u64 = messages.iter().map(|m| m.body.len() as u64).sum();
+                if let Err(e) =
+                    check_quota(queue, index.queue(queue).stored_bytes, adding, self.quota)
+                {
+                    return Box::pin(async move { Err(e) });
+                }
                 let mut bodies = lock(bodies);
                 for m in messages {
                     let seq = index.queue(queue).next_seq;

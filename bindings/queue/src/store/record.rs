@@ -1,17 +1,18 @@
-//! How a message's metadata is stored: version (1), content type (1), attempts (4, LE),
-//! timestamp ms (8, LE), visible-at ms (8, LE), then the id's bytes.
+//! How a message's metadata is stored: version (1), content type (1), attempts (4, LE), body
+//! bytes (4, LE), timestamp ms (8, LE), visible-at ms (8, LE), then the id's bytes.
 
 use super::index::Meta;
 use crate::message::ContentType;
 
 const VERSION: u8 = 1;
-const FIXED: usize = 1 + 1 + 4 + 8 + 8;
+const FIXED: usize = 1 + 1 + 4 + 4 + 8 + 8;
 
 pub(crate) fn encode(meta: &Meta) -> Vec<u8> {
     let mut out = Vec::with_capacity(FIXED + meta.id.len());
     out.push(VERSION);
     out.push(meta.content_type.code());
     out.extend_from_slice(&meta.attempts.to_le_bytes());
+    out.extend_from_slice(&meta.bytes.to_le_bytes());
     out.extend_from_slice(&meta.timestamp_ms.to_le_bytes());
     out.extend_from_slice(&meta.visible_at_ms.to_le_bytes());
     out.extend_from_slice(meta.id.as_bytes());
@@ -28,8 +29,9 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Meta> {
     Some(Meta {
         content_type: ContentType::from_code(bytes[1]),
         attempts: u32_at(2),
-        timestamp_ms: u64_at(6),
-        visible_at_ms: u64_at(14),
+        bytes: u32_at(6),
+        timestamp_ms: u64_at(10),
+        visible_at_ms: u64_at(18),
         id: String::from_utf8_lossy(&bytes[FIXED..]).into_owned(),
     })
 }
@@ -45,6 +47,7 @@ mod tests {
             timestamp_ms: 1_700_000_000_123,
             visible_at_ms: 1_700_000_005_123,
             attempts: 3,
+            bytes: 70_000,
             content_type: ContentType::V8,
         };
         assert_eq!(decode(&encode(&meta)), Some(meta));

@@ -11,7 +11,7 @@ use redb::{Database, Durability};
 use tokio::sync::oneshot;
 
 use super::index::{Index, Meta};
-use super::{BODY, META, lock, new_meta, now_ms, record};
+use super::{BODY, META, check_quota, lock, new_meta, now_ms, record};
 use crate::error::QueueError;
 use crate::message::{NewMessage, Settle};
 
@@ -48,15 +48,40 @@ enum Change {
     },
 }
 
-/// Writes until every sender is gone.
-pub(crate) fn run(db: &Database, index: &Mutex<Index>, rx: &Receiver<Job>) {
+/// Writes until every sender is gone. A send that would take its queue past `quota` fails
+/// alone; the rest of its transaction goes through.
+pub(crate) fn run(db: &Database, index: &Mutex<Index>, rx: &Receiver<Job>, quota: Option<u64>) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_JOBS {
+        let mut gathered = vec![first];
+        while gathered.len() < MAX_JOBS {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(job) => gathered.push(job),
                 Err(_) => break,
             }
+        }
+        let mut jobs = Vec::with_capacity(gathered.len());
+        let mut adding: std::collections::HashMap<String, u64> = Default::default();
+        for job in gathered {
+            if let Job::Send {
+                queue, messages, ..
+            } = &job
+            {
+                let bytes: u64 = messages.iter().map(|m| m.body.len() as u64).sum();
+                let stored = lock(index).queue(queue).stored_bytes;
+                let pending = adding.entry(queue.clone()).or_default();
+                if let Err(e) = check_quota(queue, stored + *pending, bytes, quota) {
+                    let Job::Send { done, .. } = job else {
+                        unreachable!("matched above")
+                    };
+                    let _ = done.send(Err(e));
+                    continue;
+                }
+                *pending += bytes;
+            }
+            jobs.push(job);
+        }
+        if jobs.is_empty() {
+            continue;
         }
         let now = now_ms();
         let result = commit(db, index, &mut jobs, now);
