@@ -37,4 +37,4 @@ pub use host::{
     QueueOutcome,
 };
 pub use registry::{AppBindings, DeclaredBinding, Registry};
-pub use store::{NodeStore, StoreError};
+pub use store::{NodeStore, StoreError, open_redb};

@@ -54,3 +54,41 @@ pub enum StoreError {
         message: String,
     },
 }
+
+impl StoreError {
+    /// A failure to open or prepare `path`.
+    pub fn failed(path: &Path, message: impl ToString) -> Self {
+        Self::Failed {
+            path: path.to_path_buf(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Opens (creating it and its directory if needed) the redb file `path`, readable by the
+/// node's user only (tenants' data): the one way bindings open their files, so every binding
+/// reports a file another process holds, or one it cannot open, the same way.
+pub fn open_redb(path: &Path) -> Result<redb::Database, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::failed(path, e))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .and_then(|_| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)))
+            .map_err(|e| StoreError::failed(path, e))?;
+    }
+    match redb::Database::create(path) {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::InUse {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(StoreError::failed(path, e)),
+    }
+}

@@ -7,7 +7,7 @@ use edge_binding::{AppInfo, Binding, ConfigIssue, Declared, Host, NodeStore, Sec
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::log::{FireLog, MemoryFireLog, OpenError, RedbFireLog};
+use crate::log::{FireLog, MemoryFireLog, RedbFireLog};
 use crate::schedule::Schedule;
 use crate::scheduler::{self, Job};
 
@@ -92,10 +92,7 @@ impl Binding for Cron {
         let log: Arc<dyn FireLog> = match store.dir() {
             Some(dir) => {
                 let path = RedbFireLog::file_in(dir);
-                let log = RedbFireLog::open(&path).map_err(|e| match e {
-                    OpenError::InUse { path } => StoreError::InUse { path },
-                    OpenError::Failed { path, message } => StoreError::Failed { path, message },
-                })?;
+                let log = RedbFireLog::open(&path)?;
                 tracing::info!(path = %path.display(), "cron log open");
                 Arc::new(log)
             }

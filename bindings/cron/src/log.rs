@@ -2,8 +2,10 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
 use std::sync::Mutex;
 
+use edge_binding::StoreError;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 /// Last fired slot (ms since the epoch) by (app, expression).
@@ -56,25 +58,6 @@ pub struct RedbFireLog {
     db: Database,
 }
 
-/// Why a log file could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Another process (a running node) has the file open.
-    #[error("{} is in use by another process", path.display())]
-    InUse {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The file could not be created, opened or read.
-    #[error("cannot open {}: {message}", path.display())]
-    Failed {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
-}
-
 impl RedbFireLog {
     /// The file a data directory keeps fired slots in.
     pub fn file_in(dir: &Path) -> PathBuf {
@@ -82,26 +65,12 @@ impl RedbFireLog {
     }
 
     /// Opens (creating if needed) the log in `path`.
-    pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let failed = |message: String| OpenError::Failed {
-            path: path.to_path_buf(),
-            message,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
-        }
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(OpenError::InUse {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(e) => return Err(failed(e.to_string())),
-        };
-        let txn = db.begin_write().map_err(|e| failed(e.to_string()))?;
-        txn.open_table(FIRES).map_err(|e| failed(e.to_string()))?;
-        txn.commit().map_err(|e| failed(e.to_string()))?;
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = edge_binding::open_redb(path)?;
+        let failed = |e: redb::Error| StoreError::failed(path, e);
+        let txn = db.begin_write().map_err(|e| failed(e.into()))?;
+        txn.open_table(FIRES).map_err(|e| failed(e.into()))?;
+        txn.commit().map_err(|e| failed(e.into()))?;
         Ok(Self { db })
     }
 }
@@ -162,7 +131,7 @@ mod tests {
         assert_eq!(reopened.last("a", "* * * * *").unwrap(), Some(120_000));
         assert!(matches!(
             RedbFireLog::open(&path),
-            Err(OpenError::InUse { .. })
+            Err(StoreError::InUse { .. })
         ));
         drop(reopened);
         let _ = std::fs::remove_dir_all(&dir);

@@ -13,7 +13,7 @@ use crate::backend::KvBackend;
 use crate::clock::ManualClock;
 use crate::memory::MemoryBackend;
 use crate::namespace::Namespace;
-use crate::redb::{OpenError, RedbBackend, RedbOptions};
+use crate::redb::{RedbBackend, RedbOptions};
 
 /// The KV binding, with the operator's settings for it.
 #[derive(Clone, Debug, Default)]
@@ -142,10 +142,7 @@ impl Binding for Kv {
                     clock,
                     ..Default::default()
                 };
-                let backend = RedbBackend::open(&path, options).map_err(|e| match e {
-                    OpenError::InUse { path } => StoreError::InUse { path },
-                    OpenError::Failed { path, message } => StoreError::Failed { path, message },
-                })?;
+                let backend = RedbBackend::open(&path, options)?;
                 tracing::info!(path = %path.display(), "kv store open");
                 Arc::new(backend)
             }

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use crate::backend::QueueBackend;
 use crate::consumer::{self, Consumer};
 use crate::rules;
-use crate::store::{OpenError, QueueStore};
+use crate::store::QueueStore;
 
 /// The queue binding, with the operator's settings. A queue is node-wide by name: any app
 /// may produce to it; exactly one consumes it.
@@ -280,10 +280,7 @@ impl Binding for Queues {
         let store: Arc<dyn QueueBackend> = match store.dir() {
             Some(dir) => {
                 let path = QueueStore::file_in(dir);
-                let opened = QueueStore::open(&path, self.queue_quota).map_err(|e| match e {
-                    OpenError::InUse { path } => StoreError::InUse { path },
-                    OpenError::Failed { path, message } => StoreError::Failed { path, message },
-                })?;
+                let opened = QueueStore::open(&path, self.queue_quota)?;
                 tracing::info!(path = %path.display(), "queue store open");
                 Arc::new(opened)
             }

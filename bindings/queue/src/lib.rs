@@ -25,4 +25,4 @@ pub use backend::{QueueBackend, QueueFuture, Readiness};
 pub use binding::{ConsumerSettings, QueueBindings, QueueEntry, QueueNode, Queues};
 pub use error::QueueError;
 pub use message::{ContentType, Message, NewMessage, QueueStats, Settle};
-pub use store::{OpenError, QueueStore};
+pub use store::QueueStore;

@@ -121,7 +121,7 @@ async fn a_reopened_file_has_every_unacked_message_waiting() {
         // 2 and 3 are in flight when the process "dies".
         assert!(matches!(
             QueueStore::open(&path, None),
-            Err(edge_queue::OpenError::InUse { .. })
+            Err(edge_binding::StoreError::InUse { .. })
         ));
     }
     // The writer thread holds the file until its channel closes; give it a moment.
@@ -138,7 +138,7 @@ async fn reopen(path: &std::path::Path) -> QueueStore {
     for _ in 0..100 {
         match QueueStore::open(path, None) {
             Ok(store) => return store,
-            Err(edge_queue::OpenError::InUse { .. }) => {
+            Err(edge_binding::StoreError::InUse { .. }) => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             Err(e) => panic!("{e}"),

@@ -124,3 +124,47 @@ pub fn start_all(
 pub fn deno_env(dir: &Path) -> [(&'static str, &OsStr); 1] {
     [("DENO_DIR", dir.as_os_str())]
 }
+
+/// The one-app setup of the storage scenarios (`kv`, `queues`), all on files in `dir`: an
+/// edge node per engine serving `source/edge.js` with `extra_toml`, and `deno serve
+/// --unstable-kv` on `source/deno.ts` with its KV database in `dir`. Returns them named.
+pub fn edge_nodes_and_deno_kv(
+    settings: &crate::settings::Settings,
+    dir: &Path,
+    source: &Path,
+    extra_toml: &str,
+) -> (
+    Vec<(&'static str, crate::process::Server)>,
+    crate::process::Server,
+) {
+    let apps_dir = dir.join("edge-apps");
+    let edge_source = std::fs::read_to_string(source.join("edge.js"))
+        .unwrap_or_else(|e| panic!("read {}/edge.js: {e}", source.display()));
+    edge_app(&apps_dir, APP, &edge_source, extra_toml);
+    let edges = settings
+        .edges
+        .iter()
+        .map(|edge| {
+            let data = dir.join(format!("{}-data", edge.name));
+            let server = crate::process::edge(*edge, &apps_dir, &data, &edge_cache(dir));
+            (edge.name, server)
+        })
+        .collect();
+    let deno_main = dir.join("deno.ts");
+    std::fs::copy(source.join("deno.ts"), &deno_main)
+        .unwrap_or_else(|e| panic!("copy {}/deno.ts: {e}", source.display()));
+    let kv_path = dir.join("deno-kv.sqlite3");
+    let deno_cache = dir.join("deno-cache");
+    let env = [
+        ("KV_PATH", kv_path.as_os_str()),
+        ("DENO_DIR", deno_cache.as_os_str()),
+    ];
+    let flags = [
+        "--unstable-kv",
+        "--allow-env",
+        "--allow-read",
+        "--allow-write",
+    ];
+    let deno = crate::process::deno(&crate::peers::deno(), &deno_main, &flags, &env);
+    (edges, deno)
+}

@@ -9,11 +9,11 @@
 
 use std::path::Path;
 
-use crate::process::{self, Server};
+use crate::process::Server;
 use crate::report::Report;
 use crate::settings::Settings;
 use crate::wrk::{self, Load};
-use crate::{apps, http, peers};
+use crate::{apps, http};
 
 /// The edge app's extra `edge.toml`: the KV binding, and room for the fill request.
 const EDGE_TOML: &str = "\n[[kv_namespaces]]\nbinding = \"KV\"\nid = \"bench\"\n\n\
@@ -29,34 +29,7 @@ const VARIANTS: [(&str, &str, f64); 3] = [
 /// Runs the scenario in `dir`.
 pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
     let kv_dir = crate::suite_dir().join("kv");
-    let apps_dir = dir.join("edge-apps");
-    let edge_source = std::fs::read_to_string(kv_dir.join("edge.js")).expect("read kv/edge.js");
-    apps::edge_app(&apps_dir, apps::APP, &edge_source, EDGE_TOML);
-    let edges: Vec<(&'static str, Server)> = settings
-        .edges
-        .iter()
-        .map(|edge| {
-            let data = dir.join(format!("{}-data", edge.name));
-            let server = process::edge(*edge, &apps_dir, &data, &apps::edge_cache(dir));
-            (edge.name, server)
-        })
-        .collect();
-
-    let deno_main = dir.join("deno.ts");
-    std::fs::copy(kv_dir.join("deno.ts"), &deno_main).expect("copy kv/deno.ts");
-    let kv_path = dir.join("deno-kv.sqlite3");
-    let deno_cache = dir.join("deno-cache");
-    let env = [
-        ("KV_PATH", kv_path.as_os_str()),
-        ("DENO_DIR", deno_cache.as_os_str()),
-    ];
-    let flags = [
-        "--unstable-kv",
-        "--allow-env",
-        "--allow-read",
-        "--allow-write",
-    ];
-    let deno = process::deno(&peers::deno(), &deno_main, &flags, &env);
+    let (edges, deno) = apps::edge_nodes_and_deno_kv(settings, dir, &kv_dir, EDGE_TOML);
 
     let mut named: Vec<(&str, &Server)> = edges.iter().map(|(n, s)| (*n, s)).collect();
     named.push(("deno", &deno));

@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::process::{self, Server};
+use crate::process::Server;
 use crate::report::{Report, Sample};
 use crate::settings::Settings;
-use crate::{apps, http, peers, stats, wrk};
+use crate::{apps, http, stats, wrk};
 
 /// The edge app's extra `edge.toml`: a producer and the consumer of the same queue.
 const EDGE_TOML: &str = "\n[[queues.producers]]\nbinding = \"Q\"\nqueue = \"bench\"\n\n\
@@ -39,33 +39,7 @@ const LATENCY_MESSAGES: usize = 200;
 /// Runs the scenario in `dir`.
 pub fn run(settings: &Settings, dir: &Path, report: &mut Report) {
     let q_dir = crate::suite_dir().join("queues");
-    let apps_dir = dir.join("edge-apps");
-    let edge_source = std::fs::read_to_string(q_dir.join("edge.js")).expect("read queues/edge.js");
-    apps::edge_app(&apps_dir, apps::APP, &edge_source, EDGE_TOML);
-    let edges: Vec<(&'static str, Server)> = settings
-        .edges
-        .iter()
-        .map(|edge| {
-            let data = dir.join(format!("{}-data", edge.name));
-            let server = process::edge(*edge, &apps_dir, &data, &apps::edge_cache(dir));
-            (edge.name, server)
-        })
-        .collect();
-    let deno_main = dir.join("deno.ts");
-    std::fs::copy(q_dir.join("deno.ts"), &deno_main).expect("copy queues/deno.ts");
-    let kv_path = dir.join("deno-kv.sqlite3");
-    let deno_cache = dir.join("deno-cache");
-    let env = [
-        ("KV_PATH", kv_path.as_os_str()),
-        ("DENO_DIR", deno_cache.as_os_str()),
-    ];
-    let flags = [
-        "--unstable-kv",
-        "--allow-env",
-        "--allow-read",
-        "--allow-write",
-    ];
-    let deno = process::deno(&peers::deno(), &deno_main, &flags, &env);
+    let (edges, deno) = apps::edge_nodes_and_deno_kv(settings, dir, &q_dir, EDGE_TOML);
     let mut named: Vec<(&'static str, &Server)> = edges.iter().map(|(n, s)| (*n, s)).collect();
     named.push(("deno", &deno));
 

@@ -32,25 +32,9 @@ const USAGE: TableDefinition<&str, u64> = TableDefinition::new("kv_usage");
 /// How often expired entries are purged by default.
 pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Why the store could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OpenError {
-    /// Another process (a running node) has the file open.
-    #[error("{path} is in use by another process")]
-    InUse {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The directory could not be created or the file opened or read.
-    #[error("cannot open {path}: {message}")]
-    Failed {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
-}
+/// Why the store could not be opened: the node store's error (a file another process holds,
+/// or one that cannot be opened), the same for every binding.
+pub type OpenError = edge_binding::StoreError;
 
 /// How to open a [`RedbBackend`].
 #[derive(Clone)]
@@ -92,37 +76,9 @@ impl RedbBackend {
 
     /// Opens (creating if needed) the store in `path` and starts its writer thread.
     pub fn open(path: &Path, options: RedbOptions) -> Result<Self, OpenError> {
-        let failed = |message: String| OpenError::Failed {
-            path: path.to_path_buf(),
-            message,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
-        }
+        let failed = |message: String| OpenError::failed(path, message);
         // Tenants' data: readable by the node's user only (redb would create it 0644).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(path)
-                .and_then(|_| {
-                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                })
-                .map_err(|e| failed(e.to_string()))?;
-        }
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(OpenError::InUse {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(e) => return Err(failed(e.to_string())),
-        };
+        let db = edge_binding::open_redb(path)?;
         // Create the tables so readers never meet a missing one.
         let txn = db.begin_write().map_err(|e| failed(e.to_string()))?;
         let counted = {

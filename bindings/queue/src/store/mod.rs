@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
+use edge_binding::StoreError;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
@@ -24,25 +25,6 @@ use index::{Index, Meta};
 pub(crate) const META: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("meta");
 /// Message bodies by (queue, seq).
 pub(crate) const BODY: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("body");
-
-/// Why a queue file could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Another process (a running node) has the file open.
-    #[error("{} is in use by another process", path.display())]
-    InUse {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The file could not be created, opened or read.
-    #[error("cannot open {}: {message}", path.display())]
-    Failed {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        message: String,
-    },
-}
 
 /// A node's queues.
 pub struct QueueStore {
@@ -92,23 +74,9 @@ impl QueueStore {
 
     /// Opens (creating if needed) the queues in `path`, loads their index and starts the
     /// writer thread.
-    pub fn open(path: &Path, quota: Option<u64>) -> Result<Self, OpenError> {
-        let failed = |message: String| OpenError::Failed {
-            path: path.to_path_buf(),
-            message,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| failed(e.to_string()))?;
-        }
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(OpenError::InUse {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(e) => return Err(failed(e.to_string())),
-        };
+    pub fn open(path: &Path, quota: Option<u64>) -> Result<Self, StoreError> {
+        let failed = |message: String| StoreError::failed(path, message);
+        let db = edge_binding::open_redb(path)?;
         let txn = db.begin_write().map_err(|e| failed(e.to_string()))?;
         txn.open_table(META).map_err(|e| failed(e.to_string()))?;
         txn.open_table(BODY).map_err(|e| failed(e.to_string()))?;
