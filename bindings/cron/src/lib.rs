@@ -18,5 +18,5 @@ mod schedule;
 mod scheduler;
 
 pub use binding::{Cron, CronEntry, CronNode};
-pub use log::{FireLog, LogError, MemoryFireLog, RedbFireLog};
+pub use log::{FireLog, LogError, LogFuture, MemoryFireLog, RedbFireLog};
 pub use schedule::Schedule;

@@ -102,22 +102,19 @@ async fn plan(
             continue;
         }
         if let Some(prev) = job.schedule.latest_at_or_before(now) {
-            let (log2, app, expr) = (log.clone(), job.app.clone(), key.1.clone());
-            let last = tokio::task::spawn_blocking(move || log2.last(&app, &expr)).await;
-            match last {
-                Ok(Ok(None)) => {
+            match log.last(&job.app, &key.1).await {
+                Ok(None) => {
                     // First seen: remember since when, so later downtime can be caught up.
-                    let (log2, app, expr) = (log.clone(), job.app.clone(), key.1.clone());
                     let slot = prev.timestamp_millis();
-                    let _ =
-                        tokio::task::spawn_blocking(move || log2.record(&app, &expr, slot)).await;
+                    if let Err(e) = log.record(&job.app, &key.1, slot).await {
+                        tracing::error!(tenant = %job.app, cron = %key.1, "{e}");
+                    }
                 }
-                Ok(Ok(Some(last))) if last < prev.timestamp_millis() => {
+                Ok(Some(last)) if last < prev.timestamp_millis() => {
                     tracing::info!(tenant = %job.app, cron = %key.1, slot = %prev, "catching up a slot missed while the node was down");
                     fire(job, prev, log, host);
                 }
-                Ok(Ok(Some(_))) => {}
-                Ok(Err(e)) => tracing::error!(tenant = %job.app, cron = %key.1, "{e}"),
+                Ok(Some(_)) => {}
                 Err(e) => tracing::error!(tenant = %job.app, cron = %key.1, "{e}"),
             }
         }
@@ -133,17 +130,9 @@ fn fire(job: &Job, slot: DateTime<Utc>, log: &Arc<dyn FireLog>, host: &Arc<dyn H
     let (app, expr) = (job.app.clone(), job.schedule.expr().to_string());
     let ms = slot.timestamp_millis();
     tokio::spawn(async move {
-        let recorded = {
-            let (app, expr) = (app.clone(), expr.clone());
-            tokio::task::spawn_blocking(move || log.record(&app, &expr, ms)).await
-        };
-        match recorded {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => return,
-            Ok(Err(e)) => {
-                tracing::error!(tenant = %app, cron = %expr, "slot not fired: {e}");
-                return;
-            }
+        match log.record(&app, &expr, ms).await {
+            Ok(true) => {}
+            Ok(false) => return,
             Err(e) => {
                 tracing::error!(tenant = %app, cron = %expr, "slot not fired: {e}");
                 return;
