@@ -11,6 +11,8 @@ const {
   JSONStringify,
   MapPrototypeHas,
   MapPrototypeSet,
+  NumberIsFinite,
+  RangeError,
   SafeMap,
   TypedArrayPrototypeGetBuffer,
   ObjectKeys,
@@ -465,9 +467,10 @@ class QueueOutcome {
     ArrayPrototypePush(this.acks, id);
   }
   retry(id, delaySeconds) {
+    const delay = checkDelay(delaySeconds);
     if (MapPrototypeHas(this.#decided, id)) return;
     MapPrototypeSet(this.#decided, id, true);
-    ArrayPrototypePush(this.retries, [id, delaySeconds ?? null]);
+    ArrayPrototypePush(this.retries, [id, delay]);
   }
   ackEvery() {
     if (this.#batchDecided) return;
@@ -475,21 +478,40 @@ class QueueOutcome {
     this.ackAll = true;
   }
   retryEvery(delaySeconds) {
+    const delay = checkDelay(delaySeconds);
     if (this.#batchDecided) return;
     this.#batchDecided = true;
     this.retryAll = true;
-    this.retryAllDelay = delaySeconds ?? null;
+    this.retryAllDelay = delay;
   }
+  /** The decisions as JSON for the host; never throws (the values were checked as made). */
   report(error) {
+    let text = null;
+    if (error !== undefined) {
+      try {
+        text = describe(error);
+      } catch {
+        text = "Uncaught (unprintable value)";
+      }
+    }
     return JSONStringify({
       acks: this.acks,
       retries: this.retries,
       ackAll: this.ackAll,
       retryAll: this.retryAll,
       retryAllDelay: this.retryAllDelay,
-      error: error === undefined ? null : describe(error),
+      error: text,
     });
   }
+}
+
+/** A `delaySeconds` option: null when absent, else a number of seconds from 0 to 24 hours. */
+function checkDelay(delaySeconds) {
+  if (delaySeconds === undefined || delaySeconds === null) return null;
+  if (typeof delaySeconds !== "number" || !NumberIsFinite(delaySeconds) || delaySeconds < 0 || delaySeconds > 86400) {
+    throw new RangeError("delaySeconds must be a number of seconds from 0 to 86400 (24 hours)");
+  }
+  return delaySeconds;
 }
 
 /** A delivered message, as Workers' `Message`. */
@@ -513,6 +535,9 @@ class QueueMessage {
     return new Date(this.#timestamp);
   }
   get body() {
+    // A body that could not be decoded throws here, for this message only: the handler can
+    // still ack or retry it, and the rest of its batch runs.
+    if (this.#body instanceof BodyError) throw this.#body.error;
     return this.#body;
   }
   get attempts() {
@@ -564,11 +589,24 @@ function decodeBody(bytes, contentType) {
   }
 }
 
+/** A message body that could not be decoded, and why. */
+class BodyError {
+  constructor(error) {
+    this.error = error;
+  }
+}
+
 /** The batch of queue event `id` for its handler. */
 function queueBatch(ev, id, outcome) {
   let i = 0;
   const messages = ArrayPrototypeMap(ev.messages, (m) => {
-    const body = decodeBody(op_edge_event_body(id, i++), m.contentType);
+    const bytes = op_edge_event_body(id, i++);
+    let body;
+    try {
+      body = decodeBody(bytes, m.contentType);
+    } catch (err) {
+      body = new BodyError(err);
+    }
     return new QueueMessage(m.id, m.timestamp, body, m.attempts, outcome);
   });
   return new MessageBatch(ev.queue, messages, outcome);

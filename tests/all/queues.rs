@@ -133,6 +133,24 @@ async fn retries_end_in_the_dead_letter_queue_and_acks_survive_a_throw() {
     );
 }
 
+/// `retry()` with a delay that is not a number of seconds throws a RangeError (as on Workers):
+/// the batch failed, and the message goes the way of any that was not acked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_with_a_bad_delay_fails_its_batch() {
+    let (edge, _data) = serve();
+    let bad = json!({ "body": { "n": 4, "action": "bad-retry" } });
+    assert_eq!(post(&edge, "/send", bad).await, (200, "sent".into()));
+    let seen = wait(&edge, "4 dead-lettered", |s| {
+        !of(s, "jobs-dlq", 4).is_empty()
+    });
+    assert_eq!(of(&seen, "jobs", 4).len(), 3, "{seen:#?}");
+    assert!(
+        edge.logs().contains("delaySeconds must be"),
+        "{}",
+        edge.logs()
+    );
+}
+
 /// A batch whose handler breaks the CPU limit is retried like one that throws: the app's
 /// limits hold for queue handlers as for requests.
 #[tokio::test(flavor = "multi_thread")]

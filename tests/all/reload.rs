@@ -151,3 +151,34 @@ async fn sighup_reloads_the_apps_without_dropping_a_request() {
         "one v3"
     );
 }
+
+/// What an app served now claims (here, the consumer side of a queue) stays its own when a
+/// reload brings an app that claims it too, even one earlier in folder order: the newcomer is
+/// left out, not the app already serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_does_not_hand_an_apps_claims_to_a_newcomer() {
+    let apps = scratch("reload-claims");
+    let consumer = "[[queues.consumers]]\nqueue = \"orders\"\n";
+    let handler = "export default { fetch() { return new Response(\"ok\"); }, queue() {} };\n";
+    write_app(&apps, "m-owner", handler);
+    let toml = apps.join("m-owner/edge.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}{consumer}")).unwrap();
+    let edge = Edge::serve(&apps, &[]);
+    let c = client();
+    assert_eq!(status(&c, &edge, "m-owner.test").await, 200);
+
+    write_app(&apps, "a-thief", handler);
+    let toml = apps.join("a-thief/edge.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}{consumer}")).unwrap();
+    let report = tokio::task::block_in_place(|| hangup(&edge, 1));
+    assert_eq!(status(&c, &edge, "m-owner.test").await, 200, "{report}");
+    assert_eq!(status(&c, &edge, "a-thief.test").await, 404, "{report}");
+    assert!(
+        edge.logs()
+            .contains("already consumed by app \\\"m-owner\\\""),
+        "{}",
+        edge.logs()
+    );
+}

@@ -11,6 +11,10 @@ use crate::log::{FireLog, MemoryFireLog, RedbFireLog};
 use crate::schedule::Schedule;
 use crate::scheduler::{self, Job};
 
+/// Most expressions one app may have: each runs its handler on its own schedule (a seconds
+/// schedule up to once a second), so the work one app can cause is bounded.
+pub const MAX_CRONS: usize = 10;
+
 /// The cron binding. It puts nothing on `env`: it runs apps' `scheduled` handlers.
 #[derive(Clone, Debug, Default)]
 pub struct Cron;
@@ -67,13 +71,22 @@ impl Binding for Cron {
 
     fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<CronEntry>>, ConfigIssue> {
         let raw: RawTriggers = section.deserialize()?;
+        if raw.crons.len() > MAX_CRONS {
+            return Err(ConfigIssue::invalid(
+                "triggers.crons",
+                format!(
+                    "{} expressions; an app may have at most {MAX_CRONS}",
+                    raw.crons.len()
+                ),
+            ));
+        }
         let mut out: Vec<Declared<CronEntry>> = Vec::new();
         for (i, expr) in raw.crons.into_iter().enumerate() {
             let key = format!("triggers.crons[{i}]");
             let schedule: Schedule = expr.parse().map_err(|why| {
                 ConfigIssue::invalid(&key, format!("{expr:?} is not a cron expression: {why}"))
             })?;
-            if out.iter().any(|d| d.entry.schedule == schedule) {
+            if out.iter().any(|d| d.entry.schedule.same_as(&schedule)) {
                 return Err(ConfigIssue::invalid(
                     &key,
                     format!("{expr:?} is listed twice"),
@@ -173,8 +186,11 @@ mod tests {
             e.contains("`triggers.crons[1]`") && e.contains("99 * * * *"),
             "{e}"
         );
-        let e = parse("[triggers]\ncrons = [\"* * * * *\", \"* * * * *\"]\n").unwrap_err();
+        let e = parse("[triggers]\ncrons = [\"* * * * *\", \"*  * * * *\"]\n").unwrap_err();
         assert!(e.contains("listed twice"), "{e}");
+        let many = ["\"* * * * *\""; MAX_CRONS + 1].join(", ");
+        let e = parse(&format!("[triggers]\ncrons = [{many}]\n")).unwrap_err();
+        assert!(e.contains("at most 10"), "{e}");
         let e = parse("[triggers]\ncron = [\"* * * * *\"]\n").unwrap_err();
         assert!(
             e.contains("unknown field `cron`") && e.contains("line 2"),

@@ -57,6 +57,17 @@ impl Schedule {
         &self.expr
     }
 
+    /// Whether `other` is the same expression, written differently (spacing, case).
+    pub fn same_as(&self, other: &Schedule) -> bool {
+        let norm = |s: &str| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_uppercase()
+        };
+        norm(&self.expr) == norm(&other.expr)
+    }
+
     /// The latest slot at or before `t`, if there is one.
     pub fn latest_at_or_before(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_previous_occurrence(&t, true).ok()

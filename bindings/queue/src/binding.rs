@@ -17,6 +17,9 @@ use crate::consumer::{self, Consumer};
 use crate::rules;
 use crate::store::QueueStore;
 
+/// Most queues one app may consume (each has a consumer task on the node).
+pub const MAX_CONSUMERS: usize = 20;
+
 /// The queue binding, with the operator's settings. A queue is node-wide by name: any app
 /// may produce to it; exactly one consumes it.
 #[derive(Clone, Debug, Default)]
@@ -198,6 +201,15 @@ impl Binding for Queues {
                     delivery_delay,
                 },
             });
+        }
+        if raw.consumers.len() > MAX_CONSUMERS {
+            return Err(ConfigIssue::invalid(
+                "queues.consumers",
+                format!(
+                    "{} consumers; an app may consume at most {MAX_CONSUMERS} queues",
+                    raw.consumers.len()
+                ),
+            ));
         }
         let mut consumed: Vec<String> = Vec::new();
         for (i, c) in raw.consumers.into_iter().enumerate() {

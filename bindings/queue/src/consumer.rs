@@ -62,7 +62,12 @@ pub(crate) async fn run(
                     continue;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::error!(%queue, "cannot take a batch: {e}"),
+                Err(e) => {
+                    // The messages are back in line; look again a little later, not at once.
+                    tracing::error!(%queue, "cannot take a batch: {e}");
+                    tokio::time::sleep(IDLE_CHECK).await;
+                    continue;
+                }
             }
         }
         // Wake for: a new message, the batch timeout, a delayed message's time, a batch done,
@@ -94,23 +99,25 @@ pub(crate) async fn run(
 async fn deliver(
     queue: String,
     consumer: Consumer,
-    messages: Vec<Message>,
+    mut messages: Vec<Message>,
     store: Arc<dyn QueueBackend>,
     host: Arc<dyn Host>,
 ) {
+    // The bodies move into the batch; what settling needs (seq, id, attempts) stays.
     let batch = QueueBatch {
         queue: queue.clone(),
         messages: messages
-            .iter()
+            .iter_mut()
             .map(|m| QueueMessage {
                 id: m.id.clone(),
                 timestamp_ms: m.timestamp_ms,
-                body: m.body.clone(),
+                body: std::mem::take(&mut m.body),
                 content_type: m.content_type.as_str().to_string(),
                 attempts: m.attempts,
             })
             .collect(),
     };
+    let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
     let app = &consumer.app;
     let outcome = match host.dispatch(app, HostEvent::Queue(batch)).await {
         Ok(HostReply::Queue(outcome)) => {
@@ -120,10 +127,12 @@ async fn deliver(
             outcome
         }
         Ok(_) => QueueOutcome::default(),
-        Err(e) if e.code == "no-such-app" || e.code == "unavailable" => {
-            // Not the messages' fault: back in line, their delivery not counted.
-            tracing::warn!(tenant = %app, %queue, "batch not delivered: {}", e.message);
-            let seqs: Vec<u64> = messages.iter().map(|m| m.seq).collect();
+        Err(e) if e.code == "no-such-app" || e.code == "load-error" => {
+            // The handler never saw the batch (no app, or its script does not load): not the
+            // messages' fault, so back in line with their delivery not counted. (A batch the
+            // isolate took and then died on counts: a message that crashes it must not be
+            // retried forever.)
+            tracing::warn!(tenant = %app, %queue, code = %e.code, "batch not delivered: {}", e.message);
             store.release(&queue, &seqs);
             tokio::time::sleep(IDLE_CHECK).await;
             return;
@@ -141,7 +150,9 @@ async fn deliver(
         .map(|m| (m.seq, decide(m, &outcome, &consumer.settings, app)))
         .collect();
     if let Err(e) = store.settle(&queue, outcomes).await {
+        // Nothing was written: the messages go back in line and are delivered again.
         tracing::error!(tenant = %app, %queue, "cannot settle a batch (its messages will be delivered again): {e}");
+        store.release(&queue, &seqs);
     }
 }
 

@@ -153,6 +153,9 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The quota these tests give: two messages' overhead (64 bytes each) and ten body bytes.
+const QUOTA: u64 = 2 * 64 + 10;
+
 async fn quota(store: &dyn QueueBackend) {
     store.send("q", vec![msg("12345")]).await.unwrap();
     let e = store.send("q", vec![msg("123456")]).await.unwrap_err();
@@ -167,14 +170,23 @@ async fn quota(store: &dyn QueueBackend) {
     store.send("q", vec![msg("123456")]).await.unwrap();
     assert_eq!(
         store.stats().iter().find(|s| s.queue == "q").unwrap().bytes,
-        6
+        64 + 6
     );
+    // A full dead-letter queue does not grow: the message waits and is tried again later.
+    store.send("d", vec![msg("12345")]).await.unwrap();
+    let taken = store.lease("q", 1).await.unwrap();
+    let dead = Settle::DeadLetter { queue: "d".into() };
+    store.settle("q", vec![(taken[0].seq, dead)]).await.unwrap();
+    let q = store.readiness("q");
+    assert_eq!(q.ready, 0);
+    assert!(q.next_delayed_ms.is_some());
+    assert_eq!(store.peek("d", 10).await.unwrap().len(), 1);
 }
 
 #[tokio::test]
 async fn a_queue_holds_at_most_its_quota() {
-    quota(&QueueStore::memory().with_quota(Some(10))).await;
+    quota(&QueueStore::memory().with_quota(Some(QUOTA))).await;
     let dir = scratch("quota");
-    quota(&QueueStore::open(&QueueStore::file_in(&dir), Some(10)).unwrap()).await;
+    quota(&QueueStore::open(&QueueStore::file_in(&dir), Some(QUOTA)).unwrap()).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

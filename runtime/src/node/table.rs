@@ -164,7 +164,32 @@ pub(super) fn build(
     }
     let mut router = Router::default();
     let mut tenants: Vec<Served> = Vec::new();
+    // What an app served now claims stays its own across a reload, whatever folder order says
+    // (an app added later cannot take it), as long as the app still claims it.
     let mut owners = Owners::default();
+    if let Some(previous) = previous {
+        for served in previous.served() {
+            let name = served.tenant.name();
+            let Some(now) = candidates.iter().find(|c| c.config().name == name) else {
+                continue;
+            };
+            for b in &served.tenant.app().bindings {
+                let Some(claim) = b.claim.as_ref().filter(|c| !c.shared) else {
+                    continue;
+                };
+                let still = now.config().bindings.iter().any(|nb| {
+                    nb.kind == b.kind
+                        && nb
+                            .claim
+                            .as_ref()
+                            .is_some_and(|c| c.resource == claim.resource)
+                });
+                if still {
+                    owners.insert((b.kind, claim.resource.clone()), name.to_string());
+                }
+            }
+        }
+    }
     for candidate in candidates {
         let config = candidate.config();
         let routes = match claims(config, &router, &tenants, &owners, options) {

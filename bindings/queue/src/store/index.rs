@@ -21,12 +21,21 @@ pub(crate) struct Meta {
     pub(crate) content_type: ContentType,
 }
 
+/// What a message costs its queue's quota: its body, plus a fixed amount for what is kept
+/// beside it (so empty messages are not free).
+pub(crate) fn cost(body_bytes: u32) -> u64 {
+    u64::from(body_bytes) + MESSAGE_OVERHEAD
+}
+
+/// Bytes charged per message on top of its body.
+pub(crate) const MESSAGE_OVERHEAD: u64 = 64;
+
 #[derive(Default)]
 pub(crate) struct QueueState {
     ready: BTreeMap<u64, Meta>,
     delayed: BTreeMap<(u64, u64), Meta>,
     in_flight: HashMap<u64, Meta>,
-    /// Body bytes of every message stored (waiting or in flight).
+    /// What every message stored (waiting or in flight) costs: see [`cost`].
     pub(crate) stored_bytes: u64,
     pub(crate) next_seq: u64,
     notify: Arc<Notify>,
@@ -72,7 +81,7 @@ impl Index {
     /// Adds a message stored (or loaded) at `seq`.
     pub(crate) fn insert(&mut self, queue: &str, seq: u64, meta: Meta, now_ms: u64) {
         let q = self.queue(queue);
-        q.stored_bytes += u64::from(meta.bytes);
+        q.stored_bytes += cost(meta.bytes);
         q.insert(seq, meta, now_ms);
     }
 
@@ -109,7 +118,7 @@ impl Index {
             meta.visible_at_ms = now_ms + u64::from(*delay_secs) * 1000;
             q.insert(seq, meta, now_ms);
         } else {
-            q.stored_bytes = q.stored_bytes.saturating_sub(u64::from(meta.bytes));
+            q.stored_bytes = q.stored_bytes.saturating_sub(cost(meta.bytes));
         }
     }
 

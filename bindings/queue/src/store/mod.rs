@@ -184,6 +184,9 @@ impl QueueStore {
     }
 }
 
+/// How long a message waits when its dead-letter queue is full.
+pub(crate) const DLQ_FULL_RETRY_SECS: u32 = 60;
+
 /// Whether `adding` more bytes fit in `queue`, which holds `stored`.
 pub(crate) fn check_quota(
     queue: &str,
@@ -223,7 +226,10 @@ impl QueueBackend for QueueStore {
             Mode::Memory(bodies) => {
                 let now = now_ms();
                 let mut index = self.index();
-                let adding: u64 = messages.iter().map(|m| m.body.len() as u64).sum();
+                let adding: u64 = messages
+                    .iter()
+                    .map(|m| index::cost(m.body.len() as u32))
+                    .sum();
                 if let Err(e) =
                     check_quota(queue, index.queue(queue).stored_bytes, adding, self.quota)
                 {
@@ -251,7 +257,12 @@ impl QueueBackend for QueueStore {
 
     fn lease(&self, queue: &str, max: usize) -> QueueFuture<Vec<Message>> {
         let metas = self.index().lease(queue, max, now_ms());
+        let seqs: Vec<u64> = metas.iter().map(|(seq, _)| *seq).collect();
         let result = self.messages(queue, metas);
+        if result.is_err() {
+            // Not delivered: back in line, uncounted.
+            self.index().release(queue, &seqs, now_ms());
+        }
         Box::pin(async move { result })
     }
 
@@ -270,6 +281,26 @@ impl QueueBackend for QueueStore {
                             bodies.remove(&(queue.to_string(), seq));
                         }
                         Settle::Retry { .. } => {}
+                        Settle::DeadLetter { queue: dlq }
+                            if check_quota(
+                                dlq,
+                                index.queue(dlq).stored_bytes,
+                                index::cost(meta.bytes),
+                                self.quota,
+                            )
+                            .is_err() =>
+                        {
+                            tracing::warn!(queue = %queue, dead_letter_queue = %dlq, "the dead-letter queue is full: the message waits a minute and is tried again");
+                            index.settled(
+                                queue,
+                                seq,
+                                &Settle::Retry {
+                                    delay_secs: DLQ_FULL_RETRY_SECS,
+                                },
+                                now,
+                            );
+                            continue;
+                        }
                         Settle::DeadLetter { queue: dlq } => {
                             let body = bodies.remove(&(queue.to_string(), seq)).unwrap_or_default();
                             let to = index.queue(dlq).next_seq;

@@ -10,8 +10,8 @@ use std::sync::mpsc::Receiver;
 use redb::{Database, Durability};
 use tokio::sync::oneshot;
 
-use super::index::{Index, Meta};
-use super::{BODY, META, check_quota, lock, new_meta, now_ms, record};
+use super::index::{Index, Meta, cost};
+use super::{BODY, DLQ_FULL_RETRY_SECS, META, check_quota, lock, new_meta, now_ms, record};
 use crate::error::QueueError;
 use crate::message::{NewMessage, Settle};
 
@@ -66,7 +66,7 @@ pub(crate) fn run(db: &Database, index: &Mutex<Index>, rx: &Receiver<Job>, quota
                 queue, messages, ..
             } = &job
             {
-                let bytes: u64 = messages.iter().map(|m| m.body.len() as u64).sum();
+                let bytes: u64 = messages.iter().map(|m| cost(m.body.len() as u32)).sum();
                 let stored = lock(index).queue(queue).stored_bytes;
                 let pending = adding.entry(queue.clone()).or_default();
                 if let Err(e) = check_quota(queue, stored + *pending, bytes, quota) {
@@ -84,7 +84,7 @@ pub(crate) fn run(db: &Database, index: &Mutex<Index>, rx: &Receiver<Job>, quota
             continue;
         }
         let now = now_ms();
-        let result = commit(db, index, &mut jobs, now);
+        let result = commit(db, index, &mut jobs, now, quota);
         match result {
             Ok(changes) => {
                 let mut index = lock(index);
@@ -119,8 +119,10 @@ fn commit(
     index: &Mutex<Index>,
     jobs: &mut [Job],
     now: u64,
+    quota: Option<u64>,
 ) -> Result<Vec<Change>, redb::Error> {
     let mut changes = Vec::new();
+    let mut dlq_added: std::collections::HashMap<String, u64> = Default::default();
     let mut txn = db.begin_write()?;
     txn.set_durability(Durability::Immediate)?;
     {
@@ -150,6 +152,22 @@ fn commit(
                     for (seq, settle) in std::mem::take(outcomes) {
                         let Some(meta) = lock(index).in_flight(queue, seq).cloned() else {
                             continue;
+                        };
+                        let settle = match settle {
+                            Settle::DeadLetter { queue: dlq } => {
+                                let stored = lock(index).queue(&dlq).stored_bytes
+                                    + dlq_added.get(&dlq).copied().unwrap_or(0);
+                                if check_quota(&dlq, stored, cost(meta.bytes), quota).is_err() {
+                                    tracing::warn!(%queue, dead_letter_queue = %dlq, "the dead-letter queue is full: the message waits a minute and is tried again");
+                                    Settle::Retry {
+                                        delay_secs: DLQ_FULL_RETRY_SECS,
+                                    }
+                                } else {
+                                    *dlq_added.entry(dlq.clone()).or_default() += cost(meta.bytes);
+                                    Settle::DeadLetter { queue: dlq }
+                                }
+                            }
+                            other => other,
                         };
                         let key = (queue.as_str(), seq);
                         match &settle {
