@@ -82,9 +82,62 @@ impl QueueNode {
 pub struct QueueBindings {
     producers: Vec<Option<(String, u32)>>,
     store: Option<Arc<dyn QueueBackend>>,
+    pending: Pending,
+}
+
+/// Body bytes of an app's sends not yet durable (they wait outside the engine's heap), and
+/// how many may wait: the app's memory limit. Shared by the app's isolates.
+#[derive(Clone)]
+struct Pending {
+    bytes: Arc<std::sync::atomic::AtomicU64>,
+    limit: u64,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Self {
+            bytes: Arc::default(),
+            limit: u64::MAX,
+        }
+    }
+}
+
+/// Send bytes counted as waiting until dropped.
+pub struct PendingSend {
+    bytes: Arc<std::sync::atomic::AtomicU64>,
+    len: u64,
+}
+
+impl Drop for PendingSend {
+    fn drop(&mut self) {
+        self.bytes
+            .fetch_sub(self.len, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl QueueBindings {
+    /// Counts `len` bytes as a send waiting to be durable until the guard drops; fails when
+    /// the app already has its memory limit's worth waiting (one send always goes through
+    /// when nothing waits).
+    pub fn reserve(&self, len: u64) -> Result<PendingSend, crate::QueueError> {
+        use std::sync::atomic::Ordering;
+        let limit = self.pending.limit;
+        self.pending
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
+                (now == 0 || now.saturating_add(len) <= limit).then(|| now.saturating_add(len))
+            })
+            .map_err(|now| {
+                crate::QueueError::Rule(format!(
+                    "{now} bytes of this app's sends are still being written; at most {limit} (the app's memory limit) may wait: await your sends"
+                ))
+            })?;
+        Ok(PendingSend {
+            bytes: self.pending.bytes.clone(),
+            len,
+        })
+    }
+
     /// The queue and default delay of the producer at `index`, with the store.
     pub fn producer(
         &self,
@@ -307,10 +360,14 @@ impl Binding for Queues {
     fn configure(
         &self,
         node: &Arc<QueueNode>,
-        _app: &AppInfo<'_>,
+        app: &AppInfo<'_>,
         entries: &[&QueueEntry],
     ) -> QueueBindings {
         QueueBindings {
+            pending: Pending {
+                bytes: Arc::default(),
+                limit: app.memory_limit,
+            },
             producers: entries
                 .iter()
                 .map(|e| match e {
@@ -385,5 +442,31 @@ impl Binding for Queues {
         request: &mut edge_binding::admin::AdminRequest,
     ) -> Option<edge_binding::admin::AdminFuture> {
         crate::admin::route(node.clone(), request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_waiting_to_be_durable_are_bounded_by_the_memory_limit() {
+        let b = QueueBindings {
+            pending: Pending {
+                bytes: Arc::default(),
+                limit: 100,
+            },
+            ..QueueBindings::default()
+        };
+        let first = b.reserve(80).unwrap();
+        let e = b.reserve(30).err().unwrap();
+        assert!(e.to_string().contains("await your sends"), "{e}");
+        let small = b.reserve(20).unwrap();
+        drop((first, small));
+        // Alone, one send always goes through, whatever its size.
+        let big = b.reserve(500).unwrap();
+        assert!(b.reserve(1).is_err());
+        drop(big);
+        assert!(b.reserve(1).is_ok());
     }
 }

@@ -42,13 +42,14 @@ async fn op_queue_send(
     #[buffer] bodies: JsBuffer,
     #[serde] parts: Vec<(String, u32, Option<f64>)>,
 ) -> Result<(), QueueError> {
-    let (queue, default_delay, store) = {
+    rules::check_batch(parts.len(), bodies.len())?;
+    let (queue, default_delay, store, _waiting) = {
         let state = state.borrow();
         let bindings = state.borrow::<QueueBindings>();
         let (queue, delay, store) = bindings.producer(index)?;
-        (queue.to_string(), delay, store.clone())
+        let waiting = bindings.reserve(bodies.len() as u64)?;
+        (queue.to_string(), delay, store.clone(), waiting)
     };
-    rules::check_batch(parts.len(), bodies.len())?;
     let mut messages = Vec::with_capacity(parts.len());
     let mut at = 0usize;
     for (content_type, len, delay) in parts {

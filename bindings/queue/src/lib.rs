@@ -22,7 +22,7 @@ pub mod rules;
 mod store;
 
 pub use backend::{QueueBackend, QueueFuture, Readiness};
-pub use binding::{ConsumerSettings, QueueBindings, QueueEntry, QueueNode, Queues};
+pub use binding::{ConsumerSettings, PendingSend, QueueBindings, QueueEntry, QueueNode, Queues};
 pub use error::QueueError;
 pub use message::{ContentType, Message, NewMessage, QueueStats, Settle};
 pub use store::QueueStore;
