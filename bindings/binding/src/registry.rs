@@ -93,11 +93,6 @@ impl Registry {
         self
     }
 
-    /// Where the bindings keep their data.
-    pub fn store(&self) -> &NodeStore {
-        &self.store
-    }
-
     /// The registered kinds, in registration order.
     pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.bindings.iter().map(|b| b.kind())
@@ -106,11 +101,6 @@ impl Registry {
     /// Whether `key` is a binding's top-level `edge.toml` key.
     pub fn is_config_key(&self, key: &str) -> bool {
         self.find_key(key).is_some()
-    }
-
-    /// The `edge.toml` keys of the registered bindings.
-    pub fn config_keys(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.bindings.iter().map(|b| b.config_key())
     }
 
     /// Reads a binding's section of an app's config; `None` if no binding has the key.
@@ -143,11 +133,6 @@ impl Registry {
             }
         }
         Ok(())
-    }
-
-    /// Opens every binding's storage (a node that keeps it open for the CLI).
-    pub fn open_all(&self) -> Result<(), StoreError> {
-        self.open(self.kinds().collect::<Vec<_>>())
     }
 
     /// Whether any binding's storage is open.

@@ -19,14 +19,6 @@ pub enum NodeStore {
 }
 
 impl NodeStore {
-    /// The file `name` (`"kv.redb"`) for a binding's data, or `None` in memory.
-    pub fn file(&self, name: &str) -> Option<PathBuf> {
-        match self {
-            Self::Dir(dir) => Some(dir.join(name)),
-            Self::Memory => None,
-        }
-    }
-
     /// The data directory, if the store has one.
     pub fn dir(&self) -> Option<&Path> {
         match self {

@@ -204,11 +204,6 @@ impl AppConfig {
             bindings,
         })
     }
-
-    /// The app's bindings of `kind`, in `edge.toml` order.
-    pub fn bindings_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a DeclaredBinding> {
-        self.bindings.iter().filter(move |b| b.kind == kind)
-    }
 }
 
 /// A binding's issue with its section, as an error naming the file.
@@ -306,7 +301,9 @@ COUNT = 3
         assert_eq!(c.vars["GREETING"], "hi");
         assert_eq!(c.vars["COUNT"], 3);
         let names: Vec<_> = c
-            .bindings_of("thing")
+            .bindings
+            .iter()
+            .filter(|b| b.kind == "thing")
             .map(|b| b.name.as_deref().unwrap())
             .collect();
         assert_eq!(names, ["BIG", "SMALL"]);
