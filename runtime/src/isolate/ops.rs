@@ -127,7 +127,7 @@ deno_core::extension!(
         op_edge_subrequest,
     ],
     esm_entry_point = "ext:edge_host/host.js",
-    esm = [dir "js", "host.js"],
+    esm = [dir "js", "host.js", "events.js"],
     options = { host: Option<HostState> },
     state = |state, options| {
         if let Some(host) = options.host {
