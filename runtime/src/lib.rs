@@ -18,6 +18,7 @@ pub mod request_id;
 pub mod router;
 pub mod server;
 pub mod tenant;
+pub mod wasm;
 pub mod worker;
 
 pub use config::AppConfig;

@@ -68,7 +68,12 @@ impl Tenant {
     ) -> Result<Arc<Self>, crate::config::ConfigError> {
         let app = Arc::new(app);
         let stats = Arc::<TenantStats>::default();
-        let worker = JsWorker::new(app.clone(), limits, stats.clone(), shared)?;
+        let is_wasm = app.main.extension().is_some_and(|e| e == "wasm");
+        let worker: Arc<dyn Worker> = if is_wasm {
+            crate::wasm::WasmWorker::new(app.clone())
+        } else {
+            JsWorker::new(app.clone(), limits, stats.clone(), shared)?
+        };
         Ok(Arc::new(Self {
             app,
             limits,
