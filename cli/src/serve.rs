@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// does not wait for an isolate to be made (each holds about 6 MiB). 0 turns the pool off.
     #[arg(long, default_value_t = 8)]
     warm_isolates: usize,
+    /// WebAssembly instances that may run at once on the node (one per wasm request in
+    /// flight). Sizes the pooling allocator, which reserves address space (not memory) for
+    /// each; a request past it answers `503 unavailable`.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    wasm_instances: u32,
     /// Lets the app NAME have its `[outbound] allow_private` (reach loopback and private
     /// networks, e.g. a local database proxy). Repeat for more apps. Without it, no app's own
     /// config can grant itself that.
@@ -74,6 +79,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         enforce_limits: !args.limits.no_limits,
         expose_errors: false,
         warm_isolates: args.warm_isolates,
+        wasm_instances: args.wasm_instances.max(1),
         cache_dir: Some(
             std::env::var_os("EDGE_CACHE_DIR")
                 .map(PathBuf::from)

@@ -27,6 +27,8 @@ pub struct TenantShared {
     pub bindings: edge_binding::Registry,
     /// Pre-started isolates, if the node keeps any.
     pub pool: Option<crate::isolate::WarmPool>,
+    /// The engine wasm apps run on.
+    pub wasm: Arc<crate::wasm::WasmEngine>,
     pub(crate) next_isolate: AtomicU64,
 }
 
@@ -38,6 +40,7 @@ impl TenantShared {
         idle_timeout: Duration,
         bindings: edge_binding::Registry,
     ) -> Self {
+        install_tls_provider();
         Self {
             snapshot,
             idle_timeout,
@@ -45,9 +48,21 @@ impl TenantShared {
             enforce_limits: true,
             bindings,
             pool: None,
+            wasm: crate::wasm::WasmEngine::new(Default::default()),
             next_isolate: AtomicU64::new(1),
         }
     }
+}
+
+/// Makes ring the process's TLS crypto provider, once. Both of rustls's providers are compiled
+/// in (Deno's crates and wasmtime's each ask for one), and then rustls will not pick one for
+/// code that asks for "the default" (`fetch` does): without this, the first outbound `https`
+/// request would panic.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// One app on a node.
@@ -68,11 +83,23 @@ impl Tenant {
     ) -> Result<Arc<Self>, crate::config::ConfigError> {
         let app = Arc::new(app);
         let stats = Arc::<TenantStats>::default();
+        let info = edge_binding::AppInfo {
+            name: &app.name,
+            memory_limit: limits.memory_bytes as u64,
+        };
+        let bindings = shared
+            .bindings
+            .configure(&info, &app.bindings)
+            .map_err(|(key, e)| crate::config::ConfigError::Invalid {
+                path: app.root.join(crate::config::CONFIG_FILE),
+                key: key.into(),
+                reason: e.to_string(),
+            })?;
         let is_wasm = app.main.extension().is_some_and(|e| e == "wasm");
         let worker: Arc<dyn Worker> = if is_wasm {
-            crate::wasm::WasmWorker::new(app.clone())
+            crate::wasm::WasmWorker::new(app.clone(), limits, stats.clone(), shared, bindings)
         } else {
-            JsWorker::new(app.clone(), limits, stats.clone(), shared)?
+            JsWorker::new(app.clone(), limits, stats.clone(), shared, bindings)
         };
         Ok(Arc::new(Self {
             app,

@@ -136,7 +136,11 @@ impl Edge {
 
     /// `edge dev <fixture> --port 0` with more arguments.
     pub fn dev_with(fixture_name: &str, extra: &[&str]) -> Self {
-        let dir = fixture(fixture_name);
+        Self::dev_dir(&fixture(fixture_name), extra)
+    }
+
+    /// `edge dev <dir> --port 0 --log-format json` with more arguments.
+    pub fn dev_dir(dir: &Path, extra: &[&str]) -> Self {
         let mut args = vec![
             "dev",
             dir.to_str().unwrap(),

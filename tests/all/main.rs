@@ -19,4 +19,5 @@ mod queues;
 mod reload;
 mod routing;
 mod streaming;
+mod wasm;
 mod web_apis;

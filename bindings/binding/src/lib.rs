@@ -28,6 +28,8 @@ mod host;
 pub mod js;
 mod registry;
 mod store;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub mod admin;
 pub use binding::{AppInfo, Binding, Claim};
@@ -36,5 +38,5 @@ pub use host::{
     DispatchError, DispatchFuture, Host, HostEvent, HostReply, QueueBatch, QueueMessage,
     QueueOutcome,
 };
-pub use registry::{AppBindings, DeclaredBinding, Registry};
+pub use registry::{AppBindings, DeclaredBinding, MaybeJs, MaybeWasm, Registrable, Registry};
 pub use store::{NodeStore, StoreError, open_redb};

@@ -10,20 +10,33 @@ use crate::config::{ConfigIssue, Section};
 use crate::host::Host;
 use crate::store::{NodeStore, StoreError};
 
-/// What a binding must implement to be registered: [`Binding`], and with the `js` feature
-/// [`crate::js::JsBinding`] too.
-#[cfg(feature = "js")]
-pub trait Registrable: Binding + crate::js::JsBinding {}
-#[cfg(feature = "js")]
-impl<B: Binding + crate::js::JsBinding> Registrable for B {}
-/// What a binding must implement to be registered: [`Binding`], and with the `js` feature
-/// [`crate::js::JsBinding`] too.
-#[cfg(not(feature = "js"))]
-pub trait Registrable: Binding {}
-#[cfg(not(feature = "js"))]
-impl<B: Binding> Registrable for B {}
+/// What a binding must implement to be registered: [`Binding`], with the `js` feature
+/// [`crate::js::JsBinding`] too, and with the `wasm` feature [`crate::wasm::WasmBinding`].
+pub trait Registrable: Binding + MaybeJs + MaybeWasm {}
+impl<B: Binding + MaybeJs + MaybeWasm> Registrable for B {}
 
-/// A binding's config entry, whatever its kind.
+/// [`crate::js::JsBinding`] when the `js` feature is on; anything otherwise.
+#[cfg(feature = "js")]
+pub trait MaybeJs: crate::js::JsBinding {}
+#[cfg(feature = "js")]
+impl<B: crate::js::JsBinding> MaybeJs for B {}
+/// [`crate::js::JsBinding`] when the `js` feature is on; anything otherwise.
+#[cfg(not(feature = "js"))]
+pub trait MaybeJs {}
+#[cfg(not(feature = "js"))]
+impl<B> MaybeJs for B {}
+
+/// [`crate::wasm::WasmBinding`] when the `wasm` feature is on; anything otherwise.
+#[cfg(feature = "wasm")]
+pub trait MaybeWasm: crate::wasm::WasmBinding {}
+#[cfg(feature = "wasm")]
+impl<B: crate::wasm::WasmBinding> MaybeWasm for B {}
+/// [`crate::wasm::WasmBinding`] when the `wasm` feature is on; anything otherwise.
+#[cfg(not(feature = "wasm"))]
+pub trait MaybeWasm {}
+#[cfg(not(feature = "wasm"))]
+impl<B> MaybeWasm for B {}
+
 trait AnyEntry: Any + Debug + Send + Sync {}
 impl<T: Any + Debug + Send + Sync> AnyEntry for T {}
 
@@ -206,6 +219,18 @@ impl Registry {
         exts
     }
 
+    /// Adds every registered binding's host interfaces for wasm guests to `linker`.
+    #[cfg(feature = "wasm")]
+    pub fn add_to_linker(
+        &self,
+        linker: &mut wasmtime::component::Linker<crate::wasm::StoreData>,
+    ) -> wasmtime::Result<()> {
+        for b in self.bindings.iter() {
+            b.add_to_linker(linker)?;
+        }
+        Ok(())
+    }
+
     fn find_kind(&self, kind: &str) -> Option<&Arc<dyn Erased>> {
         self.bindings.iter().find(|b| b.kind() == kind)
     }
@@ -241,6 +266,22 @@ impl AppBindings {
     }
 }
 
+impl AppBindings {
+    /// Puts the app's bindings into a wasm invocation's slots.
+    #[cfg(feature = "wasm")]
+    pub fn install_wasm(&self, slots: &mut crate::wasm::Slots) {
+        for (binding, app) in &self.apps {
+            let named: Vec<(&str, u32)> = self
+                .list
+                .iter()
+                .filter(|(_, kind, _)| *kind == binding.kind())
+                .map(|(name, _, index)| (name.as_str(), *index))
+                .collect();
+            binding.install_wasm(app.as_ref(), &named, slots);
+        }
+    }
+}
+
 /// A binding with its type erased, and its storage once open.
 trait Erased: Any + Send + Sync {
     fn kind(&self) -> &'static str;
@@ -266,6 +307,18 @@ trait Erased: Any + Send + Sync {
     fn extension(&self) -> Option<deno_core::Extension>;
     #[cfg(feature = "js")]
     fn install(&self, app: &(dyn Any + Send + Sync), state: &mut deno_core::OpState);
+    #[cfg(feature = "wasm")]
+    fn add_to_linker(
+        &self,
+        linker: &mut wasmtime::component::Linker<crate::wasm::StoreData>,
+    ) -> wasmtime::Result<()>;
+    #[cfg(feature = "wasm")]
+    fn install_wasm(
+        &self,
+        app: &(dyn Any + Send + Sync),
+        named: &[(&str, u32)],
+        slots: &mut crate::wasm::Slots,
+    );
 }
 
 /// The entry behind `declared`, if it is `B`'s.
@@ -377,6 +430,26 @@ impl<B: Registrable> Erased for Typed<B> {
             crate::js::JsBinding::install(&self.binding, app, state);
         }
     }
+
+    #[cfg(feature = "wasm")]
+    fn add_to_linker(
+        &self,
+        linker: &mut wasmtime::component::Linker<crate::wasm::StoreData>,
+    ) -> wasmtime::Result<()> {
+        crate::wasm::WasmBinding::add_to_linker(&self.binding, linker)
+    }
+
+    #[cfg(feature = "wasm")]
+    fn install_wasm(
+        &self,
+        app: &(dyn Any + Send + Sync),
+        named: &[(&str, u32)],
+        slots: &mut crate::wasm::Slots,
+    ) {
+        if let Some(app) = app.downcast_ref::<B::App>() {
+            crate::wasm::WasmBinding::install(&self.binding, app, named, slots);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -445,6 +518,17 @@ mod tests {
             None
         }
         fn install(&self, _: &Vec<String>, _: &mut deno_core::OpState) {}
+    }
+
+    #[cfg(feature = "wasm")]
+    impl crate::wasm::WasmBinding for Things {
+        fn add_to_linker(
+            &self,
+            _: &mut wasmtime::component::Linker<crate::wasm::StoreData>,
+        ) -> wasmtime::Result<()> {
+            Ok(())
+        }
+        fn install(&self, _: &Vec<String>, _: &[(&str, u32)], _: &mut crate::wasm::Slots) {}
     }
 
     struct NoHost;

@@ -16,6 +16,8 @@ mod binding;
 mod log;
 mod schedule;
 mod scheduler;
+#[cfg(feature = "wasm")]
+mod wasm;
 
 pub use binding::{Cron, CronEntry, CronNode};
 pub use log::{FireLog, LogError, LogFuture, MemoryFireLog, RedbFireLog};

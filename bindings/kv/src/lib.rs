@@ -25,6 +25,8 @@ mod memory;
 mod namespace;
 mod redb;
 pub mod rules;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use app::{KvBindings, Reserved};
 pub use backend::{Entry, KeyInfo, KvBackend, KvFuture, ListPage, ListQuery};

@@ -20,6 +20,8 @@ mod js;
 pub mod message;
 pub mod rules;
 mod store;
+#[cfg(feature = "wasm")]
+pub mod wasm;
 
 pub use backend::{QueueBackend, QueueFuture, Readiness};
 pub use binding::{ConsumerSettings, PendingSend, QueueBindings, QueueEntry, QueueNode, Queues};

@@ -41,8 +41,9 @@ impl ConsoleOut {
     }
 }
 
-/// What an isolate may still write, and what it lost.
-struct ConsoleBudget {
+/// What an isolate (or a wasm app) may still write, and what it lost.
+#[derive(Debug)]
+pub struct ConsoleBudget {
     tokens: f64,
     refilled: Instant,
     dropped: u64,
@@ -76,6 +77,14 @@ impl ConsoleBudget {
 /// 2 warn, 3 error.
 #[op2(fast)]
 pub fn op_edge_console(state: &mut OpState, #[string] msg: &str, #[smi] level: u32) {
+    let ConsoleOut { label, budget } = state.borrow_mut::<ConsoleOut>();
+    console_line(&label.tenant, budget, msg, level);
+}
+
+/// Emits one line of `tenant`'s console output within `budget` (cut past [`LINE_BYTES`],
+/// dropped past the rate). `level`: 0 debug, 1 info, 2 warn, 3 error. Engine-free: the wasm
+/// host writes a guest's stdout and stderr lines through it too.
+pub fn console_line(tenant: &str, budget: &mut ConsoleBudget, msg: &str, level: u32) {
     let msg = msg.strip_suffix('\n').unwrap_or(msg);
     let mut cut = msg;
     if cut.len() > LINE_BYTES {
@@ -85,8 +94,6 @@ pub fn op_edge_console(state: &mut OpState, #[string] msg: &str, #[smi] level: u
         }
         cut = &cut[..end];
     }
-    let ConsoleOut { label, budget } = state.borrow_mut::<ConsoleOut>();
-    let tenant = label.tenant.as_str();
     if !budget.take(cut.len().max(1), Instant::now()) {
         if budget.dropped == 0 {
             tracing::warn!(

@@ -19,8 +19,8 @@ mod net_policy;
 
 use std::sync::Arc;
 
-pub use console::ConsoleLabel;
-pub use net_policy::{NetPolicy, NetPolicyError};
+pub use console::{ConsoleBudget, ConsoleLabel, LINE_BYTES as CONSOLE_LINE_BYTES, console_line};
+pub use net_policy::{NetPolicy, NetPolicyError, is_public};
 
 // deno_fetch's HTTP-client module imports `ext:deno_net/02_tls.js` (for
 // `Deno.createHttpClient` client certificates, which Workers do not have). Shipping deno_net

@@ -10,9 +10,9 @@
 //! Deno and workerd come from the npm registry, pinned, into `target/bench-peers` (or
 //! `$EDGE_BENCH_PEERS`) on first use.
 //!
-//! Scenarios, one module each: `hello`, `json`, `cold_start`, `density`, `cpu`, `kv`, `queues`;
-//! `wasm` is listed as not run until edge supports it. The README's Performance section
-//! says what each one measures.
+//! Scenarios, one module each: `hello`, `json`, `cold_start`, `density`, `cpu`, `kv`, `queues`,
+//! `wasm` (against `wasmtime serve`, installed with cargo into the peers cache). The README's
+//! Performance section says what each one measures.
 
 #![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
 
@@ -36,6 +36,7 @@ mod settings;
 mod stats;
 mod table;
 mod targets;
+mod wasm;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -48,7 +49,7 @@ use settings::Settings;
 type Scenario = fn(&Settings, &Path, &mut Report);
 
 /// Every scenario in the order the suite runs them, with the function that runs it.
-const SCENARIOS: [(&str, Scenario); 7] = [
+const SCENARIOS: [(&str, Scenario); 8] = [
     ("hello", hello::run),
     ("json", json::run),
     ("cold_start", cold_start::run),
@@ -56,10 +57,11 @@ const SCENARIOS: [(&str, Scenario); 7] = [
     ("cpu", cpu::run),
     ("kv", kv::run),
     ("queues", queues::run),
+    ("wasm", wasm::run),
 ];
 
 /// Scenarios the suite lists but cannot run yet, with the reason.
-const NOT_RUN: [(&str, &str); 1] = [("wasm", "not run: edge has no wasm support yet")];
+const NOT_RUN: [(&str, &str); 0] = [];
 
 /// The folder this bench's files live in (`cli/benches/suite`).
 fn suite_dir() -> PathBuf {
@@ -118,7 +120,10 @@ fn main() {
     let root = root.canonicalize().expect("scratch folder path");
 
     let mut report = Report::new(&settings);
-    let peers_wanted = SCENARIOS.iter().any(|(name, _)| options.wants(name));
+    // Deno and workerd (the wasm scenario runs against wasmtime only).
+    let peers_wanted = SCENARIOS
+        .iter()
+        .any(|(name, _)| *name != "wasm" && options.wants(name));
     if peers_wanted {
         report.version("deno", peers::version(&peers::deno()));
         let workerd = peers::version(&peers::workerd());

@@ -11,6 +11,9 @@ pub const DENO_VERSION: &str = "2.9.6";
 /// The workerd release benchmarked against (npm package `workerd`).
 pub const WORKERD_VERSION: &str = "1.20261117.1";
 
+/// The wasmtime CLI benchmarked against: the wasmtime edge embeds (crate `wasmtime-cli`).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
 /// Where peers are installed: `$EDGE_BENCH_PEERS`, else `target/bench-peers`.
 fn cache_dir() -> PathBuf {
     std::env::var_os("EDGE_BENCH_PEERS")
@@ -105,6 +108,57 @@ pub fn edge_quickjs() -> PathBuf {
         "building edge on the quickjs engine failed"
     );
     target.join("release/edge")
+}
+
+/// The `wasmtime` CLI, installed with `cargo install wasmtime-cli` (from the Rust package
+/// registry, release build: a while the first time) into the peers cache on first use.
+pub fn wasmtime() -> PathBuf {
+    let root = cache_dir().join(format!("wasmtime-{WASMTIME_VERSION}"));
+    let bin = root.join("bin/wasmtime");
+    if !bin.exists() {
+        println!(
+            "installing wasmtime-cli {WASMTIME_VERSION} with cargo into {}",
+            root.display()
+        );
+        let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args([
+                "install",
+                "--quiet",
+                "--locked",
+                "wasmtime-cli",
+                "--version",
+            ])
+            .arg(WASMTIME_VERSION)
+            .arg("--root")
+            .arg(&root)
+            .status()
+            .expect("run cargo install wasmtime-cli");
+        assert!(status.success(), "cargo install wasmtime-cli failed");
+    }
+    bin
+}
+
+/// `examples/hello-rust` built for `wasm32-wasip2` (release); the component's path.
+pub fn hello_rust() -> PathBuf {
+    let manifest = crate::workspace_dir().join("examples/hello-rust/Cargo.toml");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .expect("run cargo to build examples/hello-rust");
+    assert!(
+        status.success(),
+        "building examples/hello-rust failed (is the target installed? `rustup target add wasm32-wasip2`)"
+    );
+    crate::wasm::component_path()
 }
 
 /// The plain QuickJS-NG helper (`qjs/`), built with cargo into `target/bench-qjs`.

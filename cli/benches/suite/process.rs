@@ -134,6 +134,24 @@ pub fn deno(bin: &Path, main: &Path, flags: &[&str], env: &[(&str, &OsStr)]) -> 
     spawn_announcing(command, "deno", Stream::Stderr, "Listening on")
 }
 
+/// Starts `wasmtime serve` on `component` (with WASI's `cli` interfaces, which a Rust guest's
+/// standard library imports) on 127.0.0.1, a free port, and returns once it prints its address.
+pub fn wasmtime_serve(bin: &Path, component: &Path) -> Server {
+    let mut command = Command::new(bin);
+    command
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "-S",
+            "cli=y",
+            "--no-logging-prefix",
+        ])
+        .arg(component);
+    // wasmtime serve prints `Serving HTTP on http://127.0.0.1:PORT/` on stderr.
+    spawn_announcing(command, "wasmtime", Stream::Stderr, "Serving HTTP on")
+}
+
 /// Starts `workerd serve config` with its `http` socket on a listener bound here to
 /// 127.0.0.1:0 and handed over as the child's stdin (`--socket-fd http=0`), so no port is ever
 /// guessed. Returns at once: the listener queues connections until workerd accepts them.

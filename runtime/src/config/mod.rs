@@ -271,6 +271,16 @@ mod tests {
         fn install(&self, _: &(), _: &mut deno_core::OpState) {}
     }
 
+    impl edge_binding::wasm::WasmBinding for Things {
+        fn add_to_linker(
+            &self,
+            _: &mut wasmtime::component::Linker<edge_binding::wasm::StoreData>,
+        ) -> wasmtime::Result<()> {
+            Ok(())
+        }
+        fn install(&self, _: &(), _: &[(&str, u32)], _: &mut edge_binding::wasm::Slots) {}
+    }
+
     fn app(toml: &str) -> Result<AppConfig, ConfigError> {
         let dir = std::env::temp_dir().join(format!(
             "edge-config-test-{}-{}",

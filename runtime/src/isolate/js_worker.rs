@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::{IsolateHandle, IsolateSpec, LocalTask, Supervisor};
-use edge_binding::{AppBindings, AppInfo};
+use edge_binding::AppBindings;
 
 use crate::config::AppConfig;
 use crate::error::{ErrorCode, InvokeError};
@@ -63,27 +63,15 @@ pub struct JsWorker {
 }
 
 impl JsWorker {
-    /// The worker of `app` under `limits`, with no isolate yet. Fails if the storage of a
-    /// binding the app declares cannot be opened.
+    /// The worker of `app` under `limits`, with its `bindings`, and no isolate yet.
     pub fn new(
         app: Arc<AppConfig>,
         limits: Limits,
         stats: Arc<TenantStats>,
         shared: Arc<TenantShared>,
-    ) -> Result<Arc<Self>, crate::config::ConfigError> {
-        let info = AppInfo {
-            name: &app.name,
-            memory_limit: limits.memory_bytes as u64,
-        };
-        let bindings = shared
-            .bindings
-            .configure(&info, &app.bindings)
-            .map_err(|(key, e)| crate::config::ConfigError::Invalid {
-                path: app.root.join(crate::config::CONFIG_FILE),
-                key: key.into(),
-                reason: e.to_string(),
-            })?;
-        Ok(Arc::new_cyclic(|me| Self {
+        bindings: AppBindings,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             app,
             limits,
             stats,
@@ -94,7 +82,7 @@ impl JsWorker {
             loaded: AtomicU64::new(0),
             load_waiters: Mutex::new(Vec::new()),
             me: me.clone(),
-        }))
+        })
     }
 
     /// The state, with a failed app whose retry is due turned back to `Idle` (so the caller
@@ -114,18 +102,9 @@ impl JsWorker {
         let mut state = self.lock();
         let inv = match &*state {
             State::Failed { error, .. } => {
-                let message = if self.shared.expose_errors {
-                    format!("the app {:?} failed to load: {error}", self.app.name)
-                } else {
-                    format!(
-                        "the app {:?} failed to load; see the node's log",
-                        self.app.name
-                    )
-                };
+                let reply = error.reply(&self.app.name, self.shared.expose_errors);
                 drop(state);
-                let _ = inv
-                    .reply
-                    .send(Err(InvokeError::new(ErrorCode::LoadError, message)));
+                let _ = inv.reply.send(Err(reply));
                 return;
             }
             State::Running(handle) => match handle.send(inv) {

@@ -41,6 +41,7 @@ pub use js_worker::JsWorker;
 pub use local_tasks::{LocalTask, Stopping};
 pub(crate) use ops::edge_host;
 pub use pool::WarmPool;
+pub(crate) use thread::USER_AGENT;
 
 /// Everything an isolate thread needs to run one app.
 #[derive(Clone)]

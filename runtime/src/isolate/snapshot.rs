@@ -140,7 +140,7 @@ pub fn load_or_create(
     Ok(Box::leak(bytes.into_boxed_slice()))
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), rand_suffix()));

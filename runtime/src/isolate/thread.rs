@@ -31,7 +31,7 @@ use crate::limits::watchdog::Watched;
 const ISOLATE_STACK_BYTES: usize = 8 << 20;
 
 /// The `User-Agent` of outbound `fetch`.
-const USER_AGENT: &str = concat!("edge/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("edge/", env!("CARGO_PKG_VERSION"));
 
 /// What every isolate is made from before it knows its app.
 #[derive(Clone)]

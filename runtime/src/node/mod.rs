@@ -60,6 +60,8 @@ pub struct NodeOptions {
     /// wildcard claims hosts no app has named, so only the operator hands one out. An app with
     /// one that is not granted is skipped.
     pub wildcard_routes: AppGrant,
+    /// Wasm instances that may run at once on the node (sizes the pooling allocator).
+    pub wasm_instances: u32,
 }
 
 /// Which apps the operator grants something an app cannot grant itself: private-network
@@ -103,6 +105,7 @@ impl Default for NodeOptions {
             private_network: AppGrant::default(),
             wildcard_routes: AppGrant::default(),
             test_scheduled: false,
+            wasm_instances: 1000,
         }
     }
 }
@@ -305,6 +308,11 @@ fn shared(options: &NodeOptions) -> Result<Arc<TenantShared>, NodeError> {
                 options.limits.defaults.memory_bytes,
                 options.warm_isolates,
             )
+        }),
+        wasm: crate::wasm::WasmEngine::new(crate::wasm::WasmSettings {
+            cache_dir: options.cache_dir.clone(),
+            instances: options.wasm_instances,
+            max_memory_bytes: options.limits.ceilings.memory_bytes,
         }),
         ..TenantShared::new(snapshot, options.idle_timeout, options.bindings.clone())
     }))

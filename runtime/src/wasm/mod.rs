@@ -1,126 +1,171 @@
-//! WebAssembly workers (work in progress, #14): an app whose `main` is a `.wasm` component
-//! of the standard `wasi:http/proxy` world runs on wasmtime, behind the same [`Worker`]
-//! interface as JavaScript. Each request gets a fresh store from a pre-instantiated
-//! component; instances run on the front door's runtime (no thread per app).
+//! WebAssembly workers: an app whose `main` is a `.wasm` component of the standard
+//! `wasi:http/proxy` world (WASI 0.2, as `wasmtime serve`, Spin and Fastly run) runs on
+//! wasmtime behind the same [`Worker`] interface, router and limits as JavaScript.
 //!
-//! Not yet: CPU (epoch) and memory limits, the outbound-fetch permission check, the disk
-//! cache of compiled components, bindings (KV, queues), `scheduled`/`queue` handlers.
+//! - The node has one engine ([`WasmEngine`]); an app's component is compiled once per
+//!   version (shared by content, cached on disk) off the request path, and linked once.
+//! - Each request gets a fresh store and instance (the pooling allocator makes that cheap)
+//!   on the front door's runtime: no thread per app.
+//! - Limits: CPU by epoch interruption against the polling thread's CPU clock ([`cpu`]),
+//!   memory by a resource limiter, wall-clock time as a deadline, outbound requests by count
+//!   and the same address policy as `fetch` ([`outbound`]). A breach answers `503` with the
+//!   limit's `edge-error`; a trap answers `500 script-error` and logs the wasm backtrace.
+//! - Guest stdout and stderr are the app's console lines ([`stdio`]).
+
+mod cpu;
+mod engine;
+mod events;
+mod exports;
+mod fetch;
+mod outbound;
+mod run;
+mod state;
+mod stdio;
 
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use edge_binding::wasm::StoreData;
+use tokio::sync::OnceCell;
+use wasmtime::component::Linker;
 
-use crate::body::ResponseBody;
+pub use engine::{CompileError, MAX_COMPONENT_BYTES, WasmEngine, WasmSettings};
+
 use crate::config::AppConfig;
-use crate::error::{ErrorCode, InvokeError};
 use crate::isolate::LocalTask;
-use crate::worker::{
-    Event, FetchRequest, Invocation, InvocationBody, LoadError, LoadResult, Worker,
-};
+use crate::limits::{Limits, TenantStats};
+use crate::tenant::TenantShared;
+use crate::worker::{Event, Invocation, LoadError, LoadResult, Worker};
+use exports::Exports;
+use run::AppRun;
 
-/// The node's one wasmtime engine.
-fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let config = Config::new();
-        Engine::new(&config).expect("the default wasmtime configuration is valid")
-    })
-}
+/// The wasm worker of one app version.
+pub struct WasmWorker(Arc<Inner>);
 
-/// What one request's store holds.
-struct State {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for State {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: wasmtime_wasi_http::default_hooks(),
-        }
-    }
-}
-
-/// The wasm worker of one app: its component, compiled and pre-instantiated once.
-pub struct WasmWorker {
+struct Inner {
     app: Arc<AppConfig>,
-    pre: Result<ProxyPre<State>, String>,
+    limits: Limits,
+    stats: Arc<TenantStats>,
+    shared: Arc<TenantShared>,
+    console: Arc<Mutex<edge_web::ConsoleBudget>>,
+    bindings: edge_binding::AppBindings,
+    run: OnceCell<Result<Arc<AppRun>, LoadError>>,
 }
 
 impl WasmWorker {
-    /// Compiles `app.main` and links it against `wasi:http/proxy`. A component that does not
-    /// compile or link is reported by [`Worker::load`] and answers `503 load-error`.
-    pub fn new(app: Arc<AppConfig>) -> Arc<Self> {
-        let pre = prepare(&app);
-        if let Err(e) = &pre {
-            tracing::error!(tenant = %app.name, "{e}");
-        }
-        Arc::new(Self { app, pre })
+    /// A worker for `app` with its `bindings`; its component is compiled and linked on first
+    /// use.
+    pub fn new(
+        app: Arc<AppConfig>,
+        limits: Limits,
+        stats: Arc<TenantStats>,
+        shared: Arc<TenantShared>,
+        bindings: edge_binding::AppBindings,
+    ) -> Arc<Self> {
+        Arc::new(Self(Arc::new(Inner {
+            app,
+            limits,
+            stats,
+            shared,
+            bindings,
+            console: Default::default(),
+            run: OnceCell::new(),
+        })))
     }
 }
 
-fn prepare(app: &AppConfig) -> Result<ProxyPre<State>, String> {
-    let where_ = app.main.display();
-    let component = Component::from_file(engine(), &app.main)
-        .map_err(|e| format!("{where_}: not a WebAssembly component: {e}"))?;
-    let mut linker = Linker::<State>::new(engine());
+impl Inner {
+    /// The app ready to run, compiling and linking it on the blocking pool the first time.
+    async fn ready(&self) -> &Result<Arc<AppRun>, LoadError> {
+        self.run
+            .get_or_init(|| async {
+                let engine = self.shared.wasm.clone();
+                let main = self.app.main.clone();
+                let registry = self.shared.bindings.clone();
+                let linked = tokio::task::spawn_blocking(move || link(&engine, &registry, &main))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("compiling the component failed: {e}")));
+                match linked {
+                    Ok(exports) => Ok(Arc::new(AppRun {
+                        engine: self.shared.wasm.engine().clone(),
+                        exports,
+                        tenant: self.app.name.as_str().into(),
+                        limits: self.limits,
+                        enforce_limits: self.shared.enforce_limits,
+                        allow_private: self.app.allow_private_network,
+                        expose_errors: self.shared.expose_errors,
+                        stats: self.stats.clone(),
+                        console: self.console.clone(),
+                        bindings: self.bindings.clone(),
+                        env: self
+                            .app
+                            .vars
+                            .iter()
+                            .map(|(k, v)| match v {
+                                serde_json::Value::String(s) => (k.clone(), s.clone()),
+                                other => (k.clone(), other.to_string()),
+                            })
+                            .collect(),
+                    })),
+                    Err(message) => {
+                        tracing::error!(tenant = %self.app.name, "{message}");
+                        Err(LoadError::Compile(message))
+                    }
+                }
+            })
+            .await
+    }
+
+    /// Handles one invocation to its reply.
+    async fn handle(&self, inv: Invocation) {
+        let run = match self.ready().await {
+            Ok(run) => run.clone(),
+            Err(error) => {
+                let _ = inv
+                    .reply
+                    .send(Err(error.reply(&self.app.name, self.shared.expose_errors)));
+                return;
+            }
+        };
+        let request_id = inv.request_id.to_string();
+        let reply = match inv.event {
+            Event::Fetch(request) => run.fetch(request, request_id).await,
+            Event::Scheduled(event) => run.scheduled(event, request_id).await,
+            Event::Queue(batch) => run.queue(batch, request_id).await,
+        };
+        let _ = inv.reply.send(reply);
+    }
+}
+
+/// Compiles the component at `main`, links it against WASI 0.2, `wasi:http` and the node's
+/// bindings, and finds its handlers.
+fn link(
+    engine: &WasmEngine,
+    registry: &edge_binding::Registry,
+    main: &std::path::Path,
+) -> Result<Exports, String> {
+    let component = engine.component(main).map_err(|e| e.to_string())?;
+    let mut linker = Linker::<StoreData>::new(engine.engine());
     // All of WASI 0.2 (a Rust guest's std imports wasi:cli/environment, which the proxy world
     // lacks), then wasi:http, as `wasmtime serve` does.
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| format!("cannot link WASI: {e}"))?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(|e| format!("cannot link wasi:http: {e}"))?;
+    registry
+        .add_to_linker(&mut linker)
+        .map_err(|e| format!("cannot link the bindings: {e}"))?;
+    let where_ = main.display();
     let pre = linker
         .instantiate_pre(&component)
-        .map_err(|e| format!("{where_}: imports what edge does not provide: {e}"))?;
-    ProxyPre::new(pre).map_err(|e| format!("{where_}: not a wasi:http/proxy component: {e}"))
+        .map_err(|e| format!("{where_}: imports what edge does not provide: {e:#}"))?;
+    Exports::of(pre).map_err(|e| format!("{where_}: {e}"))
 }
 
 impl Worker for WasmWorker {
     fn invoke(&self, inv: Invocation) {
-        let pre = match &self.pre {
-            Ok(pre) => pre.clone(),
-            Err(e) => {
-                let _ = inv
-                    .reply
-                    .send(Err(InvokeError::new(ErrorCode::LoadError, e.clone())));
-                return;
-            }
-        };
-        let tenant = self.app.name.clone();
-        tokio::spawn(async move {
-            let reply = match inv.event {
-                Event::Fetch(request) => handle(pre, request).await,
-                _ => Err(InvokeError::new(
-                    ErrorCode::ScriptError,
-                    "wasm apps take only HTTP requests so far",
-                )),
-            };
-            if let Err(e) = &reply {
-                tracing::warn!(%tenant, request_id = %inv.request_id, "{}", e.message);
-            }
-            let _ = inv.reply.send(reply);
-        });
+        let inner = self.0.clone();
+        tokio::spawn(async move { inner.handle(inv).await });
     }
 
     fn adopt(&self, task: LocalTask) -> Result<(), LocalTask> {
@@ -128,113 +173,68 @@ impl Worker for WasmWorker {
     }
 
     fn load(&self) -> Pin<Box<dyn Future<Output = LoadResult> + Send + '_>> {
-        let result = self
-            .pre
-            .as_ref()
-            .map(drop)
-            .map_err(|e| LoadError::Compile(e.clone()));
-        Box::pin(async move { result })
+        Box::pin(async move {
+            self.0
+                .ready()
+                .await
+                .as_ref()
+                .map(drop)
+                .map_err(Clone::clone)
+        })
     }
 
     fn retire(&self) {}
 
     fn is_running(&self) -> bool {
-        self.pre.is_ok()
+        matches!(self.0.run.get(), Some(Ok(_)))
     }
 }
 
-/// Runs one request through a fresh instance.
-async fn handle(
-    pre: ProxyPre<State>,
-    request: FetchRequest,
-) -> Result<http::Response<ResponseBody>, InvokeError> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| {
-        InvokeError::new(ErrorCode::ScriptError, format!("{what}: {e}"))
-    };
-    let body = match request.body {
-        InvocationBody::Empty => http_body_util::Empty::<Bytes>::new()
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-        InvocationBody::Full(bytes) => http_body_util::Full::new(bytes)
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-        InvocationBody::Stream(stream) => stream
-            .map_err(|_| wasmtime_wasi_http::Error::ConnectionTerminated)
-            .boxed_unsync(),
-    };
-    let mut builder = hyper::Request::builder()
-        .method(request.method)
-        .uri(request.url.as_str());
-    if let Some(headers) = builder.headers_mut() {
-        *headers = request.headers;
-    }
-    let hyper_request = builder
-        .body(body)
-        .map_err(|e| failed("the request cannot be handed to wasm", &e))?;
-    let mut store = Store::new(
-        pre.engine(),
-        State {
-            wasi: WasiCtx::builder().build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-        },
-    );
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let incoming = store
-        .data_mut()
-        .http()
-        .new_incoming_request(Scheme::Http, hyper_request)
-        .map_err(|e| failed("the request cannot be handed to wasm", &e))?;
-    let out = store
-        .data_mut()
-        .http()
-        .new_response_outparam(tx)
-        .map_err(|e| failed("the request cannot be handed to wasm", &e))?;
-    let task = tokio::spawn(async move {
-        let proxy = pre.instantiate_async(&mut store).await?;
-        proxy
-            .wasi_http_incoming_handler()
-            .call_handle(&mut store, incoming, out)
+/// Times what each request costs before the guest runs, the way the worker does it: a fresh
+/// store (under the default limits, through [`AppRun::store`]) and the instantiation of the
+/// linked component from `engine`'s pooling allocator, `n` times one after another; the store
+/// is dropped outside the timing. For the benchmark suite's `wasm` scenario.
+pub async fn measure_instantiate(
+    engine: &Arc<WasmEngine>,
+    registry: &edge_binding::Registry,
+    main: &std::path::Path,
+    n: usize,
+) -> Result<Vec<std::time::Duration>, String> {
+    let exports = {
+        let (engine, registry, main) = (engine.clone(), registry.clone(), main.to_path_buf());
+        tokio::task::spawn_blocking(move || link(&engine, &registry, &main))
             .await
-    });
-    match rx.await {
-        Ok(Ok(response)) => Ok(response.map(forward_body)),
-        Ok(Err(code)) => Err(InvokeError::new(
-            ErrorCode::ScriptError,
-            format!("the component answered with an error: {code:?}"),
-        )),
-        Err(_) => {
-            let why = match task.await {
-                Ok(Ok(())) => "the component did not set a response".to_string(),
-                Ok(Err(trap)) => format!("the component trapped: {trap:?}"),
-                Err(e) => format!("the component's task failed: {e}"),
-            };
-            Err(InvokeError::new(ErrorCode::ScriptError, why))
-        }
+            .map_err(|e| e.to_string())??
+    };
+    let proxy = exports
+        .proxy
+        .clone()
+        .ok_or("the component has no fetch handler")?;
+    let run = AppRun {
+        engine: engine.engine().clone(),
+        exports,
+        tenant: "bench".into(),
+        limits: Limits::default(),
+        enforce_limits: true,
+        allow_private: false,
+        expose_errors: false,
+        stats: Arc::default(),
+        console: Arc::default(),
+        env: Vec::new(),
+        bindings: edge_binding::AppBindings::default(),
+    };
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let breach = Arc::<state::Breach>::default();
+        let meter = Arc::<cpu::CpuMeter>::default();
+        let started = std::time::Instant::now();
+        let mut store = run.store(&breach, &meter);
+        proxy
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        times.push(started.elapsed());
+        drop(store);
     }
-}
-
-/// The component's response body, fed into the front door's body channel.
-fn forward_body(body: wasmtime_wasi_http::p2::body::HyperOutgoingBody) -> ResponseBody {
-    let (tx, end, out) = crate::body::body_channel(8);
-    tokio::spawn(async move {
-        let mut body = body;
-        while let Some(frame) = body.frame().await {
-            match frame {
-                Ok(frame) => {
-                    if let Ok(data) = frame.into_data()
-                        && tx.send(Ok(data)).await.is_err()
-                    {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(crate::body::BodyError(e.to_string()))).await;
-                    return;
-                }
-            }
-        }
-        end.complete();
-    });
-    out
+    Ok(times)
 }

@@ -31,3 +31,17 @@ pub enum LoadError {
     #[error("the isolate stopped while loading")]
     Stopped,
 }
+
+impl LoadError {
+    /// What an invocation of the app named `app` answers while it cannot load: a `503
+    /// load-error`, with this error's text only when `expose` (`edge dev`), else pointing at
+    /// the node's log.
+    pub fn reply(&self, app: &str, expose: bool) -> crate::error::InvokeError {
+        let message = if expose {
+            format!("the app {app:?} failed to load: {self}")
+        } else {
+            format!("the app {app:?} failed to load; see the node's log")
+        };
+        crate::error::InvokeError::new(crate::error::ErrorCode::LoadError, message)
+    }
+}
