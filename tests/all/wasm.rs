@@ -193,6 +193,7 @@ async fn hostile_guests_hit_their_limits_and_neighbours_keep_serving() {
         ("/loop", 503, "cpu-limit", Duration::from_secs(3)),
         ("/grow", 503, "memory-limit", Duration::from_secs(5)),
         ("/trap", 500, "script-error", Duration::from_secs(5)),
+        ("/resources", 500, "script-error", Duration::from_secs(5)),
         (
             "/sleep?ms=60000",
             503,

@@ -22,6 +22,11 @@ use super::stdio::ConsoleStream;
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::{LimitKind, Limits, TenantStats};
 
+/// Resources (requests, bodies, fields, buckets, …) one invocation may hold at once: host
+/// memory the guest's memory limit does not count, so bounded here (wasmtime's default is a
+/// million).
+const MAX_RESOURCES: usize = 10_000;
+
 /// What every invocation of one app version shares.
 pub(super) struct AppRun {
     pub(super) engine: wasmtime::Engine,
@@ -90,10 +95,12 @@ impl AppRun {
             .build();
         let mut slots = Slots::default();
         self.bindings.install_wasm(&mut slots);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         let state = StoreData {
             wasi,
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            table,
             limiter: Box::new(Limiter {
                 memory_bytes: self.limits.memory_bytes,
                 breach: breach.clone(),
