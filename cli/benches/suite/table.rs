@@ -6,7 +6,14 @@ use serde_json::{Value, json};
 
 /// The systems in the order their columns appear: edge's default build (V8), edge on the
 /// quickjs engine, the peers.
-pub const SYSTEMS: [&str; 5] = ["edge", "edge-quickjs", "deno", "workerd", "quickjs"];
+pub const SYSTEMS: [&str; 6] = [
+    "edge",
+    "edge-quickjs",
+    "deno",
+    "workerd",
+    "quickjs",
+    "wasmtime",
+];
 
 /// Whether column `i` of [`SYSTEMS`] is a build of edge (compared like for like, variant for
 /// variant).
