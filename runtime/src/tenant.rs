@@ -1,5 +1,6 @@
-//! A tenant: one app, its limits and counters, and the [`Worker`] its code runs behind (today
-//! always the JavaScript one, `isolate::JsWorker`).
+//! A tenant: one app, its limits and counters, and the [`Worker`] its code runs behind: the
+//! JavaScript one (`isolate::JsWorker`), or the WebAssembly one (`wasm::WasmWorker`) when the
+//! app's `main` is a `.wasm` component.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

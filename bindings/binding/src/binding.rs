@@ -10,7 +10,7 @@ use crate::store::{NodeStore, StoreError};
 
 /// One kind of binding (KV namespaces, queue producers, …): how it is configured, where its
 /// node-wide data lives, and what an app is handed. Engine-free: the JavaScript side is
-/// [`crate::js::JsBinding`], a wasm host's will sit beside it.
+/// [`crate::js::JsBinding`], the wasm side `wasm::WasmBinding` (features `js`, `wasm`).
 pub trait Binding: Send + Sync + 'static {
     /// One entry of the binding's `edge.toml` section, validated.
     type Entry: Debug + Send + Sync + 'static;

@@ -1,5 +1,5 @@
-//! [`KvBindings`]: what one app is handed, whatever runs its code (the JavaScript ops, later
-//! a wasm host): its namespaces and a bound on its writes awaiting commit.
+//! [`KvBindings`]: what one app is handed, whatever runs its code (the JavaScript ops, the
+//! wasm host): its namespaces and a bound on its writes awaiting commit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,6 @@
 //! The engine-free storage trait every KV backend implements, and the values that cross it.
 //!
-//! Callers (the JavaScript ops, the admin endpoint, the CLI, later the wasm host) never talk
+//! Callers (the JavaScript ops, the wasm host, the admin endpoint, the CLI) never talk
 //! to a backend directly: they go through [`crate::Namespace`], which checks Workers' rules
 //! first. A backend only stores, finds and hides what has expired. Every method is async so a
 //! networked backend fits behind the same trait; the local ones answer reads at once.

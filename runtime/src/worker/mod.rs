@@ -1,7 +1,7 @@
 //! The one interface a tenant's code runs behind, whatever the engine: a [`Worker`] takes
 //! [`Invocation`]s (requests and other events), loads the app, and retires. The JavaScript
-//! isolate machinery is one implementation (`isolate::JsWorker`); a WebAssembly one will be
-//! another. Compare Spin's `HttpExecutor` and workerd's `WorkerInterface`.
+//! isolate machinery is one implementation (`isolate::JsWorker`); wasmtime is the other
+//! (`wasm::WasmWorker`). Compare Spin's `HttpExecutor` and workerd's `WorkerInterface`.
 
 mod event;
 mod load_error;
