@@ -267,7 +267,7 @@ impl AppBindings {
 }
 
 impl AppBindings {
-    /// Puts the app's bindings into a wasm invocation's slots.
+    /// Puts the app's bindings into the slots its wasm guests get.
     #[cfg(feature = "wasm")]
     pub fn install_wasm(&self, slots: &mut crate::wasm::Slots) {
         for (binding, app) in &self.apps {

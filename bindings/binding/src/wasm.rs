@@ -26,8 +26,9 @@ pub struct StoreData {
     pub hooks: Box<dyn WasiHttpHooks>,
     /// What the guest's memories and tables may grow to.
     pub limiter: Box<dyn wasmtime::ResourceLimiter + Send>,
-    /// Each binding's state for this invocation.
-    pub slots: Slots,
+    /// What each binding was handed for the app: made once per app version, shared by its
+    /// invocations.
+    pub slots: Arc<Slots>,
 }
 
 impl WasiView for StoreData {
@@ -49,24 +50,20 @@ impl WasiHttpView for StoreData {
     }
 }
 
-/// Per-invocation state of the bindings, one value per type.
+/// What the bindings hand an app's guests, one value per type. Read-only once made: an
+/// invocation's own state (open buckets, …) lives in the store's resource table.
 #[derive(Default)]
-pub struct Slots(HashMap<TypeId, Box<dyn Any + Send>>);
+pub struct Slots(HashMap<TypeId, Box<dyn Any + Send + Sync>>);
 
 impl Slots {
     /// Stores `value`, replacing one of its type.
-    pub fn insert<T: Any + Send>(&mut self, value: T) {
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
         self.0.insert(TypeId::of::<T>(), Box::new(value));
     }
 
     /// The value of type `T`, if one was stored.
-    pub fn get<T: Any + Send>(&self) -> Option<&T> {
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.0.get(&TypeId::of::<T>())?.downcast_ref()
-    }
-
-    /// The value of type `T`, mutably.
-    pub fn get_mut<T: Any + Send>(&mut self) -> Option<&mut T> {
-        self.0.get_mut(&TypeId::of::<T>())?.downcast_mut()
     }
 }
 
@@ -76,13 +73,13 @@ pub trait WasmBinding: Binding {
     /// against every registered binding; a guest that imports none of them is unaffected).
     fn add_to_linker(&self, linker: &mut Linker<StoreData>) -> wasmtime::Result<()>;
 
-    /// Puts what `app` was handed (by [`Binding::configure`]) into a new invocation's
-    /// `slots`. `named` gives the app's entries of this kind that have a name, with their
+    /// Puts what `app` was handed (by [`Binding::configure`]) into the `slots` its guests
+    /// get (once per app version). `named` gives the app's entries of this kind that have a name, with their
     /// index: the name a guest opens a binding by.
     fn install(&self, app: &Self::App, named: &[(&str, u32)], slots: &mut Slots);
 }
 
 /// The index of each of an app's named entries, by name: what a guest opens a binding by.
-pub fn names(named: &[(&str, u32)]) -> Arc<HashMap<String, u32>> {
-    Arc::new(named.iter().map(|(n, i)| (n.to_string(), *i)).collect())
+pub fn names(named: &[(&str, u32)]) -> HashMap<String, u32> {
+    named.iter().map(|(n, i)| (n.to_string(), *i)).collect()
 }

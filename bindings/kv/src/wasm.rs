@@ -45,11 +45,10 @@ pub struct Bucket {
     cursors: Vec<String>,
 }
 
-/// What one wasm invocation may reach of KV: the app's namespaces, by binding name.
-#[derive(Clone)]
+/// What an app's wasm guests may reach of KV: the app's namespaces, by binding name.
 pub struct KvSlot {
     bindings: KvBindings,
-    names: Arc<HashMap<String, u32>>,
+    names: HashMap<String, u32>,
 }
 
 /// The host side, over a store's table and the invocation's slot.

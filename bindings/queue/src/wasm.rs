@@ -5,7 +5,6 @@
 //! `text` or `bytes` (the default); `v8` is JavaScript's own encoding and not accepted here.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use edge_binding::wasm::{Slots, StoreData, WasmBinding};
 use wasmtime::component::{HasData, Linker};
@@ -25,11 +24,10 @@ mod generated {
 
 use generated::edge::runtime::queue;
 
-/// What one wasm invocation may reach of queues: the app's producers, by binding name.
-#[derive(Clone)]
+/// What an app's wasm guests may reach of queues: the app's producers, by binding name.
 pub struct QueueSlot {
     bindings: QueueBindings,
-    names: Arc<HashMap<String, u32>>,
+    names: HashMap<String, u32>,
 }
 
 /// The host side, over the invocation's slot.

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -107,25 +108,36 @@ impl WasmEngine {
             path: path.to_path_buf(),
             message,
         };
-        let len = std::fs::metadata(path)
-            .map_err(|e| read_err(format!("cannot read the component: {e}")))?
-            .len();
-        if len > MAX_COMPONENT_BYTES {
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_COMPONENT_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|e| read_err(format!("cannot read the component: {e}")))?;
+        if bytes.len() as u64 > MAX_COMPONENT_BYTES {
             return Err(read_err(format!(
-                "the component is {len} bytes; the most edge loads is {MAX_COMPONENT_BYTES}"
+                "the component is larger than the {MAX_COMPONENT_BYTES} bytes edge loads"
             )));
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| read_err(format!("cannot read the component: {e}")))?;
         let digest: [u8; 32] = Sha256::digest(&bytes).into();
-        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(component) = compiled.get(&digest).and_then(Weak::upgrade) {
+        let shared = |compiled: &HashMap<[u8; 32], Weak<Component>>| {
+            compiled.get(&digest).and_then(Weak::upgrade)
+        };
+        if let Some(component) = shared(&self.compiled()) {
             return Ok(component);
         }
+        // Compiled without holding the map: one app's large component never holds up the
+        // others' loads (two apps with the same new file may both compile it, once).
         let component = Arc::new(self.load_or_compile(path, &bytes, &digest)?);
+        let mut compiled = self.compiled();
+        if let Some(first) = shared(&compiled) {
+            return Ok(first);
+        }
         compiled.retain(|_, c| c.strong_count() > 0);
         compiled.insert(digest, Arc::downgrade(&component));
         Ok(component)
+    }
+
+    fn compiled(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Weak<Component>>> {
+        self.compiled.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn load_or_compile(

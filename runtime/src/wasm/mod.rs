@@ -96,7 +96,11 @@ impl Inner {
                         expose_errors: self.shared.expose_errors,
                         stats: self.stats.clone(),
                         console: self.console.clone(),
-                        bindings: self.bindings.clone(),
+                        slots: {
+                            let mut slots = edge_binding::wasm::Slots::default();
+                            self.bindings.install_wasm(&mut slots);
+                            Arc::new(slots)
+                        },
                         env: self
                             .app
                             .vars
@@ -221,7 +225,7 @@ pub async fn measure_instantiate(
         stats: Arc::default(),
         console: Arc::default(),
         env: Vec::new(),
-        bindings: edge_binding::AppBindings::default(),
+        slots: Arc::default(),
     };
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {

@@ -41,8 +41,8 @@ pub(super) struct AppRun {
     /// The app's `[vars]`, as the guest's environment (strings as they are, other values
     /// as JSON).
     pub(super) env: Vec<(String, String)>,
-    /// What the app's bindings put in each invocation's store.
-    pub(super) bindings: edge_binding::AppBindings,
+    /// What the app's bindings hand its guests (every store shares it).
+    pub(super) slots: Arc<Slots>,
 }
 
 /// How a guest's call ended.
@@ -93,8 +93,6 @@ impl AppRun {
             .allow_ip_name_lookup(false)
             .envs(&self.env)
             .build();
-        let mut slots = Slots::default();
-        self.bindings.install_wasm(&mut slots);
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let state = StoreData {
@@ -111,7 +109,7 @@ impl AppRun {
                 remaining: self.limits.subrequests,
                 breach: breach.clone(),
             }),
-            slots,
+            slots: self.slots.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| s.limiter.as_mut());
