@@ -1,6 +1,6 @@
 //! `edge dev [DIR]`: one app, every request goes to it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -33,6 +33,12 @@ pub struct DevArgs {
     /// `wrangler dev --test-scheduled` does.
     #[arg(long)]
     test_scheduled: bool,
+    /// Set the variable KEY to VALUE (text) for the app, over its `[vars]`. Repeat for more.
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// Do not reload the app when its files change.
+    #[arg(long)]
+    no_watch: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -61,13 +67,93 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             },
         )?,
+        vars: args.vars,
         ..NodeOptions::default()
     };
     let node = Node::single(&args.dir, options)
         .with_context(|| format!("cannot start the app in {}", args.dir.display()))?;
     let addr = format!("{}:{}", args.host, args.port);
-    // Ctrl-C lets a request in flight finish, briefly: a developer wants the prompt back.
-    crate::serve::listen(node, &addr, &state_dir, DEV_GRACE)
+    let banner = banner(&node, &state_dir, !args.no_watch);
+    crate::serve::listen(
+        node,
+        crate::serve::Listen {
+            addr: &addr,
+            data_dir: &state_dir,
+            // Ctrl-C lets a request in flight finish, briefly: a developer wants the prompt
+            // back.
+            grace: DEV_GRACE,
+            watch: !args.no_watch,
+            banner,
+            admin: Default::default(),
+            tls: None,
+        },
+    )
+}
+
+/// `KEY=VALUE` of `--var`.
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
+}
+
+/// What `edge dev` prints before its `listening on` line: the app, its bindings and vars,
+/// where its local state lives, and whether it reloads on change.
+fn banner(node: &Node, state_dir: &Path, watch: bool) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let Some(tenant) = node.tenants().into_iter().next() else {
+        return out;
+    };
+    let app = tenant.app();
+    let _ = writeln!(
+        out,
+        "edge dev: {} ({})",
+        app.name,
+        app.root.join(edge_runtime::config::CONFIG_FILE).display()
+    );
+    let _ = writeln!(out, "  main        {}", app.main.display());
+    for binding in &app.bindings {
+        let name = binding
+            .name
+            .as_ref()
+            .map_or_else(|| binding.kind.to_string(), |n| format!("env.{n}"));
+        let resource = binding
+            .claim
+            .as_ref()
+            .map(|c| format!(" {:?}", c.resource))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  {name:<11} {}{resource}", binding.kind);
+    }
+    if !app.vars.is_empty() {
+        let keys: Vec<&str> = app.vars.keys().map(String::as_str).collect();
+        let _ = writeln!(out, "  vars        {}", keys.join(", "));
+    }
+    let mut files: Vec<String> = std::fs::read_dir(state_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".redb"))
+        .collect();
+    files.sort();
+    if !files.is_empty() {
+        let _ = writeln!(
+            out,
+            "  local data  {} ({}), kept between runs",
+            state_dir.display(),
+            files.join(", ")
+        );
+    }
+    if watch {
+        let _ = writeln!(
+            out,
+            "  reloads     when files in {} change; Ctrl-C to stop",
+            app.root.display()
+        );
+    }
+    out
 }
 
 /// How long `edge dev` lets requests in flight finish after Ctrl-C.

@@ -33,10 +33,23 @@ pub struct LimitArgs {
     /// Ceiling on an app's `limits.subrequests`.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     max_subrequests: u32,
-    /// Largest request body accepted, in MiB: a longer one is answered 413 without reaching
-    /// its app.
+    /// Largest request body accepted, in MiB, for apps that do not set a smaller
+    /// `limits.request_body_mb`: a longer one is answered 413 without reaching its app.
     #[arg(long, default_value_t = 100, value_name = "MIB")]
     max_body_mb: u64,
+    /// Default requests one app serves at once; past it they wait up to --request-wait-ms in a
+    /// line as long, then get `503 overloaded` with `retry-after`.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    concurrent_requests: u32,
+    /// Ceiling on an app's `limits.concurrent_requests`.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_concurrent_requests: u32,
+    /// Requests the node serves at once over all its apps; past it, as above.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    node_concurrent_requests: usize,
+    /// How long a request past a bound on requests at once waits for a slot, in ms.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    request_wait_ms: u64,
     /// Seconds a client may take to send a request head before its connection is closed.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     header_timeout_secs: u64,
@@ -76,12 +89,18 @@ impl LimitArgs {
             memory_bytes: (self.max_memory_mb as usize) << 20,
             wall: Duration::from_millis(self.max_wall_ms),
             subrequests: self.max_subrequests,
+            concurrent_requests: self.max_concurrent_requests.max(1),
+            request_body_bytes: self.max_body_mb.saturating_mul(1 << 20),
         };
         let defaults = Limits {
             cpu: Duration::from_millis(self.cpu_ms).min(ceilings.cpu),
             memory_bytes: ((self.memory_mb as usize) << 20).min(ceilings.memory_bytes),
             wall: Duration::from_millis(self.wall_ms).min(ceilings.wall),
             subrequests: self.subrequests.min(ceilings.subrequests),
+            concurrent_requests: self
+                .concurrent_requests
+                .clamp(1, ceilings.concurrent_requests),
+            request_body_bytes: ceilings.request_body_bytes,
         };
         NodeLimits { defaults, ceilings }
     }
@@ -105,6 +124,8 @@ impl LimitArgs {
             send_timeout: Duration::from_secs(self.send_timeout_secs.max(1)),
             max_connections: self.max_connections,
             max_connections_per_ip: self.max_connections_per_ip,
+            max_requests: self.node_concurrent_requests.max(1),
+            request_wait: Duration::from_millis(self.request_wait_ms),
             ..FrontDoorLimits::default()
         }
     }

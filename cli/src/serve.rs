@@ -56,6 +56,28 @@ pub struct ServeArgs {
     /// to this many seconds to finish before exiting (a second signal exits at once).
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     grace_secs: u64,
+    /// Also serve HTTPS (HTTP/2 and HTTP/1.1) on this address, with the certificates of
+    /// --tls-certs.
+    #[arg(long, value_name = "ADDR", requires = "tls_certs")]
+    tls_listen: Option<String>,
+    /// The TLS certificates: one folder per certificate holding fullchain.pem and
+    /// privkey.pem (certbot's live/ layout), chosen by SNI against each certificate's names
+    /// and read again when the files change.
+    #[arg(long, value_name = "DIR", requires = "tls_listen")]
+    tls_certs: Option<PathBuf>,
+    /// Address of the admin endpoint (apps, usage, `/metrics`, the CLI's KV and queue
+    /// commands). Loopback by default; port 0 picks a free one (announced in admin.json).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    admin_listen: std::net::SocketAddr,
+    /// A file holding the admin endpoint's bearer token (surrounding whitespace ignored).
+    /// Without it or EDGE_ADMIN_TOKEN, a random token is made at each start and written to
+    /// admin.json (mode 0600) for the CLI.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Do not watch the apps directory: reload only on SIGHUP. By default a changed app is
+    /// reloaded once its files settle (the old version serves until the new one has loaded).
+    #[arg(long)]
+    no_watch: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -63,10 +85,57 @@ pub struct ServeArgs {
     limits: crate::limits::LimitArgs,
 }
 
+/// How [`listen`] runs a node.
+pub struct Listen<'a> {
+    /// `HOST:PORT`.
+    pub addr: &'a str,
+    /// Where the admin endpoint announces itself.
+    pub data_dir: &'a std::path::Path,
+    /// How long requests in flight may take to finish once asked to stop.
+    pub grace: Duration,
+    /// Reload the node when its apps' files change.
+    pub watch: bool,
+    /// Printed on stdout before the `listening on` line (`edge dev`'s banner).
+    pub banner: String,
+    /// Where the admin endpoint listens and its token.
+    pub admin: edge_runtime::admin::AdminOptions,
+    /// An HTTPS listener's address and certificates directory.
+    pub tls: Option<(String, PathBuf)>,
+}
+
+/// The admin token from `--admin-token-file`, else `EDGE_ADMIN_TOKEN`, else none (a random
+/// one is made).
+fn admin_token(file: Option<&std::path::Path>) -> anyhow::Result<Option<String>> {
+    let token = match file {
+        Some(file) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the admin token file {}", file.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => std::env::var("EDGE_ADMIN_TOKEN")
+            .ok()
+            .map(|t| t.trim().to_string()),
+    };
+    match token {
+        Some(t) if t.len() < 16 => {
+            anyhow::bail!(
+                "the admin token must be at least 16 characters (it guards every app's data)"
+            )
+        }
+        other => Ok(other),
+    }
+}
+
 /// Runs `edge serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format, logging::SERVE_FILTER);
     let data_dir = args.data_dir.unwrap_or_else(|| PathBuf::from(".edge-data"));
+    let admin = edge_runtime::admin::AdminOptions {
+        listen: args.admin_listen,
+        token: admin_token(args.admin_token_file.as_deref())?,
+        always: true,
+    };
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let options = NodeOptions {
@@ -94,6 +163,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             },
         )?,
         open_storage: true,
+        vars: Vec::new(),
     };
     let (node, errors) = Node::from_apps_dir(&args.apps, options)
         .with_context(|| format!("cannot start a node for {}", args.apps.display()))?;
@@ -107,20 +177,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     listen(
         node,
-        &args.listen,
-        &data_dir,
-        Duration::from_secs(args.grace_secs),
+        Listen {
+            addr: &args.listen,
+            data_dir: &data_dir,
+            grace: Duration::from_secs(args.grace_secs),
+            watch: !args.no_watch,
+            banner: String::new(),
+            admin,
+            tls: args.tls_listen.zip(args.tls_certs),
+        },
     )
 }
 
 /// Binds `addr`, starts the admin endpoint (announced in `data_dir/admin.json`) if the node
-/// has a binding's storage open, prints `listening on http://HOST:PORT` on stdout, and serves until killed.
-pub fn listen(
-    node: Node,
-    addr: &str,
-    data_dir: &std::path::Path,
-    grace: Duration,
-) -> anyhow::Result<ExitCode> {
+/// has a binding's storage open, starts watching the apps (`watch`), prints the banner and
+/// `listening on http://HOST:PORT` on stdout, and serves until stopped.
+pub fn listen(node: Node, how: Listen<'_>) -> anyhow::Result<ExitCode> {
+    let Listen {
+        addr,
+        data_dir,
+        grace,
+        watch,
+        banner,
+        admin,
+        tls,
+    } = how;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,11 +212,37 @@ pub fn listen(
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         let node = Arc::new(node);
-        let _admin = edge_runtime::admin::start(node.clone(), data_dir)
+        let _admin = edge_runtime::admin::start(node.clone(), data_dir, &admin)
             .await
             .with_context(|| {
                 format!("cannot start the admin endpoint in {}", data_dir.display())
             })?;
+        let (https, _cert_watcher) = match tls {
+            Some((tls_addr, dir)) => {
+                let certs = edge_runtime::server::tls::TlsCerts::load(&dir)?;
+                let acceptor = certs.acceptor()?;
+                let tls_listener = tokio::net::TcpListener::bind(&tls_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {tls_addr}"))?;
+                let https = tls_listener.local_addr()?;
+                let cert_watcher = certs.watch().with_context(|| {
+                    format!("cannot watch {} for certificate renewals", dir.display())
+                })?;
+                tracing::info!(certificates = certs.len(), %https, "serving HTTPS");
+                tokio::spawn(edge_runtime::server::tls::serve(
+                    tls_listener,
+                    node.clone(),
+                    acceptor,
+                ));
+                (Some(https), Some(cert_watcher))
+            }
+            None => (None, None),
+        };
+        let watcher = if watch {
+            Some(node.watch(|r| log_reload(&r.result, Some(r.took)))?)
+        } else {
+            None
+        };
         #[allow(
             clippy::print_stdout,
             reason = "the readiness line is the CLI's output"
@@ -143,6 +250,10 @@ pub fn listen(
         {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
+            out.write_all(banner.as_bytes())?;
+            if let Some(https) = https {
+                writeln!(out, "listening on https://{https}")?;
+            }
             writeln!(out, "listening on http://{local}")?;
             out.flush()?;
         }
@@ -165,9 +276,13 @@ pub fn listen(
                 Some(()) = next(&mut hangups) => reload(&node).await,
             }
         }
-        // Close the listener (no new connections); requests in flight may finish, up to the
-        // grace period. A second signal stops at once.
+        // Close the listener (no new connections) and stop the triggers (no new cron runs or
+        // queue batches); requests in flight, batches in flight and `waitUntil` work may
+        // finish, up to the grace period. A second signal stops at once.
         drop(server);
+        drop(watcher);
+        node.stop_triggers();
+        let deadline = tokio::time::Instant::now() + grace;
         let requests = node.requests();
         if requests.count() > 0 {
             tracing::info!(
@@ -175,15 +290,33 @@ pub fn listen(
                 grace_secs = grace.as_secs_f64(),
                 "letting requests in flight finish"
             );
-            tokio::select! {
-                () = requests.drained() => tracing::info!("every request finished"),
-                () = tokio::time::sleep(grace) => tracing::warn!(
-                    in_flight = requests.count(),
-                    "grace period over; stopping with requests in flight"
-                ),
-                _ = tokio::signal::ctrl_c() => tracing::warn!("interrupted again; stopping now"),
-                _ = terminated() => tracing::warn!("terminated again; stopping now"),
+        }
+        let finished = tokio::select! {
+            () = async {
+                requests.drained().await;
+                // Every isolate finishes its invocations (queue batches included) and its
+                // `waitUntil` work, then stops.
+                node.retire_all();
+                node.isolates().drained().await;
+            } => true,
+            () = tokio::time::sleep_until(deadline) => false,
+            _ = tokio::signal::ctrl_c() => {
+                tracing::warn!("interrupted again; stopping now");
+                return Ok(ExitCode::SUCCESS);
             }
+            _ = terminated() => {
+                tracing::warn!("terminated again; stopping now");
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        if finished {
+            tracing::info!("every request, batch and waitUntil task finished; stopped");
+        } else {
+            tracing::warn!(
+                requests = requests.count(),
+                isolates = node.isolates().count(),
+                "grace period over; stopping with work in flight"
+            );
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -192,7 +325,18 @@ pub fn listen(
 /// Reads the apps again (on SIGHUP) and logs what changed.
 async fn reload(node: &Node) {
     tracing::info!("hangup: reading the apps again");
-    match node.reload().await {
+    let started = std::time::Instant::now();
+    let result = node.reload().await;
+    log_reload(&result, Some(started.elapsed()));
+}
+
+/// Logs what a reload changed (one `apps reloaded` line, with how long it took), or why it
+/// could not. Why a new version failed to load was logged as it failed.
+fn log_reload(
+    result: &Result<edge_runtime::Reloaded, edge_runtime::NodeError>,
+    took: Option<Duration>,
+) {
+    match result {
         Ok(report) => {
             for e in &report.errors {
                 tracing::error!("{e}");
@@ -203,6 +347,7 @@ async fn reload(node: &Node) {
                 removed = ?report.removed,
                 failed = ?report.failed.iter().map(|(name, _)| name).collect::<Vec<_>>(),
                 unchanged = report.unchanged,
+                took_ms = took.map(|t| t.as_secs_f64() * 1000.0),
                 "apps reloaded"
             );
         }

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     WallLimit,
     /// The invocation made more outbound fetches than its limit.
     SubrequestLimit,
+    /// The app, or the node, is serving as many requests as it may at once and its short line
+    /// of waiting requests is full or moved too slowly; the answer carries `retry-after`.
+    Overloaded,
 }
 
 impl ErrorCode {
@@ -51,6 +54,7 @@ impl ErrorCode {
             Self::MemoryLimit => "memory-limit",
             Self::WallLimit => "wall-limit",
             Self::SubrequestLimit => "subrequest-limit",
+            Self::Overloaded => "overloaded",
         }
     }
 
@@ -66,7 +70,8 @@ impl ErrorCode {
             | Self::CpuLimit
             | Self::MemoryLimit
             | Self::WallLimit
-            | Self::SubrequestLimit => S::SERVICE_UNAVAILABLE,
+            | Self::SubrequestLimit
+            | Self::Overloaded => S::SERVICE_UNAVAILABLE,
             Self::BadRequest => S::BAD_REQUEST,
             Self::PayloadTooLarge => S::PAYLOAD_TOO_LARGE,
         }

@@ -31,6 +31,10 @@ pub struct TenantShared {
     /// The engine wasm apps run on.
     pub wasm: Arc<crate::wasm::WasmEngine>,
     pub(crate) next_isolate: AtomicU64,
+    /// Each app's counters, by name: kept across its versions for as long as the node runs.
+    /// Isolates running an app now (a stopping node waits for them).
+    pub isolates: Arc<crate::server::InFlight>,
+    pub(crate) app_stats: std::sync::Mutex<std::collections::HashMap<String, Arc<TenantStats>>>,
 }
 
 impl TenantShared {
@@ -51,7 +55,15 @@ impl TenantShared {
             pool: None,
             wasm: crate::wasm::WasmEngine::new(Default::default()),
             next_isolate: AtomicU64::new(1),
+            isolates: Default::default(),
+            app_stats: Default::default(),
         }
+    }
+
+    /// The counters of the app named `name` (made on first use).
+    fn stats_for(&self, name: &str) -> Arc<TenantStats> {
+        let mut all = self.app_stats.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(name.to_string()).or_default().clone()
     }
 }
 
@@ -72,6 +84,7 @@ pub struct Tenant {
     limits: Limits,
     stats: Arc<TenantStats>,
     worker: Arc<dyn Worker>,
+    gate: crate::server::overload::Gate,
 }
 
 impl Tenant {
@@ -83,7 +96,7 @@ impl Tenant {
         shared: Arc<TenantShared>,
     ) -> Result<Arc<Self>, crate::config::ConfigError> {
         let app = Arc::new(app);
-        let stats = Arc::<TenantStats>::default();
+        let stats = shared.stats_for(&app.name);
         let info = edge_binding::AppInfo {
             name: &app.name,
             memory_limit: limits.memory_bytes as u64,
@@ -102,11 +115,16 @@ impl Tenant {
         } else {
             JsWorker::new(app.clone(), limits, stats.clone(), shared, bindings)
         };
+        let gate = crate::server::overload::Gate::new(
+            limits.concurrent_requests as usize,
+            format!("the app {:?}", app.name),
+        );
         Ok(Arc::new(Self {
             app,
             limits,
             stats,
             worker,
+            gate,
         }))
     }
 
@@ -120,9 +138,19 @@ impl Tenant {
         &self.limits
     }
 
-    /// The tenant's counters now.
+    /// The app's bound on requests served at once (this version's).
+    pub fn gate(&self) -> &crate::server::overload::Gate {
+        &self.gate
+    }
+
+    /// The app's counters now (across its versions).
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// The app's counters, to add to (the front door records responses).
+    pub fn counters(&self) -> &TenantStats {
+        &self.stats
     }
 
     /// The app's name.
@@ -142,17 +170,20 @@ impl Tenant {
     /// handler's promise settled, or the error it threw or the limit it broke.
     pub async fn dispatch(&self, request_id: crate::RequestId, event: Event) -> Reply {
         let (reply, rx) = oneshot::channel();
+        let started = std::time::Instant::now();
         self.invoke(Invocation {
             request_id,
             event,
             reply,
         });
-        rx.await.unwrap_or_else(|_| {
+        let outcome = rx.await.unwrap_or_else(|_| {
             Err(InvokeError::new(
                 ErrorCode::Unavailable,
                 "the app's isolate stopped before answering",
             ))
-        })
+        });
+        self.stats.ran(started.elapsed(), self.limits.memory_bytes);
+        outcome
     }
 
     /// Runs `task` beside the app's code (see [`Worker::adopt`]); gives it back when it cannot.

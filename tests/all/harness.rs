@@ -53,6 +53,8 @@ pub struct Edge {
     pub base: String,
     /// The port it listens on.
     pub port: u16,
+    /// `127.0.0.1:PORT` of its HTTPS listener, if it has one.
+    pub https: Option<String>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -100,16 +102,20 @@ impl Edge {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut https = None;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(addr) = line.strip_prefix("listening on https://") {
+                    https = Some(addr.to_string());
+                }
                 if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(addr.to_string());
+                    let _ = tx.send((addr.to_string(), https.take()));
                 }
             }
         });
         // The first start of a new binary builds the startup snapshot: allow for it.
-        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(addr) => addr,
+        let (addr, https) = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(addrs) => addrs,
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -125,6 +131,7 @@ impl Edge {
             child,
             base: format!("http://{addr}"),
             port,
+            https,
             stderr,
         }
     }
@@ -247,6 +254,9 @@ impl Drop for Edge {
 
 /// An HTTP client with no connection reuse surprises and a generous timeout.
 pub fn client() -> reqwest::Client {
+    // The tests' client can speak TLS (tls.rs); both of rustls's providers are compiled in,
+    // so one is chosen before a client is made.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .no_proxy()

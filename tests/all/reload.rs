@@ -67,7 +67,7 @@ async fn sighup_reloads_the_apps_without_dropping_a_request() {
     write_app(&apps, "two", &says("two"));
     write_app(&apps, "same", &says("same"));
     write_app(&apps, "slow", &slow_says("slow v1"));
-    let edge = Edge::serve(&apps, &[]);
+    let edge = Edge::serve(&apps, &["--no-watch"]);
     let c = client();
     assert_eq!(
         get_text(&c, &edge.url("/"), Some("one.test")).await,
@@ -164,7 +164,7 @@ async fn a_reload_does_not_hand_an_apps_claims_to_a_newcomer() {
     let toml = apps.join("m-owner/edge.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     std::fs::write(&toml, format!("{text}{consumer}")).unwrap();
-    let edge = Edge::serve(&apps, &[]);
+    let edge = Edge::serve(&apps, &["--no-watch"]);
     let c = client();
     assert_eq!(status(&c, &edge, "m-owner.test").await, 200);
 

@@ -11,7 +11,8 @@
 //! `$EDGE_BENCH_PEERS`) on first use.
 //!
 //! Scenarios, one module each: `hello`, `json`, `cold_start`, `density`, `cpu`, `kv`, `queues`,
-//! `wasm` (against `wasmtime serve`, installed with cargo into the peers cache). The README's
+//! `wasm` (against `wasmtime serve`, installed with cargo into the peers cache), `reload` (save →
+//! serving, against `deno serve --watch` and `workerd serve --watch`). The README's
 //! Performance section says what each one measures.
 
 #![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
@@ -31,6 +32,7 @@ mod peers;
 mod process;
 mod queues;
 mod readme;
+mod reload;
 mod report;
 mod settings;
 mod stats;
@@ -49,7 +51,7 @@ use settings::Settings;
 type Scenario = fn(&Settings, &Path, &mut Report);
 
 /// Every scenario in the order the suite runs them, with the function that runs it.
-const SCENARIOS: [(&str, Scenario); 8] = [
+const SCENARIOS: [(&str, Scenario); 9] = [
     ("hello", hello::run),
     ("json", json::run),
     ("cold_start", cold_start::run),
@@ -58,6 +60,7 @@ const SCENARIOS: [(&str, Scenario); 8] = [
     ("kv", kv::run),
     ("queues", queues::run),
     ("wasm", wasm::run),
+    ("reload", reload::run),
 ];
 
 /// Scenarios the suite lists but cannot run yet, with the reason.

@@ -156,12 +156,18 @@ pub fn wasmtime_serve(bin: &Path, component: &Path) -> Server {
 /// 127.0.0.1:0 and handed over as the child's stdin (`--socket-fd http=0`), so no port is ever
 /// guessed. Returns at once: the listener queues connections until workerd accepts them.
 pub fn workerd(bin: &Path, config: &Path) -> Server {
+    workerd_with(bin, config, &[])
+}
+
+/// [`workerd`] with more flags (`--watch`).
+pub fn workerd_with(bin: &Path, config: &Path, flags: &[&str]) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let port = listener.local_addr().expect("listener address").port();
     let mut child = Command::new(bin)
         .arg("serve")
         .arg(config)
         .args(["--socket-fd", "http=0"])
+        .args(flags)
         .stdin(Stdio::from(OwnedFd::from(listener)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

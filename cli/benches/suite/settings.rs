@@ -34,6 +34,8 @@ pub struct Settings {
     pub density_deno_processes: usize,
     /// Timed `workload()` calls per round under plain QuickJS-NG in the `cpu` scenario.
     pub cpu_calls: usize,
+    /// Saves per system timed by the `reload` scenario.
+    pub reload_saves: usize,
 }
 
 impl Settings {
@@ -54,6 +56,7 @@ impl Settings {
                 density_rounds: 1,
                 density_deno_processes: 3,
                 cpu_calls: 20,
+                reload_saves: 10,
             }
         } else {
             Settings {
@@ -70,6 +73,7 @@ impl Settings {
                 density_rounds: 2,
                 density_deno_processes: 5,
                 cpu_calls: 100,
+                reload_saves: 50,
             }
         }
     }
@@ -105,6 +109,7 @@ impl Settings {
             "density_rounds": self.density_rounds,
             "density_deno_processes": self.density_deno_processes,
             "cpu_qjs_calls": self.cpu_calls,
+            "reload_saves": self.reload_saves,
         })
     }
 }

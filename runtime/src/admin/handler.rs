@@ -1,21 +1,45 @@
-//! Requests to the admin endpoint: the token check, then the binding whose path it is.
+//! Requests to the admin endpoint: the token check, then the node's own paths (`/metrics`,
+//! `/v1/apps`), then the binding whose path it is.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use edge_binding::Registry;
-use edge_binding::admin::{AdminReply, AdminRequest, error};
-use http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use bytes::Bytes;
+use edge_binding::admin::{AdminReply, AdminRequest, error, json};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use crate::node::Node;
+
 pub(super) struct AdminState {
-    pub(super) bindings: Registry,
+    pub(super) node: Arc<Node>,
     pub(super) token: String,
 }
 
 pub(super) async fn handle(state: &AdminState, req: Request<Incoming>) -> AdminReply {
     if !authorized(state, &req) {
-        return error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        let mut reply = error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
+        reply.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+        return reply;
+    }
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/metrics") => {
+            let mut reply =
+                http::Response::new(Full::new(Bytes::from(super::metrics::render(&state.node))));
+            reply.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(super::metrics::CONTENT_TYPE),
+            );
+            return reply;
+        }
+        (&Method::GET, "/v1/apps") => {
+            return json(StatusCode::OK, super::apps::list(&state.node));
+        }
+        _ => {}
     }
     let query: HashMap<String, String> = req
         .uri()
@@ -33,7 +57,7 @@ pub(super) async fn handle(state: &AdminState, req: Request<Incoming>) -> AdminR
         query,
         body: body.map_err(std::io::Error::other).boxed_unsync(),
     };
-    match state.bindings.admin(&mut request) {
+    match state.node.bindings().admin(&mut request) {
         Some(reply) => reply.await,
         None => error(StatusCode::NOT_FOUND, "no such admin path"),
     }

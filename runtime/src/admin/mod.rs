@@ -1,14 +1,18 @@
-//! The node's loopback admin endpoint, so the CLI (`edge kv`, …) can work on a running node's
-//! data (redb lets one process open a file). It listens on `127.0.0.1:0`, requires a bearer
-//! token, and announces itself in `admin.json` (mode 0600) in the data directory; the file is
-//! removed when the node stops cleanly and ignored by the CLI when nothing answers at its
-//! address.
+//! The node's admin endpoint, on a listener of its own (loopback by default): the CLI (`edge
+//! kv`, `edge queue`, `edge trigger`) works on a running node's data through it (redb lets one
+//! process open a file), operators list the apps with their versions, errors and usage
+//! (`GET /v1/apps`), and Prometheus scrapes `GET /metrics`. Every request needs the bearer
+//! token (the operator's, from a file or the environment, or a random one); the endpoint
+//! announces itself in `admin.json` (mode 0600) in the data directory, which is removed when
+//! the node stops cleanly and ignored by the CLI when nothing answers at its address.
 //!
-//! Every path is under `/v1`; the node's bindings answer their own (the KV ones are listed in
-//! `edge_kv::admin`).
+//! Paths under `/v1` other than `/v1/apps` belong to the node's bindings (the KV ones are
+//! listed in `edge_kv::admin`).
 
+mod apps;
 mod handler;
 mod info;
+mod metrics;
 
 pub use info::{ADMIN_FILE, AdminInfo};
 
@@ -35,22 +39,53 @@ impl Drop for Admin {
     }
 }
 
-/// Starts the admin endpoint for `node`'s bindings (if any has its storage open) and writes
-/// `admin.json` into `dir`. Must be called inside a tokio runtime.
-pub async fn start(node: Arc<Node>, dir: &Path) -> std::io::Result<Option<Admin>> {
-    if !node.bindings().any_open() {
+/// Where the admin endpoint listens and what token it takes.
+#[derive(Clone, Debug)]
+pub struct AdminOptions {
+    /// The address to listen on (`127.0.0.1:0` by default: loopback, any free port).
+    pub listen: std::net::SocketAddr,
+    /// The bearer token every request must carry; a random one if `None`.
+    pub token: Option<String>,
+    /// Start even if no binding's storage is open (a node with nothing the CLI could reach
+    /// still has apps and metrics to show).
+    pub always: bool,
+}
+
+impl Default for AdminOptions {
+    fn default() -> Self {
+        Self {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+            always: false,
+        }
+    }
+}
+
+/// Starts the admin endpoint for `node` (unless no binding has its storage open and
+/// `options.always` is off) and writes `admin.json` into `dir`. Must be called inside a tokio
+/// runtime.
+pub async fn start(
+    node: Arc<Node>,
+    dir: &Path,
+    options: &AdminOptions,
+) -> std::io::Result<Option<Admin>> {
+    if !options.always && !node.bindings().any_open() {
         return Ok(None);
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = tokio::net::TcpListener::bind(options.listen).await?;
+    let token = match &options.token {
+        Some(token) => token.clone(),
+        None => info::new_token()?,
+    };
     let info = AdminInfo {
         url: format!("http://{}", listener.local_addr()?),
-        token: info::new_token()?,
+        token,
         pid: std::process::id(),
     };
     let file = dir.join(ADMIN_FILE);
     info.write(&file)?;
     let state = Arc::new(handler::AdminState {
-        bindings: node.bindings().clone(),
+        node,
         token: info.token.clone(),
     });
     tokio::spawn(async move {

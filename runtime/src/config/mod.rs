@@ -79,6 +79,15 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The app folder whose config this is.
+    pub fn folder(&self) -> &Path {
+        let (Self::Read { path, .. } | Self::Parse { path, .. } | Self::Invalid { path, .. }) =
+            self;
+        path.parent().unwrap_or(path)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {

@@ -182,6 +182,7 @@ impl JsWorker {
             enforce_limits: self.shared.enforce_limits,
             registry: self.shared.bindings.clone(),
             bindings: self.bindings.clone(),
+            live: self.shared.isolates.clone(),
         };
         let handle = super::spawn(spec, me, self.shared.pool.as_ref(), first_task)?;
         *state = State::Running(handle);

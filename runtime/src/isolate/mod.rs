@@ -64,6 +64,9 @@ pub struct IsolateSpec {
     pub registry: edge_binding::Registry,
     /// What the app's bindings (KV namespaces, …) are, ready to install into an isolate.
     pub bindings: edge_binding::AppBindings,
+    /// The node's count of isolates running an app: this one counts from when it is given
+    /// its app until its thread ends (its `waitUntil` work included).
+    pub live: Arc<crate::server::InFlight>,
 }
 
 /// How an isolate reports on its life to whoever owns it (the tenant).

@@ -115,6 +115,7 @@ fn run(
         return;
     };
     drop(assignments);
+    let _live = spec.live.begin();
     let queue = Rc::new(RefCell::new(Queue { rx, next: None }));
     let made = match made {
         Ok(made) => made,

@@ -105,16 +105,24 @@ pub struct Limits {
     pub wall: Duration,
     /// Outbound `fetch` calls per invocation.
     pub subrequests: u32,
+    /// Requests the app serves at once (past it they wait briefly, then get `503
+    /// overloaded`).
+    pub concurrent_requests: u32,
+    /// The largest request body the app accepts, in bytes.
+    pub request_body_bytes: u64,
 }
 
 impl Default for Limits {
-    /// Workers' defaults: 50 ms CPU, 128 MiB, 30 s wall clock, 50 subrequests.
+    /// Workers' defaults: 50 ms CPU, 128 MiB, 30 s wall clock, 50 subrequests, 100 MiB
+    /// request bodies; and 1000 requests at once.
     fn default() -> Self {
         Self {
             cpu: Duration::from_millis(50),
             memory_bytes: 128 << 20,
             wall: Duration::from_secs(30),
             subrequests: 50,
+            concurrent_requests: 1000,
+            request_body_bytes: 100 << 20,
         }
     }
 }
@@ -131,6 +139,10 @@ pub struct LimitSettings {
     pub wall_ms: Option<u64>,
     /// `subrequests`
     pub subrequests: Option<u64>,
+    /// `concurrent_requests`
+    pub concurrent_requests: Option<u64>,
+    /// `request_body_mb`
+    pub request_body_mb: Option<u64>,
 }
 
 impl LimitSettings {
@@ -147,6 +159,13 @@ impl LimitSettings {
         check("memory_mb", self.memory_mb, 16, 65_536)?;
         check("wall_ms", self.wall_ms, 1, 86_400_000)?;
         check("subrequests", self.subrequests, 0, 1_000_000)?;
+        check(
+            "concurrent_requests",
+            self.concurrent_requests,
+            1,
+            1_000_000,
+        )?;
+        check("request_body_mb", self.request_body_mb, 1, 1 << 20)?;
         Ok(())
     }
 }
@@ -169,6 +188,8 @@ impl Default for NodeLimits {
                 memory_bytes: 1 << 30,
                 wall: Duration::from_secs(15 * 60),
                 subrequests: 1000,
+                concurrent_requests: 1000,
+                request_body_bytes: 100 << 20,
             },
         }
     }
@@ -206,12 +227,26 @@ impl NodeLimits {
             d.subrequests as u64,
             c.subrequests as u64,
         );
+        let concurrent = pick(
+            "concurrent_requests",
+            asked.concurrent_requests,
+            d.concurrent_requests as u64,
+            c.concurrent_requests as u64,
+        );
+        let body = pick(
+            "request_body_mb",
+            asked.request_body_mb,
+            d.request_body_bytes >> 20,
+            c.request_body_bytes >> 20,
+        );
         (
             Limits {
                 cpu: Duration::from_millis(cpu),
                 memory_bytes: (memory as usize) << 20,
                 wall: Duration::from_millis(wall),
                 subrequests: sub as u32,
+                concurrent_requests: concurrent as u32,
+                request_body_bytes: body << 20,
             },
             lowered,
         )

@@ -108,9 +108,11 @@ impl Node {
             return;
         };
         let table = self.current.load();
+        let stopping = self.stopping.load(std::sync::atomic::Ordering::Acquire);
         let apps: Vec<(&str, &[edge_binding::DeclaredBinding])> = table
             .served()
             .iter()
+            .filter(|_| !stopping)
             .map(|s| (s.tenant.name(), s.tenant.app().bindings.as_slice()))
             .collect();
         self.options.bindings.attach(&apps, host);

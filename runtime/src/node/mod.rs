@@ -12,7 +12,9 @@ use std::time::Duration;
 mod fingerprint;
 mod host;
 mod reload;
+mod settle;
 mod table;
+mod watch;
 
 use arc_swap::ArcSwap;
 
@@ -25,6 +27,7 @@ use crate::tenant::{Tenant, TenantShared};
 
 pub use reload::Reloaded;
 use table::Table;
+pub use watch::{WatchError, WatchReload, Watcher};
 
 /// How a node runs its tenants.
 #[derive(Clone, Debug)]
@@ -62,6 +65,9 @@ pub struct NodeOptions {
     pub wildcard_routes: AppGrant,
     /// Wasm instances that may run at once on the node (sizes the pooling allocator).
     pub wasm_instances: u32,
+    /// Variables set on the command line (`edge dev --var KEY=VALUE`), over the app's own
+    /// `[vars]` (as text, like wrangler's `--var`).
+    pub vars: Vec<(String, String)>,
 }
 
 /// Which apps the operator grants something an app cannot grant itself: private-network
@@ -106,6 +112,7 @@ impl Default for NodeOptions {
             wildcard_routes: AppGrant::default(),
             test_scheduled: false,
             wasm_instances: 1000,
+            vars: Vec::new(),
         }
     }
 }
@@ -158,10 +165,20 @@ pub struct Node {
     options: NodeOptions,
     shared: Arc<TenantShared>,
     requests: Arc<crate::server::InFlight>,
+    /// The node's bound on requests served at once.
+    gate: crate::server::overload::Gate,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
     /// How the bindings' triggers run handlers, once started ([`Node::attach_bindings`]).
     host: std::sync::OnceLock<Arc<dyn edge_binding::Host>>,
+    /// Why the last reload could not serve a change, for the next request to show (`edge
+    /// dev`, where errors are exposed).
+    error_to_show: std::sync::Mutex<Option<crate::error::InvokeError>>,
+    /// The last error of each app (by name, or by folder when its config names none) whose
+    /// latest change did not load; cleared when a version of it loads.
+    last_errors: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    /// Set once the node is stopping: its triggers stay detached.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Node {
@@ -197,24 +214,104 @@ impl Node {
             options,
             shared,
         );
+        node.record_errors(&[], &[], &errors);
         Ok((node, errors))
     }
 
     fn new(table: Table, source: Source, options: NodeOptions, shared: Arc<TenantShared>) -> Self {
+        let gate = crate::server::overload::Gate::new(options.front_door.max_requests, "the node");
         Self {
             current: ArcSwap::from_pointee(table),
             source,
             options,
             shared,
             requests: Default::default(),
+            gate,
             reloading: tokio::sync::Mutex::new(()),
             host: std::sync::OnceLock::new(),
+            error_to_show: std::sync::Mutex::new(None),
+            last_errors: Default::default(),
+            stopping: Default::default(),
         }
+    }
+
+    /// Begins stopping the node: its triggers stop starting work (cron stops firing; queue
+    /// consumers take no new batch and finish the ones in flight) and stay stopped.
+    pub fn stop_triggers(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.attach_table();
+    }
+
+    /// Retires every tenant: each isolate finishes what is in flight, its `waitUntil` work
+    /// included, and stops ([`Node::isolates`] counts them down).
+    pub fn retire_all(&self) {
+        for tenant in self.tenants() {
+            tenant.retire();
+        }
+    }
+
+    /// The isolates running an app now.
+    pub fn isolates(&self) -> &Arc<crate::server::InFlight> {
+        &self.shared.isolates
+    }
+
+    /// The tenants served now, each with its version: a fingerprint of its folder's files
+    /// (paths, sizes, modification times), in hex.
+    pub fn versions(&self) -> Vec<(Arc<Tenant>, String)> {
+        self.current
+            .load()
+            .served()
+            .iter()
+            .map(|s| (s.tenant.clone(), format!("{:016x}", s.fingerprint)))
+            .collect()
+    }
+
+    /// The last error of each app whose latest change did not load (by app name, or by
+    /// folder for a config that does not read), as the log said it.
+    pub fn last_errors(&self) -> std::collections::BTreeMap<String, String> {
+        self.last_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records what a reload (or the first load) could not serve, and forgets the errors of
+    /// apps it served a new version of (or no longer serves).
+    fn record_errors(
+        &self,
+        served: &[String],
+        failed: &[(String, crate::isolate::LoadError)],
+        config: &[ConfigError],
+    ) {
+        let mut errors = self.last_errors.lock().unwrap_or_else(|p| p.into_inner());
+        errors.retain(|key, _| !served.contains(key));
+        for (name, e) in failed {
+            errors.insert(name.clone(), e.to_string());
+        }
+        for e in config {
+            errors.insert(e.folder().display().to_string(), e.to_string());
+        }
+    }
+
+    /// Why the last reload could not serve a change, once: `edge dev` answers the next request
+    /// with it (the version before the change serves the ones after). Always `None` on a node
+    /// that does not expose errors.
+    pub fn take_error_to_show(&self) -> Option<crate::error::InvokeError> {
+        self.error_to_show
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// What the front door allows one request.
     pub fn front_door(&self) -> crate::server::FrontDoorLimits {
         self.options.front_door
+    }
+
+    /// The node's bound on requests served at once.
+    pub fn gate(&self) -> &crate::server::overload::Gate {
+        &self.gate
     }
 
     /// The requests the front door has in flight (a stopping node waits for them).
@@ -286,6 +383,10 @@ fn new_tenant(
             app.name
         );
         app.allow_private_network = false;
+    }
+    for (key, value) in &options.vars {
+        app.vars
+            .insert(key.clone(), serde_json::Value::String(value.clone()));
     }
     let (limits, lowered) = options.limits.resolve(&app.limits);
     for message in lowered {

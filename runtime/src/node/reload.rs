@@ -29,6 +29,31 @@ pub struct Reloaded {
     pub failed: Vec<(String, crate::isolate::LoadError)>,
 }
 
+impl Reloaded {
+    /// Whether the reload changed nothing and found nothing wrong.
+    pub fn is_nothing(&self) -> bool {
+        self.added.is_empty()
+            && self.replaced.is_empty()
+            && self.removed.is_empty()
+            && self.errors.is_empty()
+            && self.failed.is_empty()
+    }
+
+    /// What a request should be shown about this reload's failures (the first), if any.
+    fn error_to_show(&self) -> Option<crate::error::InvokeError> {
+        use crate::error::{ErrorCode, InvokeError};
+        if let Some((app, e)) = self.failed.first() {
+            return Some(e.reply(app, true));
+        }
+        self.errors.first().map(|e| {
+            InvokeError::new(
+                ErrorCode::ConfigError,
+                format!("the change was not loaded: {e}"),
+            )
+        })
+    }
+}
+
 impl Node {
     /// Reads the node's apps again and serves what changed (see the module documentation).
     /// One reload runs at a time; a second waits for the first.
@@ -87,6 +112,37 @@ impl Node {
                 if now.serving_folder(&old.tenant.app().root).is_none() {
                     report.removed.push(old.tenant.name().to_string());
                 }
+            }
+        }
+        // Apps served in a new version, or no longer, forget their errors (by name and folder).
+        let settled: Vec<String> = report
+            .added
+            .iter()
+            .chain(&report.replaced)
+            .chain(&report.removed)
+            .cloned()
+            .chain(
+                self.current
+                    .load()
+                    .served()
+                    .iter()
+                    .filter(|s| {
+                        report
+                            .replaced
+                            .iter()
+                            .chain(&report.added)
+                            .any(|n| n == s.tenant.name())
+                    })
+                    .map(|s| s.tenant.app().root.display().to_string()),
+            )
+            .collect();
+        self.record_errors(&settled, &report.failed, &report.errors);
+        if self.options.expose_errors {
+            let mut shown = self.error_to_show.lock().unwrap_or_else(|p| p.into_inner());
+            match report.error_to_show() {
+                Some(e) => *shown = Some(e),
+                None if !report.is_nothing() => *shown = None,
+                None => {}
             }
         }
         Ok(report)

@@ -27,6 +27,13 @@ pub struct FrontDoorLimits {
     pub max_connections_per_ip: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub max_h2_streams: u32,
+    /// Requests the node serves at once, over all its apps (each app also has its own bound,
+    /// `limits.concurrent_requests`); past it requests wait in a line as long, then get `503
+    /// overloaded`.
+    pub max_requests: usize,
+    /// How long a request past a bound waits for a slot before it is answered `503
+    /// overloaded`.
+    pub request_wait: Duration,
 }
 
 impl FrontDoorLimits {
@@ -44,6 +51,8 @@ impl Default for FrontDoorLimits {
             max_connections: 10_000,
             max_connections_per_ip: 512,
             max_h2_streams: 64,
+            max_requests: 10_000,
+            request_wait: Duration::from_secs(1),
         }
     }
 }

@@ -56,18 +56,21 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// A response body that keeps its request counted until it is done or dropped.
+/// A response body that keeps its request counted, and the overload slots it holds taken,
+/// until it is done or dropped.
 pub struct Counted<B> {
     body: B,
     _guard: InFlightGuard,
+    _slots: Option<super::overload::Slots>,
 }
 
 impl<B> Counted<B> {
-    /// `body`, counted by `guard`.
-    pub fn new(body: B, guard: InFlightGuard) -> Self {
+    /// `body`, counted by `guard`, holding `slots`.
+    pub fn new(body: B, guard: InFlightGuard, slots: Option<super::overload::Slots>) -> Self {
         Self {
             body,
             _guard: guard,
+            _slots: slots,
         }
     }
 }

@@ -12,8 +12,10 @@ mod authority;
 mod bounds;
 mod drain;
 mod first_request;
+pub mod overload;
 mod prefixed;
 mod send_timeout;
+pub mod tls;
 mod unsent;
 
 use send_timeout::SendTimeout;
@@ -97,6 +99,7 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()
                 node: node.clone(),
                 ids: ids.clone(),
                 peer,
+                scheme: "http",
                 _admitted: Arc::new(admitted),
             },
         ));
@@ -117,6 +120,8 @@ struct Conn {
     node: Arc<Node>,
     ids: Arc<RequestIds>,
     peer: SocketAddr,
+    /// `"http"`, or `"https"` on the TLS listener: the scheme of the URL the app sees.
+    scheme: &'static str,
     /// Counts the connection against the front door's caps while any clone lives.
     _admitted: Arc<Admitted>,
 }
@@ -176,9 +181,9 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
             let conn = conn.clone();
             let id = conn.ids.next();
             async move {
-                let res = handle(&conn.node, req, id, conn.peer).await;
+                let (res, slots) = handle(&conn.node, req, id, conn.scheme).await;
                 drop(busy);
-                Ok::<_, Infallible>(res.map(|body| Counted::new(body, counted)))
+                Ok::<_, Infallible>(res.map(|body| Counted::new(body, counted, slots)))
             }
         })
     };
@@ -273,8 +278,12 @@ impl Activity {
     }
 }
 
-/// Serves a connection of any HTTP version on the runtime this runs on.
-async fn serve_any(io: Prefixed<TcpStream>, conn: Conn) {
+/// Serves a connection of any HTTP version on the runtime this runs on (a plain one whose
+/// first bytes were read to steer it, or a TLS one).
+async fn serve_any<IO>(io: IO, conn: Conn)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let peer = conn.peer;
     let conn_limits = conn.node.front_door();
     let send_timeout = conn_limits.send_timeout;
@@ -284,14 +293,14 @@ async fn serve_any(io: Prefixed<TcpStream>, conn: Conn) {
         let id = conn.ids.next();
         let h2 = req.version() == http::Version::HTTP_2;
         async move {
-            let res = handle(&conn.node, req, id, conn.peer).await;
+            let (res, slots) = handle(&conn.node, req, id, conn.scheme).await;
             Ok::<_, Infallible>(res.map(|body| {
                 let body = if h2 {
                     Unsent::new(body, send_timeout)
                 } else {
                     Unsent::Pass(body)
                 };
-                Counted::new(body, counted)
+                Counted::new(body, counted, slots)
             }))
         }
     });
@@ -321,42 +330,66 @@ async fn serve_any(io: Prefixed<TcpStream>, conn: Conn) {
 /// hello-world path it is about a fifth of edge's CPU per request.
 pub const ACCESS_LOG: &str = "edge::access";
 
+/// Answers one request: routes it, admits it past the overload bounds, and hands it to its
+/// app. Returns the response and the overload slots it holds until its body has been sent.
 async fn handle(
     node: &Node,
     req: Request<Incoming>,
     request_id: RequestId,
-    _peer: SocketAddr,
-) -> Response<ResponseBody> {
+    scheme: &'static str,
+) -> (Response<ResponseBody>, Option<overload::Slots>) {
+    let started = Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let host = match authority::of(&parts) {
         Ok(host) => host,
         Err(why) => {
             tracing::info!(target: ACCESS_LOG, %request_id, method = %parts.method, path, status = 400, "{why}");
-            return error_response(request_id, &InvokeError::new(ErrorCode::BadRequest, why));
+            let e = InvokeError::new(ErrorCode::BadRequest, why);
+            return (error_response(request_id, &e), None);
         }
     };
     let Some(tenant) = node.route(host, path) else {
         tracing::info!(target: ACCESS_LOG, %request_id, method = %parts.method, path, host, status = 404, "no route");
-        return error_response(
-            request_id,
-            &InvokeError::new(
-                ErrorCode::NoRoute,
-                format!("no app is routed for host {host:?} and path {path:?}"),
-            ),
+        let e = InvokeError::new(
+            ErrorCode::NoRoute,
+            format!("no app is routed for host {host:?} and path {path:?}"),
         );
+        return (error_response(request_id, &e), None);
+    };
+    // `edge dev`: a change that did not load is shown once, on the next request.
+    if node.options().expose_errors
+        && let Some(e) = node.take_error_to_show()
+    {
+        tracing::info!(target: ACCESS_LOG, %request_id, method = %parts.method, path, status = e.code.status().as_u16(), "showing why the last change did not load");
+        return (error_response(request_id, &e), None);
+    }
+    let slots = match overload::admit(tenant.gate(), node.gate(), node.front_door().request_wait)
+        .await
+    {
+        Ok(slots) => slots,
+        Err(e) => {
+            tracing::info!(target: ACCESS_LOG, tenant = tenant.name(), %request_id, method = %parts.method, path, status = 503, "{}", e.message);
+            let res = error_response(request_id, &e);
+            tenant.counters().responded(503, started.elapsed());
+            return (res, None);
+        }
     };
     if node.options().test_scheduled && TEST_SCHEDULED_PATHS.contains(&path) {
-        return test_scheduled(&tenant, parts.uri.query(), request_id).await;
+        let res = test_scheduled(&tenant, parts.uri.query(), request_id).await;
+        return (res, Some(slots));
     }
-    let max_body = node.front_door().max_request_body;
-    // The access log costs a clock read, a span and a line per request: only when enabled.
+    let max_body = tenant.limits().request_body_bytes;
+    // The access log costs a span and a line per request: only when enabled.
     if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
-        return invoke(&tenant, &parts, body, host, request_id, max_body)
+        let res = invoke(&tenant, &parts, body, (scheme, host), request_id, max_body)
             .await
             .unwrap_or_else(|e| error_response(request_id, &e));
+        tenant
+            .counters()
+            .responded(res.status().as_u16(), started.elapsed());
+        return (res, Some(slots));
     }
-    let started = Instant::now();
     let span = tracing::info_span!(
         target: ACCESS_LOG,
         "request",
@@ -365,10 +398,13 @@ async fn handle(
         method = %parts.method,
         path,
     );
-    async {
-        let response = invoke(&tenant, &parts, body, host, request_id, max_body)
+    let res = async {
+        let response = invoke(&tenant, &parts, body, (scheme, host), request_id, max_body)
             .await
             .unwrap_or_else(|e| error_response(request_id, &e));
+        tenant
+            .counters()
+            .responded(response.status().as_u16(), started.elapsed());
         tracing::info!(
             target: ACCESS_LOG,
             status = response.status().as_u16(),
@@ -378,7 +414,8 @@ async fn handle(
         response
     }
     .instrument(span)
-    .await
+    .await;
+    (res, Some(slots))
 }
 
 /// Where `edge dev --test-scheduled` runs the app's `scheduled` handler, as wrangler does
@@ -420,7 +457,7 @@ async fn invoke(
     tenant: &crate::tenant::Tenant,
     parts: &http::request::Parts,
     body: Incoming,
-    host: &str,
+    (scheme, host): (&str, &str),
     request_id: RequestId,
     max_body: u64,
 ) -> Result<Response<ResponseBody>, InvokeError> {
@@ -429,8 +466,9 @@ async fn invoke(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let mut url = String::with_capacity(7 + host.len() + path_and_query.len());
-    url.push_str("http://");
+    let mut url = String::with_capacity(8 + host.len() + path_and_query.len());
+    url.push_str(scheme);
+    url.push_str("://");
     url.push_str(host);
     url.push_str(path_and_query);
     let headers = parts.headers.clone();
@@ -438,7 +476,7 @@ async fn invoke(
         return Err(InvokeError::new(
             ErrorCode::PayloadTooLarge,
             format!(
-                "the request body is larger than the node's limit of {} MiB",
+                "the request body is larger than the app's limit of {} MiB",
                 max_body >> 20
             ),
         ));
@@ -467,7 +505,7 @@ async fn invoke(
                 .map_err(move |e| {
                     if e.is::<http_body_util::LengthLimitError>() {
                         format!(
-                            "the request body is larger than the node's limit of {} MiB",
+                            "the request body is larger than the app's limit of {} MiB",
                             max_body >> 20
                         )
                         .into()
@@ -503,5 +541,11 @@ pub fn error_response(request_id: RequestId, error: &InvokeError) -> Response<Re
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(ERROR_HEADER, HeaderValue::from_static(error.code.as_str()));
+    if error.code == ErrorCode::Overloaded {
+        h.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from(overload::RETRY_AFTER_SECS),
+        );
+    }
     res
 }

@@ -83,7 +83,7 @@ async fn uploads_are_bounded_by_the_node_and_by_the_isolate_memory() {
     // An undeclared one is cut where it passes the limit: the script's read fails.
     let text = post_chunked(&edge, "/count", 50 * MIB).await;
     assert!(
-        text.contains("failed after") && text.contains("larger than the node's limit of 40 MiB"),
+        text.contains("failed after") && text.contains("larger than the app's limit of 40 MiB"),
         "{text}"
     );
 
