@@ -43,6 +43,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any HTTP client is made (the CLI's commands talk to a node's admin endpoint).
+    edge_runtime::install_tls_provider();
     let result = match cli.command {
         Command::Dev(args) => dev::run(args),
         Command::Serve(args) => serve::run(args),

@@ -26,3 +26,4 @@ pub use edge_binding::{self, Registry};
 pub use error::{ERROR_HEADER, ErrorCode, InvokeError};
 pub use node::{AppGrant, Node, NodeError, NodeOptions, Reloaded};
 pub use request_id::{RequestId, RequestIds};
+pub use tenant::install_tls_provider;

@@ -69,9 +69,10 @@ impl TenantShared {
 
 /// Makes ring the process's TLS crypto provider, once. Both of rustls's providers are compiled
 /// in (Deno's crates and wasmtime's each ask for one), and then rustls will not pick one for
-/// code that asks for "the default" (`fetch` does): without this, the first outbound `https`
-/// request would panic.
-fn install_tls_provider() {
+/// code that asks for "the default" (`fetch` does, and so may an HTTP client of the CLI's):
+/// without this, the first outbound `https` request would panic. A node calls it when it
+/// starts; a process that makes TLS clients without a node calls it first.
+pub fn install_tls_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

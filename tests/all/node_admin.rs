@@ -10,12 +10,14 @@ use crate::harness::{Edge, client, scratch};
 
 const TOKEN: &str = "an-operator-token-0123456789abcdef";
 
-fn write_app(apps: &Path, name: &str, limits: &str, body: &str) {
+fn write_app(apps: &Path, name: &str, extra_toml: &str, body: &str) {
     let dir = apps.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("edge.toml"),
-        format!("name = \"{name}\"\nmain = \"index.js\"\nroutes = [\"{name}.test/*\"]\n{limits}"),
+        format!(
+            "name = \"{name}\"\nmain = \"index.js\"\nroutes = [\"{name}.test/*\"]\n{extra_toml}"
+        ),
     )
     .unwrap();
     std::fs::write(dir.join("index.js"), body).unwrap();
@@ -43,8 +45,8 @@ async fn the_admin_endpoint_lists_apps_with_usage_and_serves_metrics_to_the_toke
     write_app(
         &apps,
         "alpha",
-        "",
-        "export default { fetch() { let x = 0; for (let i = 0; i < 1e5; i++) x += i; return new Response('alpha ' + x); } };\n",
+        "[[kv_namespaces]]\nbinding = \"KV\"\nid = \"alpha-kv\"\n\n[[queues.producers]]\nbinding = \"JOBS\"\nqueue = \"alpha-jobs\"\n",
+        "export default { async fetch(req, env) { let x = 0; for (let i = 0; i < 1e5; i++) x += i; await env.KV.get('k'); await env.JOBS.send('job'); return new Response('alpha ' + x); } };\n",
     );
     write_app(
         &apps,
@@ -168,6 +170,23 @@ async fn the_admin_endpoint_lists_apps_with_usage_and_serves_metrics_to_the_toke
     );
     assert!(value("edge_cpu_seconds_total", &[("app", "alpha")]).unwrap() > 0.0);
     assert_eq!(value("edge_apps", &[]), Some(2.0), "{text}");
+    // The bindings' own: KV operations by namespace and kind, queue depth by state.
+    assert_eq!(
+        value(
+            "edge_kv_operations_total",
+            &[("namespace", "alpha-kv"), ("op", "get")]
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(
+            "edge_queue_messages",
+            &[("queue", "alpha-jobs"), ("state", "ready")]
+        ),
+        Some(5.0),
+        "{text}"
+    );
     assert_eq!(
         value("edge_apps_with_load_errors", &[]),
         Some(1.0),

@@ -73,6 +73,12 @@ pub trait Binding: Send + Sync + 'static {
     fn admin(&self, _node: &Arc<Self::Node>, _request: &mut AdminRequest) -> Option<AdminFuture> {
         None
     }
+
+    /// The binding's samples for the node's metrics, read now (operations counted, messages
+    /// waiting, …). None by default.
+    fn metrics(&self, _node: &Arc<Self::Node>) -> Vec<crate::MetricSample> {
+        Vec::new()
+    }
 }
 
 /// What a binding learns about the app it configures.

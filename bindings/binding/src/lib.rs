@@ -26,6 +26,7 @@ mod config;
 mod host;
 #[cfg(feature = "js")]
 pub mod js;
+mod metrics;
 mod registry;
 mod store;
 #[cfg(feature = "wasm")]
@@ -38,5 +39,6 @@ pub use host::{
     DispatchError, DispatchFuture, Host, HostEvent, HostReply, QueueBatch, QueueMessage,
     QueueOutcome,
 };
+pub use metrics::{MetricKind, MetricSample};
 pub use registry::{AppBindings, DeclaredBinding, MaybeJs, MaybeWasm, Registrable, Registry};
 pub use store::{NodeStore, StoreError, open_redb};

@@ -205,6 +205,11 @@ impl Registry {
         }
     }
 
+    /// Every open binding's samples for the node's metrics, in registration order.
+    pub fn metrics(&self) -> Vec<crate::MetricSample> {
+        self.bindings.iter().flat_map(|b| b.metrics()).collect()
+    }
+
     /// Hands an admin request to the first open binding that answers its path.
     pub fn admin(&self, request: &mut AdminRequest) -> Option<AdminFuture> {
         self.bindings.iter().find_map(|b| b.admin(request))
@@ -303,6 +308,7 @@ trait Erased: Any + Send + Sync {
         host: &Arc<dyn Host>,
     ) -> Result<(), StoreError>;
     fn admin(&self, request: &mut AdminRequest) -> Option<AdminFuture>;
+    fn metrics(&self) -> Vec<crate::MetricSample>;
     #[cfg(feature = "js")]
     fn extension(&self) -> Option<deno_core::Extension>;
     #[cfg(feature = "js")]
@@ -417,6 +423,13 @@ impl<B: Registrable> Erased for Typed<B> {
     fn admin(&self, request: &mut AdminRequest) -> Option<AdminFuture> {
         let node = self.node().clone()?;
         self.binding.admin(&node, request)
+    }
+
+    fn metrics(&self) -> Vec<crate::MetricSample> {
+        match self.node().clone() {
+            Some(node) => self.binding.metrics(&node),
+            None => Vec::new(),
+        }
     }
 
     #[cfg(feature = "js")]

@@ -39,12 +39,23 @@ pub struct KvEntry {
 pub struct KvNode {
     backend: Arc<dyn KvBackend>,
     clock: Option<ManualClock>,
+    /// Operations made on each namespace since the node started.
+    ops: std::sync::Mutex<std::collections::BTreeMap<String, Arc<crate::namespace::OpCounts>>>,
 }
 
 impl KvNode {
-    /// The namespace `id` on the node's storage, under the same rules as in scripts.
+    /// The namespace `id` on the node's storage, under the same rules as in scripts; its
+    /// operations are counted for the node's metrics.
     pub fn namespace(&self, id: impl Into<Arc<str>>) -> Namespace {
-        Namespace::new(self.backend.clone(), id)
+        let id: Arc<str> = id.into();
+        let ops = self
+            .ops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_string())
+            .or_default()
+            .clone();
+        Namespace::counted(self.backend.clone(), id, ops)
     }
 
     /// The clock the admin endpoint may move, if the node runs on one.
@@ -151,6 +162,7 @@ impl Binding for Kv {
         Ok(KvNode {
             backend,
             clock: self.clock.clone(),
+            ops: Default::default(),
         })
     }
 
@@ -171,6 +183,26 @@ impl Binding for Kv {
         request: &mut edge_binding::admin::AdminRequest,
     ) -> Option<edge_binding::admin::AdminFuture> {
         crate::admin::route(node.clone(), request)
+    }
+
+    fn metrics(&self, node: &Arc<KvNode>) -> Vec<edge_binding::MetricSample> {
+        let ops = node.ops.lock().unwrap_or_else(|p| p.into_inner());
+        let mut samples = Vec::new();
+        for (namespace, counts) in ops.iter() {
+            for (op, n) in crate::namespace::OpCounts::KINDS
+                .iter()
+                .zip(counts.snapshot())
+            {
+                samples.push(edge_binding::MetricSample {
+                    name: "edge_kv_operations",
+                    help: "KV operations on a namespace, by kind (get, get_bulk, put, delete, list).",
+                    kind: edge_binding::MetricKind::Counter,
+                    labels: vec![("namespace", namespace.clone()), ("op", op.to_string())],
+                    value: n as f64,
+                });
+            }
+        }
+        samples
     }
 }
 

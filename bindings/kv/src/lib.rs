@@ -34,7 +34,7 @@ pub use binding::{Kv, KvEntry, KvNode};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{KvError, KvOp};
 pub use memory::MemoryBackend;
-pub use namespace::{ListOptions, ListResult, Namespace, PutOptions};
+pub use namespace::{ListOptions, ListResult, Namespace, OpCounts, PutOptions};
 pub use redb::{DEFAULT_PURGE_INTERVAL, OpenError, RedbBackend, RedbOptions, WriterStats};
 
 /// Whether an entry with `expiration` is still visible at `now` (both in Unix seconds).

@@ -13,6 +13,27 @@ use crate::{cursor, rules};
 pub struct Namespace {
     id: Arc<str>,
     backend: Arc<dyn KvBackend>,
+    ops: Arc<OpCounts>,
+}
+
+/// Operations made on a namespace, by kind (for the node's metrics).
+#[derive(Debug, Default)]
+pub struct OpCounts {
+    counts: [std::sync::atomic::AtomicU64; 5],
+}
+
+impl OpCounts {
+    /// The kinds counted, in the order of [`OpCounts::snapshot`].
+    pub const KINDS: [&'static str; 5] = ["get", "get_bulk", "put", "delete", "list"];
+
+    fn add(&self, kind: usize) {
+        self.counts[kind].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The counts now, in the order of [`OpCounts::KINDS`].
+    pub fn snapshot(&self) -> [u64; 5] {
+        std::array::from_fn(|i| self.counts[i].load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// `put`'s options, as given (checked by [`Namespace::put`]).
@@ -51,9 +72,19 @@ pub struct ListResult {
 impl Namespace {
     /// The namespace `id` of `backend`.
     pub fn new(backend: Arc<dyn KvBackend>, id: impl Into<Arc<str>>) -> Self {
+        Self::counted(backend, id, Arc::default())
+    }
+
+    /// The namespace `id` of `backend`, its operations counted in `ops`.
+    pub fn counted(
+        backend: Arc<dyn KvBackend>,
+        id: impl Into<Arc<str>>,
+        ops: Arc<OpCounts>,
+    ) -> Self {
         Self {
             id: id.into(),
             backend,
+            ops,
         }
     }
 
@@ -64,6 +95,7 @@ impl Namespace {
 
     /// The live entry under `key`.
     pub async fn get(&self, key: &str) -> Result<Option<Entry>, KvError> {
+        self.ops.add(0);
         rules::check_key(KvOp::Get, key)?;
         self.backend.get(&self.id, key).await
     }
@@ -76,6 +108,7 @@ impl Namespace {
     /// `get` without awaiting, for backends with immediate reads; `None` if the backend would
     /// have to wait.
     pub fn get_now(&self, key: &str) -> Option<Result<Option<Entry>, KvError>> {
+        self.ops.add(0);
         if let Err(e) = rules::check_key(KvOp::Get, key) {
             return Some(Err(e));
         }
@@ -84,12 +117,14 @@ impl Namespace {
 
     /// The live entries under `keys` (1–100), in order.
     pub async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Entry>>, KvError> {
+        self.ops.add(1);
         rules::check_bulk(keys)?;
         self.backend.get_many(&self.id, keys).await
     }
 
     /// Stores `value` under `key`; resolves once durable.
     pub async fn put(&self, key: &str, value: Vec<u8>, options: PutOptions) -> Result<(), KvError> {
+        self.ops.add(2);
         rules::check_key(KvOp::Put, key)?;
         rules::check_value(value.len())?;
         if let Some(meta) = &options.metadata {
@@ -107,12 +142,14 @@ impl Namespace {
 
     /// Removes `key`; resolves once durable.
     pub async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.ops.add(3);
         rules::check_key(KvOp::Delete, key)?;
         self.backend.delete(&self.id, key).await
     }
 
     /// One page of keys.
     pub async fn list(&self, options: ListOptions) -> Result<ListResult, KvError> {
+        self.ops.add(4);
         let limit = rules::list_limit(options.limit)?;
         let start_after = match options.cursor.as_deref() {
             None | Some("") => None,

@@ -443,6 +443,26 @@ impl Binding for Queues {
     ) -> Option<edge_binding::admin::AdminFuture> {
         crate::admin::route(node.clone(), request)
     }
+
+    fn metrics(&self, node: &Arc<QueueNode>) -> Vec<edge_binding::MetricSample> {
+        let mut samples = Vec::new();
+        for q in node.store.stats() {
+            for (state, n) in [
+                ("ready", q.ready),
+                ("delayed", q.delayed),
+                ("in_flight", q.in_flight),
+            ] {
+                samples.push(edge_binding::MetricSample {
+                    name: "edge_queue_messages",
+                    help: "Messages in a queue (a dead-letter queue is a queue too), by state: ready to deliver, waiting for a delay, delivered and not yet settled.",
+                    kind: edge_binding::MetricKind::Gauge,
+                    labels: vec![("queue", q.queue.clone()), ("state", state.to_string())],
+                    value: n as f64,
+                });
+            }
+        }
+        samples
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ impl std::fmt::Debug for NodeMetrics {
     }
 }
 
-/// One sample per app: its label set and value.
+/// Samples of one metric: each label set (the app, …) with its value.
 type PerApp<T> = Vec<(Vec<(&'static str, String)>, T)>;
 
 fn counter(
@@ -195,6 +195,19 @@ impl Collector for NodeMetrics {
             "Requests the front door is serving now, over all apps.",
             node_wide(node.requests().count() as f64),
         )?;
+        // The bindings' own (KV operations, queue depths), grouped by metric.
+        let mut samples = node.bindings().metrics();
+        while !samples.is_empty() {
+            let first = &samples[0];
+            let (name, help, kind) = (first.name, first.help, first.kind);
+            let (these, rest): (Vec<_>, Vec<_>) = samples.into_iter().partition(|s| s.name == name);
+            samples = rest;
+            let values: PerApp<f64> = these.into_iter().map(|s| (s.labels, s.value)).collect();
+            match kind {
+                edge_binding::MetricKind::Counter => counter(&mut encoder, name, help, values)?,
+                edge_binding::MetricKind::Gauge => gauge(&mut encoder, name, help, values)?,
+            }
+        }
         Ok(())
     }
 }

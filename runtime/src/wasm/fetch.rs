@@ -86,9 +86,16 @@ impl AppRun {
             out,
         };
         let mut running = self.spawn_in(store, breach, meter, call);
+        // A limit broken before the response came wins (a refused subrequest and the guest's
+        // answer to it may both be ready by the time this looks).
         let answered = tokio::select! {
-            response = &mut rx => response.ok(),
+            biased;
             _ = running.breach.wait() => None,
+            response = &mut rx => response.ok(),
+        };
+        let answered = match answered {
+            Some(Ok(_)) if running.breach.get().is_some() => None,
+            other => other,
         };
         match answered {
             Some(Ok(response)) => {
