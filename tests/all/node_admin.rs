@@ -54,16 +54,51 @@ async fn the_admin_endpoint_lists_apps_with_usage_and_serves_metrics_to_the_toke
         "",
         "export default { fetch() { return new Response('beta'); } };\n",
     );
+    // An app the operator lets reach loopback tries the admin endpoint with its own fetch.
+    write_app(
+        &apps,
+        "probe",
+        "[outbound]\nallow_private = true\n",
+        "export default { async fetch(req) { const url = new URL(req.url).searchParams.get('url'); try { const res = await fetch(url); return new Response('reached ' + res.status); } catch (e) { return new Response('refused: ' + e.message); } } };\n",
+    );
     let token_file = data.join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let edge = Edge::serve_in(
         &apps,
         &data,
-        &["--admin-token-file", token_file.to_str().unwrap()],
+        &[
+            "--admin-token-file",
+            token_file.to_str().unwrap(),
+            "--allow-private-network",
+            "probe",
+        ],
         &[],
     );
     let admin = admin_url(&data);
     let c = client();
+    for path in ["/v1/apps", "/metrics"] {
+        let res = c
+            .get(edge.url("/"))
+            .header("host", "probe.test")
+            .query(&[("url", format!("{admin}{path}"))])
+            .send()
+            .await
+            .unwrap();
+        let body = res.text().await.unwrap();
+        assert!(
+            body.starts_with("refused"),
+            "an app reached the admin endpoint: {body}"
+        );
+    }
+    // The same fetch reaches other loopback services (the grant works): the app itself.
+    let res = c
+        .get(edge.url("/"))
+        .header("host", "probe.test")
+        .query(&[("url", format!("{}/", edge.url("")))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.text().await.unwrap(), "reached 404");
 
     // No token, a wrong one: refused, whatever the path.
     for path in ["/v1/apps", "/metrics", "/v1/kv/namespaces"] {
@@ -169,7 +204,7 @@ async fn the_admin_endpoint_lists_apps_with_usage_and_serves_metrics_to_the_toke
         "{text}"
     );
     assert!(value("edge_cpu_seconds_total", &[("app", "alpha")]).unwrap() > 0.0);
-    assert_eq!(value("edge_apps", &[]), Some(2.0), "{text}");
+    assert_eq!(value("edge_apps", &[]), Some(3.0), "{text}");
     // The bindings' own: KV operations by namespace and kind, queue depth by state.
     assert_eq!(
         value(

@@ -32,7 +32,7 @@ pub struct Row {
     pub metric: String,
     /// Each system's median, in [`SYSTEMS`] order; for a peer, the figure edge's is compared
     /// with (see [`peer_variant`]).
-    pub values: [Option<f64>; 5],
+    pub values: [Option<f64>; SYSTEMS.len()],
 }
 
 /// The peers' variant edge's `variant` is compared with: a cold start of an app in a running
@@ -108,7 +108,7 @@ pub fn rows(results: &[Value]) -> Vec<Row> {
     }
     keys.into_iter()
         .map(|(scenario, variant, metric)| {
-            let mut values = [None; 5];
+            let mut values = [None; SYSTEMS.len()];
             for (i, system) in SYSTEMS.iter().enumerate() {
                 let v = if is_edge(i) {
                     variant.as_str()

@@ -6,6 +6,9 @@
 //! announces itself in `admin.json` (mode 0600) in the data directory, which is removed when
 //! the node stops cleanly and ignored by the CLI when nothing answers at its address.
 //!
+//! A connection from the node's own process (an app's outbound `fetch` that the operator let
+//! reach loopback) is closed before anything is read, so no app can reach the endpoint.
+//!
 //! Paths under `/v1` other than `/v1/apps` belong to the node's bindings (the KV ones are
 //! listed in `edge_kv::admin`).
 
@@ -13,6 +16,7 @@ mod apps;
 mod handler;
 mod info;
 mod metrics;
+mod peer;
 
 pub use info::{ADMIN_FILE, AdminInfo};
 
@@ -90,8 +94,8 @@ pub async fn start(
     });
     tokio::spawn(async move {
         loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
                     tracing::warn!("admin accept failed: {e}");
@@ -101,6 +105,15 @@ pub async fn start(
             };
             let state = state.clone();
             tokio::spawn(async move {
+                // An app's own outbound fetch (one allowed to reach loopback) never gets in.
+                if let Ok(local) = stream.local_addr()
+                    && tokio::task::spawn_blocking(move || peer::from_this_process(peer, local))
+                        .await
+                        .unwrap_or(true)
+                {
+                    tracing::warn!(%peer, "refused a connection to the admin endpoint from the node's own process (an app's outbound fetch)");
+                    return;
+                }
                 let service = service_fn(move |req| {
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(handler::handle(&state, req).await) }
