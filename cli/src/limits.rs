@@ -41,8 +41,9 @@ pub struct LimitArgs {
     /// line as long, then get `503 overloaded` with `retry-after`.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     concurrent_requests: u32,
-    /// Ceiling on an app's `limits.concurrent_requests`.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    /// Ceiling on an app's `limits.concurrent_requests` (by default no more than the default:
+    /// an app's own config cannot take a larger share of --node-concurrent-requests).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
     max_concurrent_requests: u32,
     /// Requests the node serves at once over all its apps; past it, as above.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
@@ -118,7 +119,6 @@ impl LimitArgs {
     /// What the front door allows one request.
     pub fn front_door(&self) -> FrontDoorLimits {
         FrontDoorLimits {
-            max_request_body: self.max_body_mb.saturating_mul(1 << 20),
             header_read_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
             keep_alive_idle: Duration::from_secs(self.keep_alive_secs.max(1)),
             send_timeout: Duration::from_secs(self.send_timeout_secs.max(1)),

@@ -31,9 +31,9 @@ pub struct TenantShared {
     /// The engine wasm apps run on.
     pub wasm: Arc<crate::wasm::WasmEngine>,
     pub(crate) next_isolate: AtomicU64,
-    /// Each app's counters, by name: kept across its versions for as long as the node runs.
     /// Isolates running an app now (a stopping node waits for them).
     pub isolates: Arc<crate::server::InFlight>,
+    /// Each app's counters, by name: kept across its versions for as long as the node runs.
     pub(crate) app_stats: std::sync::Mutex<std::collections::HashMap<String, Arc<TenantStats>>>,
 }
 

@@ -108,8 +108,15 @@ pub struct Limits {
     /// Requests the app serves at once (past it they wait briefly, then get `503
     /// overloaded`).
     pub concurrent_requests: u32,
-    /// The largest request body the app accepts, in bytes.
+    /// The largest request body the app accepts, in bytes. A request declaring a longer body
+    /// is answered `413 payload-too-large` without reaching the app; a body sent without a
+    /// length that grows past it fails to read in the script.
     pub request_body_bytes: u64,
+}
+
+impl Limits {
+    /// Workers' own request body limit (its free and pro plans): 100 MiB.
+    pub const DEFAULT_REQUEST_BODY_BYTES: u64 = 100 << 20;
 }
 
 impl Default for Limits {
@@ -122,7 +129,7 @@ impl Default for Limits {
             wall: Duration::from_secs(30),
             subrequests: 50,
             concurrent_requests: 1000,
-            request_body_bytes: 100 << 20,
+            request_body_bytes: Limits::DEFAULT_REQUEST_BODY_BYTES,
         }
     }
 }
@@ -189,7 +196,7 @@ impl Default for NodeLimits {
                 wall: Duration::from_secs(15 * 60),
                 subrequests: 1000,
                 concurrent_requests: 1000,
-                request_body_bytes: 100 << 20,
+                request_body_bytes: Limits::DEFAULT_REQUEST_BODY_BYTES,
             },
         }
     }

@@ -90,12 +90,19 @@ impl Node {
                 break next;
             }
         };
+        // Apps served in a new version, or no longer, forget their errors (by name and folder).
+        let mut settled: Vec<String> = Vec::new();
         for served in next.served() {
-            match previous.serving_folder(&served.tenant.app().root) {
-                None => report.added.push(served.tenant.name().to_string()),
-                Some(old) if Arc::ptr_eq(&old.tenant, &served.tenant) => report.unchanged += 1,
-                Some(_) => report.replaced.push(served.tenant.name().to_string()),
+            let (name, folder) = (served.tenant.name(), &served.tenant.app().root);
+            match previous.serving_folder(folder) {
+                Some(old) if Arc::ptr_eq(&old.tenant, &served.tenant) => {
+                    report.unchanged += 1;
+                    continue;
+                }
+                None => report.added.push(name.to_string()),
+                Some(_) => report.replaced.push(name.to_string()),
             }
+            settled.extend([name.to_string(), folder.display().to_string()]);
         }
         self.current.store(Arc::new(next));
         self.attach_table();
@@ -111,31 +118,10 @@ impl Node {
                 old.tenant.retire();
                 if now.serving_folder(&old.tenant.app().root).is_none() {
                     report.removed.push(old.tenant.name().to_string());
+                    settled.push(old.tenant.name().to_string());
                 }
             }
         }
-        // Apps served in a new version, or no longer, forget their errors (by name and folder).
-        let settled: Vec<String> = report
-            .added
-            .iter()
-            .chain(&report.replaced)
-            .chain(&report.removed)
-            .cloned()
-            .chain(
-                self.current
-                    .load()
-                    .served()
-                    .iter()
-                    .filter(|s| {
-                        report
-                            .replaced
-                            .iter()
-                            .chain(&report.added)
-                            .any(|n| n == s.tenant.name())
-                    })
-                    .map(|s| s.tenant.app().root.display().to_string()),
-            )
-            .collect();
         self.record_errors(&settled, &report.failed, &report.errors);
         if self.options.expose_errors {
             let mut shown = self.error_to_show.lock().unwrap_or_else(|p| p.into_inner());

@@ -9,10 +9,6 @@ use std::time::Duration;
 /// The front door's bounds, set by the node's operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrontDoorLimits {
-    /// The largest request body accepted, in bytes. A request declaring a longer body is
-    /// answered `413 payload-too-large` without reaching its app; a body sent without a length
-    /// that grows past it fails to read in the script.
-    pub max_request_body: u64,
     /// How long a client may take to send a whole request head; then the connection is closed.
     pub header_read_timeout: Duration,
     /// How long a connection may sit idle between requests; then it is closed.
@@ -36,15 +32,9 @@ pub struct FrontDoorLimits {
     pub request_wait: Duration,
 }
 
-impl FrontDoorLimits {
-    /// Workers' own request body limit (its free and pro plans): 100 MiB.
-    pub const DEFAULT_MAX_REQUEST_BODY: u64 = 100 << 20;
-}
-
 impl Default for FrontDoorLimits {
     fn default() -> Self {
         Self {
-            max_request_body: Self::DEFAULT_MAX_REQUEST_BODY,
             header_read_timeout: Duration::from_secs(10),
             keep_alive_idle: Duration::from_secs(60),
             send_timeout: Duration::from_secs(30),

@@ -380,15 +380,18 @@ async fn handle(
         return (res, Some(slots));
     }
     let max_body = tenant.limits().request_body_bytes;
-    // The access log costs a span and a line per request: only when enabled.
-    if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
+    let respond = async {
         let res = invoke(&tenant, &parts, body, (scheme, host), request_id, max_body)
             .await
             .unwrap_or_else(|e| error_response(request_id, &e));
         tenant
             .counters()
             .responded(res.status().as_u16(), started.elapsed());
-        return (res, Some(slots));
+        res
+    };
+    // The access log costs a span and a line per request: only when enabled.
+    if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
+        return (respond.await, Some(slots));
     }
     let span = tracing::info_span!(
         target: ACCESS_LOG,
@@ -399,12 +402,7 @@ async fn handle(
         path,
     );
     let res = async {
-        let response = invoke(&tenant, &parts, body, (scheme, host), request_id, max_body)
-            .await
-            .unwrap_or_else(|e| error_response(request_id, &e));
-        tenant
-            .counters()
-            .responded(response.status().as_u16(), started.elapsed());
+        let response = respond.await;
         tracing::info!(
             target: ACCESS_LOG,
             status = response.status().as_u16(),

@@ -1,5 +1,6 @@
 //! TLS on the front door (rustls): a certificate per hostname, chosen by the client's SNI
-//! against each certificate's own names (wildcards included); ALPN `h2` and `http/1.1`;
+//! against each certificate's own names (read once when it loads; a wildcard covers one
+//! label); ALPN `h2` and `http/1.1`;
 //! certificates read again when their files change, an unreadable one (half written by a
 //! renewal) leaving the version before it in use.
 //!
@@ -16,7 +17,7 @@ use arc_swap::ArcSwap;
 use notify::Watcher as _;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
@@ -56,6 +57,20 @@ pub enum TlsError {
 struct Entry {
     folder: PathBuf,
     key: Arc<CertifiedKey>,
+    /// The DNS names the certificate is valid for (`example.com`, `*.example.com`),
+    /// lowercase, read once when it loads.
+    names: Vec<String>,
+}
+
+impl Entry {
+    /// Whether the certificate covers `sni` (lowercase): one of its names is `sni`, or is
+    /// `*.` and what follows `sni`'s first label.
+    fn covers(&self, sni: &str) -> bool {
+        let wildcard = sni.split_once('.').map(|(_, parent)| format!("*.{parent}"));
+        self.names
+            .iter()
+            .any(|n| n == sni || wildcard.as_deref() == Some(n.as_str()))
+    }
 }
 
 /// The certificates a TLS listener serves, reloadable.
@@ -99,6 +114,7 @@ impl TlsCerts {
                 entries.push(Entry {
                     folder: kept.folder.clone(),
                     key: kept.key.clone(),
+                    names: kept.names.clone(),
                 });
             }
         }
@@ -186,7 +202,7 @@ fn read_dir(
     let mut errors = Vec::new();
     for folder in folders {
         match read_folder(&folder, provider) {
-            Ok(Some(key)) => entries.push(Entry { folder, key }),
+            Ok(Some(entry)) => entries.push(entry),
             Ok(None) => {}
             Err(reason) => errors.push(TlsError::Folder {
                 path: folder,
@@ -197,11 +213,9 @@ fn read_dir(
     Ok((entries, errors))
 }
 
-/// The certificate of one folder; `None` if it holds no certificate files at all.
-fn read_folder(
-    folder: &Path,
-    provider: &CryptoProvider,
-) -> Result<Option<Arc<CertifiedKey>>, String> {
+/// The certificate of one folder, with the names it is valid for; `None` if the folder holds
+/// no certificate files at all.
+fn read_folder(folder: &Path, provider: &CryptoProvider) -> Result<Option<Entry>, String> {
     let pick = |names: [&str; 2]| names.iter().map(|n| folder.join(n)).find(|p| p.exists());
     let (Some(cert_file), Some(key_file)) = (
         pick(["fullchain.pem", "cert.pem"]),
@@ -215,8 +229,11 @@ fn read_folder(
     if chain.is_empty() {
         return Err(format!("{}: no certificate in it", cert_file.display()));
     }
-    webpki::EndEntityCert::try_from(&chain[0])
-        .map_err(|e| format!("{}: not a usable certificate: {e}", cert_file.display()))?;
+    let names: Vec<String> = webpki::EndEntityCert::try_from(&chain[0])
+        .map_err(|e| format!("{}: not a usable certificate: {e}", cert_file.display()))?
+        .valid_dns_names()
+        .map(str::to_ascii_lowercase)
+        .collect();
     let key = PrivateKeyDer::from_pem_file(&key_file)
         .map_err(|e| format!("{}: {e}", key_file.display()))?;
     let certified = CertifiedKey::from_der(chain, key, provider).map_err(|e| {
@@ -226,7 +243,11 @@ fn read_folder(
             cert_file.display()
         )
     })?;
-    Ok(Some(Arc::new(certified)))
+    Ok(Some(Entry {
+        folder: folder.to_path_buf(),
+        key: Arc::new(certified),
+        names,
+    }))
 }
 
 /// Chooses the certificate whose names cover the client's SNI.
@@ -239,15 +260,10 @@ impl ResolvesServerCert for BySni {
         let Some(sni) = hello.server_name() else {
             return entries.first().map(|e| e.key.clone());
         };
-        let name = ServerName::try_from(sni).ok()?;
+        let sni = sni.to_ascii_lowercase();
         entries
             .iter()
-            .find(|e| {
-                e.key.end_entity_cert().is_ok_and(|der| {
-                    webpki::EndEntityCert::try_from(der)
-                        .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
-                })
-            })
+            .find(|e| e.covers(&sni))
             .map(|e| e.key.clone())
     }
 }
@@ -298,5 +314,43 @@ pub async fn serve(
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_covers_one_label() {
+        let key = unused_key();
+        let entry = Entry {
+            folder: PathBuf::from("x"),
+            key,
+            names: vec!["example.com".into(), "*.example.com".into()],
+        };
+        assert!(entry.covers("example.com"));
+        assert!(entry.covers("www.example.com"));
+        assert!(!entry.covers("a.b.example.com"));
+        assert!(!entry.covers("example.org"));
+        assert!(!entry.covers("com"));
+    }
+
+    /// A key no handshake uses (the test only matches names).
+    fn unused_key() -> Arc<CertifiedKey> {
+        #[derive(Debug)]
+        struct NoKey;
+        impl rustls::sign::SigningKey for NoKey {
+            fn choose_scheme(
+                &self,
+                _: &[rustls::SignatureScheme],
+            ) -> Option<Box<dyn rustls::sign::Signer>> {
+                None
+            }
+            fn algorithm(&self) -> rustls::SignatureAlgorithm {
+                rustls::SignatureAlgorithm::ECDSA
+            }
+        }
+        Arc::new(CertifiedKey::new(vec![], Arc::new(NoKey)))
     }
 }
