@@ -59,6 +59,8 @@ pub struct JsWorker {
     /// The id of the last isolate that loaded the app (0: none yet).
     loaded: AtomicU64,
     load_waiters: Mutex<Vec<oneshot::Sender<LoadResult>>>,
+    /// The files this version loaded (every isolate of it runs the same code).
+    sources: Arc<super::loader::Sources>,
     me: Weak<JsWorker>,
 }
 
@@ -81,6 +83,7 @@ impl JsWorker {
             failures: AtomicU32::new(0),
             loaded: AtomicU64::new(0),
             load_waiters: Mutex::new(Vec::new()),
+            sources: Arc::default(),
             me: me.clone(),
         })
     }
@@ -183,6 +186,7 @@ impl JsWorker {
             registry: self.shared.bindings.clone(),
             bindings: self.bindings.clone(),
             live: self.shared.isolates.clone(),
+            sources: self.sources.clone(),
         };
         let handle = super::spawn(spec, me, self.shared.pool.as_ref(), first_task)?;
         *state = State::Running(handle);
@@ -252,6 +256,8 @@ impl Supervisor for JsWorker {
     }
 
     fn load_failed(&self, isolate: u64, error: LoadError) {
+        // The retry reads the files again (they may have been fixed).
+        self.sources.clear();
         let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
         let retry_in = retry_delay(failures);
         tracing::error!(

@@ -1,6 +1,9 @@
-//! Loads a tenant's modules from its app directory, and nowhere else.
+//! Loads a tenant's modules from its app directory, and nowhere else; every isolate of one
+//! version of the app gets the same files ([`Sources`]).
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
@@ -10,13 +13,44 @@ use deno_core::{
 };
 use deno_error::JsErrorBox;
 
+/// The files one version of an app loaded, as first read: the version's later isolates (a
+/// second one, one restarted after going idle or breaking a limit) run the same code even when
+/// the files on disk have changed since, or are being written (a hot reload makes a new version
+/// for that). Forgotten when a load fails, so a retry reads the files again.
+#[derive(Debug, Default)]
+pub(crate) struct Sources(Mutex<HashMap<PathBuf, Arc<[u8]>>>);
+
+impl Sources {
+    /// `path`'s contents: as first read for this version, else read now.
+    fn read(&self, path: &Path) -> std::io::Result<Arc<[u8]>> {
+        if let Some(code) = self.lock().get(path) {
+            return Ok(code.clone());
+        }
+        let code: Arc<[u8]> = std::fs::read(path)?.into();
+        Ok(self
+            .lock()
+            .entry(path.to_path_buf())
+            .or_insert(code)
+            .clone())
+    }
+
+    /// Forgets every file (the next isolate reads them again).
+    pub(crate) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<[u8]>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Resolves and loads `file:` modules under one app's root directory. Remote imports, bare
 /// specifiers and paths that escape the root are refused with an error naming the specifier.
 ///
 /// An isolate is made before it knows its app (see the warm pool), so the root is set once
 /// the app is assigned; until then every load is refused.
 pub(crate) struct AppModuleLoader {
-    root: std::cell::RefCell<Option<PathBuf>>,
+    root: std::cell::RefCell<Option<(PathBuf, Arc<Sources>)>>,
 }
 
 impl AppModuleLoader {
@@ -27,9 +61,9 @@ impl AppModuleLoader {
         }
     }
 
-    /// Confines loads to `root` from now on.
-    pub(crate) fn set_root(&self, root: PathBuf) {
-        *self.root.borrow_mut() = Some(root);
+    /// Confines loads to `root` from now on, reading files through the version's `sources`.
+    pub(crate) fn set_root(&self, root: PathBuf, sources: Arc<Sources>) {
+        *self.root.borrow_mut() = Some((root, sources));
     }
 
     fn load_sync(
@@ -48,14 +82,10 @@ impl AppModuleLoader {
             ))
         };
         let path = path.canonicalize().map_err(|_| unavailable())?;
-        if !self
-            .root
-            .borrow()
-            .as_deref()
-            .is_some_and(|root| path.starts_with(root))
-        {
-            return Err(unavailable());
-        }
+        let sources = match &*self.root.borrow() {
+            Some((root, sources)) if path.starts_with(root) => sources.clone(),
+            _ => return Err(unavailable()),
+        };
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -83,10 +113,10 @@ impl AppModuleLoader {
                 )));
             }
         };
-        let code = std::fs::read(&path).map_err(|_| unavailable())?;
+        let code = sources.read(&path).map_err(|_| unavailable())?;
         Ok(ModuleSource::new(
             module_type,
-            ModuleSourceCode::Bytes(code.into_boxed_slice().into()),
+            ModuleSourceCode::Bytes(Box::<[u8]>::from(&*code).into()),
             specifier,
             None,
         ))

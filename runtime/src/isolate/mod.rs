@@ -67,6 +67,8 @@ pub struct IsolateSpec {
     /// The node's count of isolates running an app: this one counts from when it is given
     /// its app until its thread ends (its `waitUntil` work included).
     pub live: Arc<crate::server::InFlight>,
+    /// The files this version of the app loaded, shared by all its isolates.
+    pub(crate) sources: Arc<loader::Sources>,
 }
 
 /// How an isolate reports on its life to whoever owns it (the tenant).

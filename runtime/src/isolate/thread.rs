@@ -243,7 +243,7 @@ async fn serve(
         supervisor.load_failed(spec.id, e);
         return;
     }
-    loader.set_root(spec.app.root.clone());
+    loader.set_root(spec.app.root.clone(), spec.sources.clone());
     // Let the connections already handed to this thread read their first requests before the
     // app loads, so those requests are queued when the host loop starts, not a turn later.
     tokio::task::yield_now().await;
