@@ -95,7 +95,16 @@ pub(super) fn turn<R>(
         return Ok(f(runtime));
     }
     let watched = &*guard.watched;
+    // Invocations already past their deadline stop here, before any script runs: a turn must
+    // never start under a deadline that has passed (the watchdog would stop it, and with it
+    // the isolate and every other invocation on it).
+    let now = Instant::now();
+    expire_overdue(&mut state.borrow_mut(), now);
     let (budget, deadline) = state.borrow_mut().borrow_mut::<HostState>().begin_turn();
+    // A turn that crosses a deadline may be another invocation's work: stop it only once it
+    // has overrun by a margin (a turn using CPU meets its CPU budget first; this catches one
+    // that blocks), so a busy machine pausing the thread does not discard the isolate.
+    let deadline = deadline.map(|at| at.max(now + TURN_WALL_GRACE));
     // Read the clock at both ends of the turn: between turns the thread runs the front door's
     // tasks for this isolate (its connections), which are not the tenant's CPU.
     let started = watched.cpu_now();
@@ -120,6 +129,10 @@ pub(super) fn turn<R>(
     }
     Ok(out)
 }
+
+/// How far past the most urgent wall-clock deadline a running turn may go before the watchdog
+/// stops it (and discards the isolate); see [`turn`].
+const TURN_WALL_GRACE: Duration = Duration::from_millis(100);
 
 /// How often an isolate waiting on blocking-pool work charges the CPU that work used.
 const BLOCKING_CHARGE_EVERY: Duration = Duration::from_millis(5);
