@@ -2,6 +2,7 @@
 // the response back. One `serve` loop per isolate; each request runs concurrently with the rest.
 import { core, primordials } from "ext:core/mod.js";
 import { appBindings } from "ext:edge_binding/registry.js";
+import { isEncodedByScript } from "ext:edge_web/01_response.js";
 import { QueueOutcome, ScheduledController, queueBatch } from "ext:edge_host/events.js";
 
 const {
@@ -340,10 +341,13 @@ function respond(id, response) {
     return;
   }
   const body = inner.body;
+  const headers = joinHeaders(inner.headerList);
   if (body === null) {
-    op_edge_respond_text(id, inner.status, joinHeaders(inner.headerList), "");
+    op_edge_respond_text(id, inner.status, headers, "", true);
     return;
   }
+  // Sent as it is, or encoded by the runtime to match its Content-Encoding (01_response.js).
+  const manual = isEncodedByScript(response);
   const sos = body.streamOrStatic;
   if (!ObjectPrototypeIsPrototypeOf(streams.ReadableStreamPrototype, sos)) {
     if (sos.consumed) {
@@ -352,9 +356,9 @@ function respond(id, response) {
     }
     sos.consumed = true;
     if (typeof sos.body === "string") {
-      op_edge_respond_text(id, inner.status, joinHeaders(inner.headerList), sos.body);
+      op_edge_respond_text(id, inner.status, headers, sos.body, manual);
     } else {
-      op_edge_respond_bytes(id, inner.status, joinHeaders(inner.headerList), sos.body);
+      op_edge_respond_bytes(id, inner.status, headers, sos.body, manual);
     }
     return;
   }
@@ -362,7 +366,7 @@ function respond(id, response) {
     op_edge_fail(id, "TypeError: the response body stream is locked or already read");
     return;
   }
-  op_edge_respond_stream(id, inner.status, joinHeaders(inner.headerList));
+  op_edge_respond_stream(id, inner.status, headers, manual);
   pump(id, sos);
 }
 
@@ -448,7 +452,7 @@ function runEvent(handlers, env, id) {
   const ctx = new ExecutionContext(id);
   // A queue handler's decisions are reported whether it settles or throws.
   const outcome = ev !== null && ev.type === "queue" ? new QueueOutcome() : null;
-  const done = () => op_edge_respond_text(id, 200, "", outcome === null ? "" : outcome.report());
+  const done = () => op_edge_respond_text(id, 200, "", outcome === null ? "" : outcome.report(), true);
   const failed = (err) => {
     if (outcome === null) {
       op_edge_fail(id, describe(err));
@@ -460,7 +464,7 @@ function runEvent(handlers, env, id) {
     } catch {
       text = "Uncaught (unprintable value)";
     }
-    op_edge_respond_text(id, 500, "", outcome.report(text));
+    op_edge_respond_text(id, 500, "", outcome.report(text), true);
   };
   let result;
   const outer = core.getAsyncContext();

@@ -1,6 +1,8 @@
 //! The body of a response produced by an isolate, as hyper sends it.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -28,17 +30,34 @@ pub enum ResponseBody {
 #[derive(Debug)]
 pub struct BodyStream {
     rx: mpsc::Receiver<Result<Bytes, BodyError>>,
-    complete: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    end: Arc<End>,
+}
+
+/// How a streamed body ended, as the sending side marked it.
+#[derive(Debug, Default)]
+struct End {
+    complete: AtomicBool,
+    /// Bytes that follow everything sent through the channel (an encoder's last bytes).
+    last: Mutex<Option<Bytes>>,
 }
 
 /// How the sending side says a streamed body ended as the script meant it to.
 #[derive(Clone, Debug)]
-pub struct BodyEnd(std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub struct BodyEnd(Arc<End>);
 
 impl BodyEnd {
     /// The body is complete: when the channel closes, the stream ends cleanly.
     pub fn complete(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Release);
+        self.0.complete.store(true, Ordering::Release);
+    }
+
+    /// The body is complete once `last` follows what was sent through the channel (the
+    /// sender cannot wait for room in the channel when it ends the body).
+    pub fn complete_with(&self, last: Bytes) {
+        if !last.is_empty() {
+            *self.0.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(last);
+        }
+        self.complete();
     }
 }
 
@@ -51,11 +70,11 @@ pub fn body_channel(
     ResponseBody,
 ) {
     let (tx, rx) = mpsc::channel(chunks);
-    let complete = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let end = Arc::new(End::default());
     (
         tx,
-        BodyEnd(complete.clone()),
-        ResponseBody::Stream(BodyStream { rx, complete }),
+        BodyEnd(end.clone()),
+        ResponseBody::Stream(BodyStream { rx, end }),
     )
 }
 
@@ -90,18 +109,22 @@ impl Body for ResponseBody {
             Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Self::Stream(stream) => match stream.rx.poll_recv(cx) {
                 Poll::Ready(Some(item)) => Poll::Ready(Some(item.map(Frame::data))),
-                Poll::Ready(None)
-                    if !stream.complete.load(std::sync::atomic::Ordering::Acquire) =>
-                {
+                Poll::Ready(None) if !stream.end.complete.load(Ordering::Acquire) => {
                     // Mark it so that a poll after the error ends the body.
-                    stream
-                        .complete
-                        .store(true, std::sync::atomic::Ordering::Release);
+                    stream.end.complete.store(true, Ordering::Release);
                     Poll::Ready(Some(Err(BodyError(
                         "the response stream was cut before it ended".into(),
                     ))))
                 }
-                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Ready(None) => {
+                    let last = stream
+                        .end
+                        .last
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    Poll::Ready(last.map(|b| Ok(Frame::data(b))))
+                }
                 Poll::Pending => Poll::Pending,
             },
         }

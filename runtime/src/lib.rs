@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod body;
 pub mod config;
+mod content_coding;
 pub mod error;
 pub mod isolate;
 pub mod limits;

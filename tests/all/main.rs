@@ -6,6 +6,7 @@ mod harness;
 mod cli;
 mod connections;
 mod cron;
+mod encoding;
 mod errors;
 mod events;
 mod handlers;

@@ -1,6 +1,7 @@
 // The global scope of an edge isolate: what a Cloudflare Worker finds on `globalThis`.
 // Every API comes from Deno's web extensions; this module only wires them onto the global.
 import { core, internals, primordials } from "ext:core/mod.js";
+import { Response } from "ext:edge_web/01_response.js";
 
 const {
   ObjectDefineProperties,
@@ -93,7 +94,8 @@ const scope = {
   ReadableStreamDefaultController: nonEnum(streams.ReadableStreamDefaultController),
   ReadableStreamDefaultReader: nonEnum(streams.ReadableStreamDefaultReader),
   Request: nonEnum(request.Request),
-  Response: nonEnum(response.Response),
+  // deno_fetch's class, reading Workers' `encodeBody` (01_response.js).
+  Response: nonEnum(Response),
   SubtleCrypto: nonEnum(crypto.SubtleCrypto),
   TextDecoder: nonEnum(encoding.TextDecoder),
   TextDecoderStream: nonEnum(encoding.TextDecoderStream),

@@ -36,7 +36,7 @@ deno_core::extension!(
     deps = [deno_webidl, deno_web, deno_crypto, deno_fetch],
     ops = [console::op_edge_console],
     esm_entry_point = "ext:edge_web/00_globals.js",
-    esm = [dir "js", "00_globals.js"],
+    esm = [dir "js", "00_globals.js", "01_response.js"],
     options = { label: ConsoleLabel },
     state = |state, options| {
         state.put(console::ConsoleOut::new(options.label));

@@ -38,6 +38,8 @@ pub(crate) struct HostState {
     pub(crate) enforce_limits: bool,
     /// How turns are charged and what they may use ([`crate::limits::meter`]).
     pub(crate) meter: Meter,
+    /// The isolate's memory count, for what ops hold on its behalf.
+    pub(crate) memory: Arc<crate::limits::memory::IsolateMemory>,
 }
 
 /// One invocation the script is working on: from dispatch until its response is complete and

@@ -3,16 +3,21 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use deno_core::{JsBuffer, OpState, op2};
+use http::header::CONTENT_LENGTH;
 use http::{HeaderName, HeaderValue, StatusCode};
 use tokio::sync::mpsc;
 
 use super::Reply;
-use super::ops::HostState;
+use super::ops::{HostState, limit_error};
 use crate::body::{BodyEnd, BodyError, ResponseBody};
+use crate::content_coding::{self, Coding, Encoder};
 use crate::error::{ErrorCode, InvokeError};
+use crate::limits::LimitKind;
+use crate::limits::memory::IsolateMemory;
 
 /// How many response chunks may wait between the script and a slow client.
 const BODY_CHANNEL_CHUNKS: usize = 8;
@@ -24,6 +29,36 @@ pub(crate) struct StreamOut {
     pub(super) end: BodyEnd,
     /// Wakes a write waiting on a slow client when the invocation is stopped.
     pub(super) cancel: Rc<tokio::sync::Notify>,
+    /// Encodes the chunks when the script's `Content-Encoding` asks for it.
+    encoder: Option<ChargedEncoder>,
+}
+
+/// A streamed body's encoder, its memory charged to the isolate until it is dropped.
+struct ChargedEncoder {
+    encoder: Option<Encoder>,
+    memory: Arc<IsolateMemory>,
+    charged: usize,
+}
+
+impl Drop for ChargedEncoder {
+    fn drop(&mut self) {
+        self.memory.release(self.charged);
+    }
+}
+
+/// The coding the runtime applies to a response with this head and a body: the one its
+/// `Content-Encoding` names (see [`crate::content_coding`]), unless the script marked the body
+/// already encoded (`manual`) or the status has no body.
+fn coding_for<B>(res: &http::Response<B>, manual: bool) -> Option<Coding> {
+    let status = res.status();
+    if manual
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return None;
+    }
+    Coding::of(res.headers())
 }
 
 /// Most response headers a script may send (hyper's header map holds at most 32,768).
@@ -131,17 +166,36 @@ fn script_error(state: &mut OpState, id: u32, what: &str, detail: &str, answer: 
     host.finish(id);
 }
 
-fn respond_full(state: &mut OpState, id: u32, status: u32, headers: &[u8], body: ResponseBody) {
-    match build_head(status, headers, body) {
-        Ok(res) => {
-            send_reply(state, id, Ok(res));
-            state.borrow_mut::<HostState>().finish(id);
-        }
-        Err(msg) => refuse(state, id, &msg),
-    }
+/// Answers request `id` with `body` known in full, encoded first if the head asks for it
+/// (`manual`: the script's body is already encoded).
+fn respond_full(
+    state: &mut OpState,
+    id: u32,
+    status: u32,
+    headers: &[u8],
+    body: &[u8],
+    manual: bool,
+) {
+    let mut res = match build_head(status, headers, ResponseBody::empty()) {
+        Ok(res) => res,
+        Err(msg) => return refuse(state, id, &msg),
+    };
+    let body = match coding_for(&res, manual) {
+        None => Bytes::copy_from_slice(body),
+        Some(coding) => match content_coding::encode(coding, body) {
+            Ok(encoded) => {
+                res.headers_mut().remove(CONTENT_LENGTH);
+                encoded
+            }
+            Err(e) => return refuse(state, id, &format!("encoding the body failed: {e}")),
+        },
+    };
+    *res.body_mut() = ResponseBody::from(body);
+    send_reply(state, id, Ok(res));
+    state.borrow_mut::<HostState>().finish(id);
 }
 
-/// Answers request `id` with a text body known in full (or none: an empty string).
+/// Answers request `id` with a text body known in full (or none: an empty string, `manual`).
 #[op2(fast)]
 pub(super) fn op_edge_respond_text(
     state: &mut OpState,
@@ -149,9 +203,9 @@ pub(super) fn op_edge_respond_text(
     #[smi] status: u32,
     #[string] headers: &str,
     #[string] body: &str,
+    manual: bool,
 ) {
-    let body = ResponseBody::from(Bytes::copy_from_slice(body.as_bytes()));
-    respond_full(state, id, status, &latin1(headers), body);
+    respond_full(state, id, status, &latin1(headers), body.as_bytes(), manual);
 }
 
 /// Answers request `id` with a byte body known in full.
@@ -162,9 +216,9 @@ pub(super) fn op_edge_respond_bytes(
     #[smi] status: u32,
     #[string] headers: &str,
     #[buffer] body: JsBuffer,
+    manual: bool,
 ) {
-    let body = ResponseBody::from(Bytes::copy_from_slice(&body));
-    respond_full(state, id, status, &latin1(headers), body);
+    respond_full(state, id, status, &latin1(headers), &body, manual);
 }
 
 /// Answers request `id` with a body that the script will stream with `op_edge_body_write`.
@@ -174,21 +228,42 @@ pub(super) fn op_edge_respond_stream(
     #[smi] id: u32,
     #[smi] status: u32,
     #[string] headers: &str,
+    manual: bool,
 ) {
     let (tx, end, body) = crate::body::body_channel(BODY_CHANNEL_CHUNKS);
-    match build_head(status, &latin1(headers), body) {
-        Ok(res) => {
-            if let Some(entry) = state.borrow_mut::<HostState>().inflight.get_mut(&id) {
-                entry.body_tx = Some(StreamOut {
-                    tx,
-                    end,
-                    cancel: Rc::default(),
-                });
+    let mut res = match build_head(status, &latin1(headers), body) {
+        Ok(res) => res,
+        Err(msg) => return refuse(state, id, &msg),
+    };
+    let host = state.borrow_mut::<HostState>();
+    let encoder = match coding_for(&res, manual) {
+        None => None,
+        Some(coding) => {
+            let charged = coding.encoder_memory();
+            if !host.memory.reserve(charged) {
+                if let Some((_, tx)) = host.take_reply(id) {
+                    let _ = tx.send(Err(limit_error(LimitKind::Memory, host.meter.limits())));
+                }
+                host.finish(id);
+                return;
             }
-            send_reply(state, id, Ok(res));
+            res.headers_mut().remove(CONTENT_LENGTH);
+            Some(ChargedEncoder {
+                encoder: Some(Encoder::new(coding)),
+                memory: host.memory.clone(),
+                charged,
+            })
         }
-        Err(msg) => refuse(state, id, &msg),
+    };
+    if let Some(entry) = host.inflight.get_mut(&id) {
+        entry.body_tx = Some(StreamOut {
+            tx,
+            end,
+            cancel: Rc::default(),
+            encoder,
+        });
     }
+    send_reply(state, id, Ok(res));
 }
 
 /// Sends one chunk of a streamed response. Resolves to false when the client went away.
@@ -198,21 +273,36 @@ pub(super) async fn op_edge_body_write(
     #[smi] id: u32,
     #[buffer] chunk: JsBuffer,
 ) -> bool {
-    let (tx, cancel) = {
-        let s = state.borrow();
-        match s
-            .borrow::<HostState>()
+    let (tx, cancel, chunk) = {
+        let mut s = state.borrow_mut();
+        let Some(out) = s
+            .borrow_mut::<HostState>()
             .inflight
-            .get(&id)
-            .and_then(|e| e.body_tx.as_ref())
-        {
-            Some(out) => (out.tx.clone(), out.cancel.clone()),
-            None => return false,
-        }
+            .get_mut(&id)
+            .and_then(|e| e.body_tx.as_mut())
+        else {
+            return false;
+        };
+        let chunk = match out.encoder.as_mut().and_then(|e| e.encoder.as_mut()) {
+            None => Bytes::copy_from_slice(&chunk),
+            Some(encoder) => match encoder.chunk(&chunk) {
+                Ok(encoded) if encoded.is_empty() => return true,
+                Ok(encoded) => encoded,
+                Err(e) => {
+                    let _ = out
+                        .tx
+                        .try_send(Err(BodyError(format!("encoding failed: {e}"))));
+                    drop(s);
+                    state.borrow_mut().borrow_mut::<HostState>().finish(id);
+                    return false;
+                }
+            },
+        };
+        (out.tx.clone(), out.cancel.clone(), chunk)
     };
     // A client that does not read holds the write until the invocation is stopped.
     let ok = tokio::select! {
-        sent = tx.send(Ok(Bytes::copy_from_slice(&chunk))) => sent.is_ok(),
+        sent = tx.send(Ok(chunk)) => sent.is_ok(),
         () = cancel.notified() => false,
     };
     if !ok {
@@ -225,8 +315,19 @@ pub(super) async fn op_edge_body_write(
 #[op2(fast)]
 pub(super) fn op_edge_body_close(state: &mut OpState, #[smi] id: u32) {
     let host = state.borrow_mut::<HostState>();
-    if let Some(out) = host.inflight.get(&id).and_then(|e| e.body_tx.as_ref()) {
-        out.end.complete();
+    if let Some(out) = host.inflight.get_mut(&id).and_then(|e| e.body_tx.as_mut()) {
+        match out.encoder.as_mut().and_then(|e| e.encoder.take()) {
+            None => out.end.complete(),
+            Some(encoder) => match encoder.finish() {
+                Ok(last) => out.end.complete_with(last),
+                // Unmarked, the body is cut: the client sees it did not end.
+                Err(e) => {
+                    let _ = out
+                        .tx
+                        .try_send(Err(BodyError(format!("encoding failed: {e}"))));
+                }
+            },
+        }
     }
     host.finish(id);
 }

@@ -289,6 +289,7 @@ fn install_host(
         stats: spec.stats.clone(),
         enforce_limits: spec.enforce_limits,
         meter: Meter::new(spec.limits, spec.stats.clone(), guard.watched.clone()),
+        memory: guard.memory.clone(),
     });
     Ok(())
 }

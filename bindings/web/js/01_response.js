@@ -1,0 +1,93 @@
+// Workers' `encodeBody` option of `new Response(body, init)` and `Response.json(data, init)`.
+//
+// A response whose `Content-Encoding` header names gzip, deflate or br has its body compressed
+// by the runtime as it is sent ("automatic", the default), unless the script says its body is
+// already encoded ("manual"). deno_fetch's Response knows nothing of the option, so the global
+// `Response` is deno_fetch's class seen through a Proxy that reads the option when a response
+// is made; its prototype, statics and `instanceof` are the class's own.
+import { core, primordials } from "ext:core/mod.js";
+
+const {
+  ObjectDefineProperty,
+  ObjectGetOwnPropertyDescriptor,
+  Proxy,
+  ReflectApply,
+  ReflectConstruct,
+  SafeWeakSet,
+  String,
+  TypeError,
+  WeakSetPrototypeAdd,
+  WeakSetPrototypeHas,
+} = primordials;
+
+const responseMod = core.loadExtScript("ext:deno_fetch/23_response.js");
+const Base = responseMod.Response;
+
+/** Responses whose body the script encoded itself. */
+const manual = new SafeWeakSet();
+
+/** Whether `init` asks for "manual"; throws on a value that is neither mode, as Workers does. */
+function wantsManual(init, prefix) {
+  if (init === undefined || init === null || (typeof init !== "object" && typeof init !== "function")) {
+    return false;
+  }
+  const value = init.encodeBody;
+  if (value === undefined) return false;
+  const mode = String(value);
+  if (mode === "manual") return true;
+  if (mode === "automatic") return false;
+  throw new TypeError(
+    `${prefix}: encodeBody must be "automatic" or "manual", not "${mode}"`,
+  );
+}
+
+/** Whether `response` is to be sent with its body as it is (see the top of this file). */
+export function isEncodedByScript(response) {
+  return WeakSetPrototypeHas(manual, response);
+}
+
+/** The global `Response`: deno_fetch's class, reading `encodeBody`. */
+export const Response = new Proxy(Base, {
+  __proto__: null,
+  construct(target, args, newTarget) {
+    const isManual = wantsManual(args[1], "Failed to construct 'Response'");
+    const response = ReflectConstruct(target, args, newTarget);
+    if (isManual) WeakSetPrototypeAdd(manual, response);
+    return response;
+  },
+});
+
+const baseJson = Base.json;
+ObjectDefineProperty(Base, "json", {
+  __proto__: null,
+  ...ObjectGetOwnPropertyDescriptor(Base, "json"),
+  value: {
+    json(data = undefined, init = undefined) {
+      const isManual = wantsManual(init, "Failed to execute 'Response.json'");
+      const response = ReflectApply(baseJson, this, [data, init]);
+      if (isManual) WeakSetPrototypeAdd(manual, response);
+      return response;
+    },
+  }.json,
+});
+
+// A clone is sent as its original would be.
+const baseClone = Base.prototype.clone;
+ObjectDefineProperty(Base.prototype, "clone", {
+  __proto__: null,
+  ...ObjectGetOwnPropertyDescriptor(Base.prototype, "clone"),
+  value: {
+    clone() {
+      const copy = ReflectApply(baseClone, this, []);
+      if (WeakSetPrototypeHas(manual, this)) WeakSetPrototypeAdd(manual, copy);
+      return copy;
+    },
+  }.clone,
+});
+
+// `response.constructor === Response` holds for the global.
+ObjectDefineProperty(Base.prototype, "constructor", {
+  __proto__: null,
+  ...ObjectGetOwnPropertyDescriptor(Base.prototype, "constructor"),
+  value: Response,
+});
