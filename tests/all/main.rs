@@ -23,5 +23,6 @@ mod reload;
 mod routing;
 mod streaming;
 mod tls;
+mod typescript;
 mod wasm;
 mod web_apis;

@@ -49,7 +49,8 @@ pub(super) fn app_name(
     Ok(name)
 }
 
-/// `main`: a `.js`/`.mjs` module or a `.wasm` component inside the app folder, as an absolute path.
+/// `main`: a JavaScript or TypeScript module (`.js`, `.mjs`, `.ts`, `.mts`, `.jsx`, `.tsx`) or a
+/// `.wasm` component inside the app folder, as an absolute path.
 pub(super) fn main_module(
     main: Option<String>,
     root: &Path,
@@ -69,10 +70,10 @@ pub(super) fn main_module(
         return Err(file.invalid("main", format!("{main_rel:?} is outside the app directory")));
     }
     match main.extension().and_then(|e| e.to_str()) {
-        Some("js" | "mjs" | "wasm") => Ok(main),
+        Some("js" | "mjs" | "ts" | "mts" | "jsx" | "tsx" | "wasm") => Ok(main),
         _ => Err(file.invalid(
             "main",
-            format!("{main_rel:?} is not a JavaScript module (.js or .mjs) or a WebAssembly component (.wasm)"),
+            format!("{main_rel:?} is not a JavaScript or TypeScript module (.js, .mjs, .ts, .mts, .jsx, .tsx) or a WebAssembly component (.wasm)"),
         )),
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use deno_ast::MediaType;
 use deno_core::error::ModuleLoaderError;
 use deno_core::{
     ModuleLoadOptions, ModuleLoadReferrer, ModuleLoadResponse, ModuleLoader, ModuleResolveResponse,
@@ -12,6 +13,8 @@ use deno_core::{
     ResolutionKind, resolve_import,
 };
 use deno_error::JsErrorBox;
+
+use super::transpile;
 
 /// The files one version of an app loaded, as first read: the version's later isolates (a
 /// second one, one restarted after going idle or breaking a limit) run the same code even when
@@ -21,12 +24,18 @@ use deno_error::JsErrorBox;
 pub(crate) struct Sources(Mutex<HashMap<PathBuf, Arc<[u8]>>>);
 
 impl Sources {
-    /// `path`'s contents: as first read for this version, else read now.
-    fn read(&self, path: &Path) -> std::io::Result<Arc<[u8]>> {
+    /// `path`'s module code: as first read (and made ready by `prepare`) for this version, else
+    /// read and prepared now. `Err(None)`: the file cannot be read.
+    fn get(
+        &self,
+        path: &Path,
+        prepare: impl FnOnce(&[u8]) -> Result<Arc<[u8]>, String>,
+    ) -> Result<Arc<[u8]>, Option<String>> {
         if let Some(code) = self.lock().get(path) {
             return Ok(code.clone());
         }
-        let code: Arc<[u8]> = std::fs::read(path)?.into();
+        let raw = std::fs::read(path).map_err(|_| None)?;
+        let code = prepare(&raw).map_err(Some)?;
         Ok(self
             .lock()
             .entry(path.to_path_buf())
@@ -91,6 +100,7 @@ impl AppModuleLoader {
             .and_then(|e| e.to_str())
             .unwrap_or_default()
             .to_ascii_lowercase();
+        let media_type = MediaType::from_path(&path);
         let module_type = match (requested, ext.as_str()) {
             (RequestedModuleType::Json, "json") => ModuleType::Json,
             (RequestedModuleType::Json, _) => {
@@ -106,14 +116,22 @@ impl AppModuleLoader {
             (RequestedModuleType::Text, _) => ModuleType::Text,
             (RequestedModuleType::Bytes, _) => ModuleType::Bytes,
             (_, "wasm") => ModuleType::Wasm,
-            (_, "js" | "mjs") => ModuleType::JavaScript,
+            (_, "js" | "mjs" | "ts" | "mts" | "tsx" | "jsx") => ModuleType::JavaScript,
             _ => {
                 return Err(JsErrorBox::type_error(format!(
-                    "cannot import {specifier}: unsupported file type (expected .js, .mjs, .json or .wasm)"
+                    "cannot import {specifier}: unsupported file type (expected .js, .mjs, .ts, .mts, .tsx, .jsx, .json or .wasm)"
                 )));
             }
         };
-        let code = sources.read(&path).map_err(|_| unavailable())?;
+        let code = sources
+            .get(&path, |raw| match module_type {
+                ModuleType::JavaScript => transpile::javascript(specifier, media_type, raw),
+                _ => Ok(raw.into()),
+            })
+            .map_err(|e| match e {
+                None => unavailable(),
+                Some(message) => JsErrorBox::generic(message),
+            })?;
         Ok(ModuleSource::new(
             module_type,
             ModuleSourceCode::Bytes(Box::<[u8]>::from(&*code).into()),
@@ -136,7 +154,7 @@ impl ModuleLoader for AppModuleLoader {
                 "cannot import {specifier:?} from {referrer}: only files inside the app directory can be imported"
             )));
         }
-        Ok(resolved)
+        Ok(bundler_style(resolved))
     }
 
     fn load(
@@ -147,4 +165,48 @@ impl ModuleLoader for AppModuleLoader {
     ) -> ModuleLoadResponse {
         ModuleLoadResponse::Sync(self.load_sync(specifier, &options.requested_module_type))
     }
+}
+
+/// Extensions tried, in order, for an import that names no file, as esbuild (and so wrangler)
+/// tries them.
+const IMPLICIT_EXTENSIONS: [&str; 6] = ["tsx", "ts", "jsx", "js", "mjs", "mts"];
+
+/// A `file:` import resolved as bundlers resolve it when the file it names does not exist:
+/// `./util` finds `./util.ts` (or `.tsx`, `.jsx`, `.js`, `.mjs`, `.mts`) or `./util/index.ts`
+/// (and so on), and `./util.js` finds `./util.ts` (TypeScript's own convention). Otherwise the
+/// import stays as written (and fails to load, naming it).
+fn bundler_style(resolved: ModuleSpecifier) -> ModuleSpecifier {
+    let Ok(path) = resolved.to_file_path() else {
+        return resolved;
+    };
+    if path.is_file() {
+        return resolved;
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = match ext {
+        "js" => vec![path.with_extension("ts"), path.with_extension("tsx")],
+        "mjs" => vec![path.with_extension("mts")],
+        "jsx" => vec![path.with_extension("tsx")],
+        _ => Vec::new(),
+    };
+    if !IMPLICIT_EXTENSIONS.contains(&ext) {
+        let name = path.as_os_str();
+        for e in IMPLICIT_EXTENSIONS {
+            let mut with = name.to_os_string();
+            with.push(".");
+            with.push(e);
+            candidates.push(with.into());
+        }
+        for e in IMPLICIT_EXTENSIONS {
+            candidates.push(path.join(format!("index.{e}")));
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|c| c.is_file())
+        .and_then(|c| ModuleSpecifier::from_file_path(c).ok())
+        .unwrap_or(resolved)
 }

@@ -25,6 +25,7 @@ mod request_body;
 mod respond;
 pub mod snapshot;
 mod thread;
+mod transpile;
 mod turn;
 
 use std::sync::Arc;

@@ -139,15 +139,23 @@ fn run(
     // their own; the isolate is dropped when `serve` returns.
     let (stop_local, stop) = tokio::sync::oneshot::channel();
     let local = rt.spawn(LocalTasks::new(tasks).run(stop));
-    let serving = serve(
-        runtime,
-        guard,
-        loader,
-        &spec,
-        queue.clone(),
-        supervisor.clone(),
-    );
-    rt.block_on(serving);
+    // A panic on this thread (the engine failing on the script's input) ends this isolate
+    // only: the tenant hears why, its queued requests go to another isolate, the node lives.
+    let loaded = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watching: Arc<dyn Supervisor> = Arc::new(Watching {
+        inner: supervisor.clone(),
+        loaded: loaded.clone(),
+    });
+    let serving = serve(runtime, guard, loader, &spec, queue.clone(), watching);
+    if let Err(panic) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(serving)))
+    {
+        let message = format!("the isolate's thread panicked: {}", panic_message(&*panic));
+        tracing::error!(tenant = spec.app.name.as_str(), "{message}");
+        if !loaded.load(std::sync::atomic::Ordering::Acquire) {
+            supervisor.load_failed(spec.id, LoadError::Isolate(message));
+        }
+    }
     drop(in_span);
     // The isolate is gone (retired, or terminated holding up to its memory limit): give its
     // memory back to the OS now. glibc keeps freed memory in its arenas otherwise; measured
@@ -160,6 +168,42 @@ fn run(
     finish(&spec, &queue, supervisor);
     let _ = stop_local.send(());
     let _ = rt.block_on(local);
+}
+
+/// The tenant's supervisor, noting whether the app loaded (what a panic on the thread then
+/// reports depends on it).
+struct Watching {
+    inner: Arc<dyn Supervisor>,
+    loaded: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Supervisor for Watching {
+    fn loaded(&self, isolate: u64) {
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.inner.loaded(isolate);
+    }
+    fn load_failed(&self, isolate: u64, error: LoadError) {
+        // Reported once: a panic after this is not a second load failure.
+        self.loaded
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.inner.load_failed(isolate, error);
+    }
+    fn try_retire(&self, isolate: u64) -> bool {
+        self.inner.try_retire(isolate)
+    }
+    fn exited(&self, isolate: u64, leftover: Vec<super::Invocation>) {
+        self.inner.exited(isolate, leftover);
+    }
+}
+
+/// The text of a panic's payload.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// Makes a blank isolate on this thread.
@@ -407,10 +451,20 @@ async fn load_main(
     main: &ModuleSpecifier,
     guard: &Guard,
 ) -> Result<(), Stop> {
-    let id = runtime
-        .load_main_es_module(main)
+    // The engine may fail in ways it does not report as an exception (the QuickJS facade's
+    // linking has panicked on valid code): that is this app's load error, not a dead thread.
+    let loaded = std::panic::AssertUnwindSafe(runtime.load_main_es_module(main))
+        .catch_unwind()
         .await
-        .map_err(|e| Stop::Load(LoadError::Compile(e.to_string())))?;
+        .map_err(|panic| {
+            Stop::Load(LoadError::Compile(format!(
+                "{}: the JavaScript engine failed while loading the module and its imports ({})",
+                main.to_file_path()
+                    .map_or_else(|()| main.to_string(), |p| p.display().to_string()),
+                panic_message(&*panic)
+            )))
+        })?;
+    let id = loaded.map_err(|e| Stop::Load(LoadError::Compile(e.to_string())))?;
     // Evaluating starts the module's top level at once: that is the tenant's code too.
     let eval = turn(runtime, guard, |runtime| {
         runtime.mod_evaluate(id).boxed_local()

@@ -1,0 +1,72 @@
+//! Worker projects as they are written: TypeScript and JSX transpiled at load (types stripped,
+//! stack traces on the `.ts` lines), bundler-style imports, and bundles the engine once
+//! choked on.
+
+use crate::harness::{Edge, client, edge_command, fixture, get_text, scratch};
+
+#[tokio::test]
+async fn a_typescript_app_runs_and_its_stack_traces_point_at_ts_lines() {
+    let edge = Edge::dev("typescript");
+    let c = client();
+    assert_eq!(
+        get_text(&c, &edge.url("/"), None).await,
+        "hello from TypeScript"
+    );
+    let area: serde_json::Value = c
+        .get(edge.url("/area"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(area, serde_json::json!({ "square": 9, "circle": 12.57 }));
+    assert_eq!(
+        get_text(&c, &edge.url("/page"), None).await,
+        "<main class=\"page\"><h1>Hi edge</h1></main>"
+    );
+    // `throw new Error(why)` is on line 26 of src/index.ts, column 3.
+    let stack = get_text(&c, &edge.url("/throw"), None).await;
+    assert!(stack.contains("Error: on purpose"), "{stack}");
+    assert!(stack.contains("src/index.ts:26:"), "{stack}");
+}
+
+#[test]
+fn a_typescript_syntax_error_is_a_load_error_naming_file_line_and_column() {
+    let app = scratch("ts-broken");
+    std::fs::write(
+        app.join("edge.toml"),
+        "name = \"ts-broken\"\nmain = \"index.ts\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("index.ts"),
+        "export default {\n  fetch(): Response {\n    const x: = 1;\n  },\n};\n",
+    )
+    .unwrap();
+    let out = edge_command(&["check", app.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("index.ts:3:"), "{stderr}");
+}
+
+/// The regex-before-import bundle: it loads and answers on both engines (`edge check` exits,
+/// `edge dev` serves), where the QuickJS build's isolate used to panic.
+#[tokio::test]
+async fn a_regex_with_quotes_before_an_import_loads() {
+    let out = edge_command(&["check", fixture("regex-import").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let edge = Edge::dev("regex-import");
+    assert_eq!(
+        get_text(&client(), &edge.url("/"), None).await,
+        "dep true say hi "
+    );
+}
