@@ -1,6 +1,8 @@
 //! Log output: `EDGE_LOG` sets the filter (tracing's env-filter syntax); without it, each
 //! command has its own default.
 
+use std::io::IsTerminal;
+
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;
 
@@ -25,8 +27,12 @@ pub const SERVE_FILTER: &str = "info,edge::access=off";
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_env("EDGE_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // Colour only for a person at a terminal: log files and collectors get plain text (and
+    // `NO_COLOR` turns it off there too).
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Pretty => builder.compact().init(),

@@ -52,10 +52,10 @@ async fn loopback_and_private_addresses_are_denied_by_default() {
         let got = ask(&edge, target).await;
         assert_eq!(got["ok"], false, "{target}: {got}");
         let error = got["error"].as_str().unwrap();
+        // The refusal names edge's own setting, never Deno's flag.
+        assert!(!error.contains("--allow-net"), "{target}: {error}");
         assert!(
-            error.contains("NotCapable")
-                || error.contains("not allowed")
-                || error.contains("Requires net access"),
+            error.contains("[outbound] allow_private = true") || error.contains("not allowed"),
             "{target}: {error}"
         );
     }

@@ -2,7 +2,7 @@
 //! stack traces on the `.ts` lines), bundler-style imports, and bundles the engine once
 //! choked on.
 
-use crate::harness::{Edge, client, edge_command, fixture, get_text, scratch};
+use crate::harness::{Edge, client, edge_command, fixture, get_json, get_text, scratch};
 
 #[tokio::test]
 async fn a_typescript_app_runs_and_its_stack_traces_point_at_ts_lines() {
@@ -12,14 +12,7 @@ async fn a_typescript_app_runs_and_its_stack_traces_point_at_ts_lines() {
         get_text(&c, &edge.url("/"), None).await,
         "hello from TypeScript"
     );
-    let area: serde_json::Value = c
-        .get(edge.url("/area"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let area = get_json(&c, &edge.url("/area"), None).await;
     assert_eq!(area, serde_json::json!({ "square": 9, "circle": 12.57 }));
     assert_eq!(
         get_text(&c, &edge.url("/page"), None).await,

@@ -9,8 +9,13 @@ const {
   ObjectFreeze,
   ObjectGetOwnPropertyDescriptor,
   ObjectSetPrototypeOf,
+  PromisePrototypeCatch,
   PromiseReject,
   ReflectApply,
+  RegExpPrototypeExec,
+  SafeRegExp,
+  String,
+  TypeError,
   StringPrototypeToUpperCase,
 } = primordials;
 const { op_edge_console } = core.ops;
@@ -56,6 +61,28 @@ const formData = core.loadExtScript("ext:deno_fetch/21_formdata.js");
 const request = core.loadExtScript("ext:deno_fetch/23_request.js");
 const response = core.loadExtScript("ext:deno_fetch/23_response.js");
 const fetch = core.loadExtScript("ext:deno_fetch/26_fetch.js");
+
+// deno_fetch refuses a private address with Deno's advice ("run again with the --allow-net
+// flag"), which means nothing here: the refusal is reworded to name edge's own setting.
+const denoFetch = fetch.fetch;
+const DENIED_HOST = new SafeRegExp('"([^"]*)"');
+function reworded(err) {
+  if (err === null || typeof err !== "object" || err.name !== "NotCapable") return err;
+  const host = RegExpPrototypeExec(DENIED_HOST, String(err.message))?.[1] ?? "that address";
+  return new TypeError(
+    `fetch to ${host} refused: apps reach only public addresses unless their edge.toml has ` +
+      "[outbound] allow_private = true (and, on edge serve, the node grants it with " +
+      "--allow-private-network NAME)",
+  );
+}
+// Named `fetch`, with the same length, as the function it stands for.
+const edgeFetch = {
+  fetch(input, init = undefined) {
+    return PromisePrototypeCatch(ReflectApply(denoFetch, this, [input, init]), (err) => {
+      throw reworded(err);
+    });
+  },
+}.fetch;
 
 const nonEnum = core.propNonEnumerable;
 const writable = core.propWritable;
@@ -117,7 +144,7 @@ const scope = {
   // A getter: the Crypto object is a native (cppgc) object, created per isolate on first use,
   // never in the snapshot.
   crypto: core.propGetterOnly(() => crypto.crypto),
-  fetch: writable(fetch.fetch),
+  fetch: writable(edgeFetch),
   navigator: core.propReadOnly({ userAgent: "edge" }),
   performance: writable(performance.performance),
   reportError: writable(event.reportError),
