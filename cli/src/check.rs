@@ -10,7 +10,7 @@ use edge_runtime::{Node, NodeOptions};
 /// Arguments of `edge check`.
 #[derive(Args)]
 pub struct CheckArgs {
-    /// The app folder (holding edge.toml).
+    /// The app folder (holding edge.toml, or wrangler.toml / wrangler.jsonc / wrangler.json).
     #[arg(default_value = ".")]
     dir: PathBuf,
 }
@@ -30,6 +30,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let tenant = &node.tenants()[0];
+    for warning in &tenant.app().warnings {
+        eprintln!("warning: {warning}");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -14,7 +14,7 @@ use crate::logging::{self, LogFormat};
 /// Arguments of `edge dev`.
 #[derive(Args)]
 pub struct DevArgs {
-    /// The app folder (holding edge.toml).
+    /// The app folder (holding edge.toml, or wrangler.toml / wrangler.jsonc / wrangler.json).
     #[arg(default_value = ".")]
     dir: PathBuf,
     /// Port to listen on; 0 picks a free one.
@@ -107,12 +107,7 @@ fn banner(node: &Node, state_dir: &Path, watch: bool) -> String {
         return out;
     };
     let app = tenant.app();
-    let _ = writeln!(
-        out,
-        "edge dev: {} ({})",
-        app.name,
-        app.root.join(edge_runtime::config::CONFIG_FILE).display()
-    );
+    let _ = writeln!(out, "edge dev: {} ({})", app.name, app.file.display());
     let _ = writeln!(out, "  main        {}", app.main.display());
     for binding in &app.bindings {
         let name = binding

@@ -15,7 +15,7 @@ use crate::logging::{self, LogFormat};
 /// Arguments of `edge serve`.
 #[derive(Args)]
 pub struct ServeArgs {
-    /// The directory whose subfolders (each with an edge.toml) are the apps.
+    /// The directory whose subfolders (each with an edge.toml or a wrangler config) are the apps.
     #[arg(long)]
     apps: PathBuf,
     /// Address to listen on; port 0 picks a free one.

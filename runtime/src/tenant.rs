@@ -106,7 +106,7 @@ impl Tenant {
             .bindings
             .configure(&info, &app.bindings)
             .map_err(|(key, e)| crate::config::ConfigError::Invalid {
-                path: app.root.join(crate::config::CONFIG_FILE),
+                path: app.file.clone(),
                 key: key.into(),
                 reason: e.to_string(),
             })?;

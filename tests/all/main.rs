@@ -18,6 +18,7 @@ mod limits;
 mod node_admin;
 mod outbound;
 mod pool;
+mod projects;
 mod queues;
 mod reload;
 mod routing;

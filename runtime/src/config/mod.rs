@@ -1,4 +1,5 @@
-//! `edge.toml`: one app's configuration.
+//! `edge.toml`: one app's configuration, or the Worker's own `wrangler.toml`, `wrangler.jsonc`
+//! or `wrangler.json` when the folder has no `edge.toml` (see [`config_file`]).
 //!
 //! Keys follow `wrangler.toml` where the meaning is the same, so a Worker's config carries over:
 //! `name`, `main`, `compatibility_date`, `compatibility_flags`, `routes` (or `route`),
@@ -8,6 +9,7 @@
 
 mod fields;
 mod route;
+mod wrangler;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,8 +21,25 @@ use fields::{File, app_name, bindings, is_date, main_module, routes, vars};
 
 pub use route::{HostPattern, RoutePattern};
 
-/// The file name of an app's configuration.
+/// The file name of an app's own configuration (what `edge new` writes).
 pub const CONFIG_FILE: &str = "edge.toml";
+
+/// The configuration files edge reads, in the order it looks for them: its own, then
+/// wrangler's (TOML, then JSON with comments, then JSON).
+pub const CONFIG_FILES: [&str; 4] = [
+    CONFIG_FILE,
+    "wrangler.toml",
+    "wrangler.jsonc",
+    "wrangler.json",
+];
+
+/// The configuration file of the app in `dir`: the first of [`CONFIG_FILES`] there.
+pub fn config_file(dir: &Path) -> Option<PathBuf> {
+    CONFIG_FILES
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+}
 
 /// One app's configuration, validated.
 #[derive(Clone, Debug)]
@@ -29,8 +48,13 @@ pub struct AppConfig {
     pub name: String,
     /// The main module, as an absolute path inside the app directory.
     pub main: PathBuf,
-    /// The directory holding `edge.toml`; modules may import only from inside it.
+    /// The directory holding the config file; modules may import only from inside it.
     pub root: PathBuf,
+    /// The config file read (`edge.toml`, or wrangler's).
+    pub file: PathBuf,
+    /// What the config asked for that edge ignores (wrangler settings it does not implement
+    /// yet), one line each, to log when the app loads and to show in `edge check`.
+    pub warnings: Vec<String>,
     /// `compatibility_date`, recorded as given.
     pub compatibility_date: Option<String>,
     /// `compatibility_flags`, recorded as given.
@@ -135,16 +159,39 @@ struct RawRouteTable {
         reason = "accepted for wrangler compatibility; routing is by pattern"
     )]
     custom_domain: Option<bool>,
+    #[allow(
+        dead_code,
+        reason = "accepted for wrangler compatibility; routing is by pattern"
+    )]
+    zone_id: Option<String>,
 }
 
 impl AppConfig {
-    /// Loads and validates `dir/edge.toml`; the keys of `registry`'s bindings are read by them.
+    /// Loads and validates the app in `dir` from its [`config_file`]; the keys of `registry`'s
+    /// bindings are read by them.
     pub fn load(dir: &Path, registry: &Registry) -> Result<Self, ConfigError> {
-        let path = dir.join(CONFIG_FILE);
+        let path = config_file(dir).unwrap_or_else(|| dir.join(CONFIG_FILE));
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
             path: path.clone(),
             source,
         })?;
+        if path
+            .extension()
+            .is_some_and(|e| e == "json" || e == "jsonc")
+        {
+            let toml = wrangler::json_as_toml(&text).map_err(|message| ConfigError::Parse {
+                path: path.clone(),
+                message,
+            })?;
+            // Line numbers in the TOML made from the JSON would mislead: keep the reasons.
+            return Self::parse(dir, &path, &toml, registry).map_err(|e| match e {
+                ConfigError::Parse { path, message } => ConfigError::Parse {
+                    path,
+                    message: wrangler::without_toml_position(&message),
+                },
+                other => other,
+            });
+        }
         Self::parse(dir, &path, &text, registry)
     }
 
@@ -167,7 +214,14 @@ impl AppConfig {
         let span = doc.span();
         let mut own = toml::de::DeTable::default();
         let mut declared = Vec::new();
+        let mut warnings = Vec::new();
         for (key, value) in doc.into_inner() {
+            if let Some(warning) = wrangler::unimplemented(key.get_ref()) {
+                if !warning.is_empty() {
+                    warnings.push(format!("{}: {warning}", path.display()));
+                }
+                continue;
+            }
             if !registry.is_config_key(key.get_ref()) {
                 own.insert(key, value);
                 continue;
@@ -204,6 +258,8 @@ impl AppConfig {
             name,
             main,
             root,
+            file: path.to_path_buf(),
+            warnings,
             compatibility_date: raw.compatibility_date,
             compatibility_flags: raw.compatibility_flags,
             routes,

@@ -375,7 +375,7 @@ fn new_tenant(
     shared: Arc<TenantShared>,
 ) -> Result<Arc<Tenant>, ConfigError> {
     if app.allow_private_network && !options.private_network.grants(&app.name) {
-        let file = app.root.join(crate::config::CONFIG_FILE);
+        let file = app.file.clone();
         tracing::warn!(
             tenant = %app.name,
             "{}: `outbound.allow_private` is not granted by the node (edge serve --allow-private-network {}); outbound fetch reaches public addresses only",
@@ -384,14 +384,16 @@ fn new_tenant(
         );
         app.allow_private_network = false;
     }
+    for warning in &app.warnings {
+        tracing::warn!(tenant = %app.name, "{warning}");
+    }
     for (key, value) in &options.vars {
         app.vars
             .insert(key.clone(), serde_json::Value::String(value.clone()));
     }
     let (limits, lowered) = options.limits.resolve(&app.limits);
     for message in lowered {
-        let file = app.root.join(crate::config::CONFIG_FILE);
-        tracing::warn!(tenant = %app.name, "{}: {message}", file.display());
+        tracing::warn!(tenant = %app.name, "{}: {message}", app.file.display());
     }
     Tenant::new(app, limits, shared)
 }

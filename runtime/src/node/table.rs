@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{NodeError, NodeOptions, fingerprint, new_tenant};
 use edge_binding::Registry;
 
-use crate::config::{AppConfig, CONFIG_FILE, ConfigError, HostPattern, RoutePattern};
+use crate::config::{AppConfig, ConfigError, HostPattern, RoutePattern};
 use crate::router::Router;
 use crate::tenant::{Tenant, TenantShared};
 
@@ -83,7 +83,7 @@ pub(super) fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Scanned>, Node
     let mut folders: Vec<PathBuf> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.path())
-        .filter(|p| p.join(CONFIG_FILE).is_file())
+        .filter(|p| crate::config::config_file(p).is_some())
         .collect();
     folders.sort();
     Ok(folders
@@ -254,7 +254,7 @@ fn claims(
     owners: &Owners,
     options: &NodeOptions,
 ) -> Result<Vec<RoutePattern>, ConfigError> {
-    let config = app.root.join(CONFIG_FILE);
+    let config = app.file.clone();
     let invalid = |key: &str, reason: String| ConfigError::Invalid {
         path: config.clone(),
         key: key.into(),

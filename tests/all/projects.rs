@@ -1,0 +1,114 @@
+//! Worker projects brought as they are: a `wrangler.toml` or `wrangler.jsonc` instead of an
+//! `edge.toml`, with settings edge does not implement named in warnings, not refused.
+
+use crate::harness::{Edge, client, copy_dir, edge_command, fixture, get_json, scratch};
+
+/// A fixture copied to a scratch folder (`edge dev` keeps local state in the app's `.edge/`).
+fn project(name: &str) -> std::path::PathBuf {
+    let dir = scratch(name).join(name);
+    copy_dir(&fixture(name), &dir);
+    dir
+}
+
+fn check(dir: &std::path::Path) -> (bool, String) {
+    let out = edge_command(&["check", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_wrangler_toml_project_runs_with_warnings_for_what_edge_lacks() {
+    let dir = project("wrangler-toml");
+    let (ok, stderr) = check(&dir);
+    assert!(ok, "{stderr}");
+    for key in ["r2_buckets", "account_id", "workers_dev", "observability"] {
+        assert!(
+            stderr.contains(&format!("wrangler.toml: `{key}` ignored")),
+            "{key}: {stderr}"
+        );
+    }
+    assert_eq!(stderr.matches("warning:").count(), 4, "{stderr}");
+
+    let edge = Edge::dev_dir(&dir, &[]);
+    let c = client();
+    for count in 1..=2 {
+        let got = get_json(&c, &edge.url("/"), None).await;
+        assert_eq!(
+            got,
+            serde_json::json!({ "greeting": "hi from wrangler.toml", "count": count, "bucket": "undefined" })
+        );
+    }
+    assert!(
+        edge.logs().contains("`r2_buckets` ignored"),
+        "{}",
+        edge.logs()
+    );
+}
+
+#[tokio::test]
+async fn a_wrangler_jsonc_project_runs() {
+    let dir = project("wrangler-jsonc");
+    let (ok, stderr) = check(&dir);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("wrangler.jsonc: `d1_databases` ignored"),
+        "{stderr}"
+    );
+    // `$schema` is an editor hint: no warning for it.
+    assert!(!stderr.contains("$schema"), "{stderr}");
+    let edge = Edge::dev_dir(&dir, &[]);
+    let got = get_json(&client(), &edge.url("/"), None).await;
+    assert_eq!(
+        got,
+        serde_json::json!({ "greeting": "hi from wrangler.jsonc", "retries": 3, "kv": "v", "db": "undefined" })
+    );
+}
+
+#[test]
+fn edge_toml_wins_and_unknown_keys_are_still_errors() {
+    let dir = project("wrangler-toml");
+    // An edge.toml next to wrangler.toml is the one read.
+    std::fs::write(
+        dir.join("edge.toml"),
+        "name = \"own\"\nmain = \"src/index.ts\"\n",
+    )
+    .unwrap();
+    let out = edge_command(&["check", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("ok: own "), "{stdout}");
+    std::fs::remove_file(dir.join("edge.toml")).unwrap();
+
+    // A key that is neither edge's nor wrangler's is an error naming file, key and line.
+    let toml = std::fs::read_to_string(dir.join("wrangler.toml")).unwrap();
+    std::fs::write(
+        dir.join("wrangler.toml"),
+        format!("colour = \"blue\"\n{toml}"),
+    )
+    .unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(!ok);
+    assert!(
+        stderr.contains("wrangler.toml") && stderr.contains("colour") && stderr.contains("line 1"),
+        "{stderr}"
+    );
+
+    // In JSON, a bad value names the file and the reason, not a line of some TOML.
+    let dir = project("wrangler-jsonc");
+    std::fs::write(
+        dir.join("wrangler.jsonc"),
+        "{ \"name\": \"x\", \"main\": \"index.js\", \"compatibility_flags\": 3 }",
+    )
+    .unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(!ok);
+    assert!(
+        stderr.contains("wrangler.jsonc") && !stderr.contains("TOML"),
+        "{stderr}"
+    );
+}
