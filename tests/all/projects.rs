@@ -112,3 +112,49 @@ fn edge_toml_wins_and_unknown_keys_are_still_errors() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn imports_follow_workers_module_rules() {
+    let edge = Edge::dev("module-rules");
+    let got = get_json(&client(), &edge.url("/"), None).await;
+    assert_eq!(
+        got,
+        serde_json::json!({
+            "page": "<h1>\"Hello\" — page</h1>\n",
+            "notes": "plain text\nsecond line",
+            "query": "SELECT * FROM t WHERE a = ?;\n",
+            "blob": [true, [0, 1, 2, 250, 255]],
+            "wasm": [true, 105],
+            "data": { "list": [1, 2, 3], "name": "data" },
+            "same": "data",
+            "dynamic": true,
+        })
+    );
+}
+
+#[test]
+fn an_unsupported_import_is_a_load_error_naming_it() {
+    let dir = scratch("rules-bad");
+    std::fs::write(
+        dir.join("edge.toml"),
+        "name = \"bad\"\nmain = \"index.js\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("index.js"), "import css from \"./style.css\";\nexport default { fetch() { return new Response(css) } };\n").unwrap();
+    std::fs::write(dir.join("style.css"), "b {}").unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(!ok);
+    assert!(
+        stderr.contains("style.css") && stderr.contains("unsupported file type"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.join("index.js"),
+        "import d from \"./d.json\";\nexport default { fetch() { return Response.json(d) } };\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("d.json"), "{\n  \"a\": ,\n}").unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(!ok);
+    assert!(stderr.contains("d.json:2:"), "{stderr}");
+}

@@ -14,33 +14,44 @@ use deno_core::{
 };
 use deno_error::JsErrorBox;
 
-use super::transpile;
+use super::{rules, transpile};
+
+/// What a file becomes before the engine sees it.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// Its bytes, as the import's type asked (`with { type: "json" | "text" | "bytes" }`).
+    AsIs,
+    /// A JavaScript module made by the rule for its extension (see [`rules`]).
+    Rule(rules::Rule),
+}
 
 /// The files one version of an app loaded, as first read: the version's later isolates (a
 /// second one, one restarted after going idle or breaking a limit) run the same code even when
 /// the files on disk have changed since, or are being written (a hot reload makes a new version
 /// for that). Forgotten when a load fails, so a retry reads the files again.
 #[derive(Debug, Default)]
-pub(crate) struct Sources(Mutex<HashMap<PathBuf, Arc<[u8]>>>);
+pub(crate) struct Sources(Mutex<Files>);
+
+/// Module code by file and by what it was imported as.
+type Files = HashMap<(PathBuf, &'static str), Arc<[u8]>>;
 
 impl Sources {
-    /// `path`'s module code: as first read (and made ready by `prepare`) for this version, else
-    /// read and prepared now. `Err(None)`: the file cannot be read.
+    /// `path`'s module code when imported `as_what` (a module, or JSON, text or bytes): as
+    /// first read (and made ready by `prepare`) for this version, else read and prepared now.
+    /// `Err(None)`: the file cannot be read.
     fn get(
         &self,
         path: &Path,
+        as_what: &'static str,
         prepare: impl FnOnce(&[u8]) -> Result<Arc<[u8]>, String>,
     ) -> Result<Arc<[u8]>, Option<String>> {
-        if let Some(code) = self.lock().get(path) {
+        let key = (path.to_path_buf(), as_what);
+        if let Some(code) = self.lock().get(&key) {
             return Ok(code.clone());
         }
         let raw = std::fs::read(path).map_err(|_| None)?;
         let code = prepare(&raw).map_err(Some)?;
-        Ok(self
-            .lock()
-            .entry(path.to_path_buf())
-            .or_insert(code)
-            .clone())
+        Ok(self.lock().entry(key).or_insert(code).clone())
     }
 
     /// Forgets every file (the next isolate reads them again).
@@ -48,7 +59,7 @@ impl Sources {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Arc<[u8]>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Files> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -101,32 +112,43 @@ impl AppModuleLoader {
             .unwrap_or_default()
             .to_ascii_lowercase();
         let media_type = MediaType::from_path(&path);
-        let module_type = match (requested, ext.as_str()) {
-            (RequestedModuleType::Json, "json") => ModuleType::Json,
+        let (module_type, kind) = match (requested, ext.as_str()) {
+            (RequestedModuleType::Json, "json") => (ModuleType::Json, Kind::AsIs),
             (RequestedModuleType::Json, _) => {
                 return Err(JsErrorBox::type_error(format!(
                     "cannot import {specifier} as JSON: not a .json file"
                 )));
             }
-            (_, "json") => {
+            (RequestedModuleType::Text, _) => (ModuleType::Text, Kind::AsIs),
+            (RequestedModuleType::Bytes, _) => (ModuleType::Bytes, Kind::AsIs),
+            (RequestedModuleType::None, _) => match rules::rule_for(&ext) {
+                Some(rule) => (ModuleType::JavaScript, Kind::Rule(rule)),
+                None => {
+                    return Err(JsErrorBox::type_error(format!(
+                        "cannot import {specifier}: unsupported file type (expected {})",
+                        rules::SUPPORTED
+                    )));
+                }
+            },
+            (RequestedModuleType::Other(ty), _) => {
                 return Err(JsErrorBox::type_error(format!(
-                    "cannot import {specifier}: JSON modules need `with {{ type: \"json\" }}`"
-                )));
-            }
-            (RequestedModuleType::Text, _) => ModuleType::Text,
-            (RequestedModuleType::Bytes, _) => ModuleType::Bytes,
-            (_, "wasm") => ModuleType::Wasm,
-            (_, "js" | "mjs" | "ts" | "mts" | "tsx" | "jsx") => ModuleType::JavaScript,
-            _ => {
-                return Err(JsErrorBox::type_error(format!(
-                    "cannot import {specifier}: unsupported file type (expected .js, .mjs, .ts, .mts, .tsx, .jsx, .json or .wasm)"
+                    "cannot import {specifier} with type {ty:?}: the types are \"json\", \"text\" and \"bytes\""
                 )));
             }
         };
+        let as_what = match module_type {
+            ModuleType::Json => "json",
+            ModuleType::Text => "text",
+            ModuleType::Bytes => "bytes",
+            _ => "module",
+        };
         let code = sources
-            .get(&path, |raw| match module_type {
-                ModuleType::JavaScript => transpile::javascript(specifier, media_type, raw),
-                _ => Ok(raw.into()),
+            .get(&path, as_what, |raw| match kind {
+                Kind::AsIs => Ok(raw.into()),
+                Kind::Rule(rules::Rule::JavaScript) => {
+                    transpile::javascript(specifier, media_type, raw)
+                }
+                Kind::Rule(rule) => rules::module_for(rule, specifier, raw),
             })
             .map_err(|e| match e {
                 None => unavailable(),

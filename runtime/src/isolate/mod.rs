@@ -23,6 +23,7 @@ mod ops;
 mod pool;
 mod request_body;
 mod respond;
+mod rules;
 pub mod snapshot;
 mod thread;
 mod transpile;
