@@ -158,3 +158,61 @@ fn an_unsupported_import_is_a_load_error_naming_it() {
     assert!(!ok);
     assert!(stderr.contains("d.json:2:"), "{stderr}");
 }
+
+#[tokio::test]
+async fn packages_resolve_from_node_modules_as_wrangler_resolves_them() {
+    let edge = Edge::dev("npm-app");
+    let got = get_json(&client(), &edge.url("/"), None).await;
+    assert_eq!(
+        got,
+        serde_json::json!({
+            "greet": "hello edge!",
+            "flavour": "workerd",
+            "tag": "<b>bold</b>",
+            "shout": "HEY!",
+            "version": "esm 2.0.0",
+            "deep": "a file at the package root",
+            "helper": "from #lib/helper",
+        })
+    );
+}
+
+#[test]
+fn a_missing_package_names_it_the_importer_and_npm_install() {
+    let dir = scratch("npm-missing");
+    std::fs::write(dir.join("edge.toml"), "name = \"m\"\nmain = \"index.js\"\n").unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "import { Hono } from \"hono\";\nexport default new Hono();\n",
+    )
+    .unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(!ok);
+    assert!(
+        stderr.contains("no package \"hono\" in node_modules")
+            && stderr.contains("npm install")
+            && stderr.contains("index.js:1:"),
+        "{stderr}"
+    );
+    // A subpath the package does not export is refused, naming it.
+    let pkg = dir.join("node_modules/hono");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(
+        pkg.join("package.json"),
+        "{\"name\":\"hono\",\"type\":\"module\",\"exports\":{\".\":\"./index.js\"}}",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("index.js"), "export class Hono {}\n").unwrap();
+    std::fs::write(pkg.join("secret.js"), "export const s = 1;\n").unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "import { s } from \"hono/secret.js\";\nexport default { fetch() { return new Response(String(s)) } };\n",
+    )
+    .unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(!ok);
+    assert!(
+        stderr.contains("hono/secret.js") && stderr.contains("not exported"),
+        "{stderr}"
+    );
+}

@@ -14,6 +14,7 @@ use deno_core::{
 };
 use deno_error::JsErrorBox;
 
+use super::resolve::{AppResolver, NotFound};
 use super::{rules, transpile};
 
 /// What a file becomes before the engine sees it.
@@ -30,7 +31,11 @@ enum Kind {
 /// the files on disk have changed since, or are being written (a hot reload makes a new version
 /// for that). Forgotten when a load fails, so a retry reads the files again.
 #[derive(Debug, Default)]
-pub(crate) struct Sources(Mutex<Files>);
+pub(crate) struct Sources {
+    files: Mutex<Files>,
+    /// How this version's imports find their files (its lookups cached for the version).
+    resolver: AppResolver,
+}
 
 /// Module code by file and by what it was imported as.
 type Files = HashMap<(PathBuf, &'static str), Arc<[u8]>>;
@@ -60,7 +65,7 @@ impl Sources {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Files> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.files.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -170,13 +175,49 @@ impl ModuleLoader for AppModuleLoader {
         referrer: &str,
         _kind: ResolutionKind,
     ) -> ModuleResolveResponse {
-        let resolved = resolve_import(specifier, referrer).map_err(JsErrorBox::from_err)?;
-        if resolved.scheme() != "file" {
-            return Err(JsErrorBox::type_error(format!(
-                "cannot import {specifier:?} from {referrer}: only files inside the app directory can be imported"
-            )));
+        // A path to a file as written (the common case, no look-ups), or a URL.
+        let as_written = resolve_import(specifier, referrer).ok();
+        if let Some(url) = &as_written {
+            if url.scheme() == "node" {
+                return Err(JsErrorBox::type_error(format!(
+                    "cannot import {specifier:?} from {referrer}: Node.js built-in modules are not available on edge yet (nodejs_compat)"
+                )));
+            }
+            if url.scheme() != "file" {
+                return Err(JsErrorBox::type_error(format!(
+                    "cannot import {specifier:?} from {referrer}: only files inside the app directory can be imported"
+                )));
+            }
+            if url.to_file_path().is_ok_and(|p| p.is_file()) {
+                return Ok(url.clone());
+            }
         }
-        Ok(bundler_style(resolved))
+        // Else as a bundler would: packages, extensionless paths, `#imports`.
+        let dir = ModuleSpecifier::parse(referrer)
+            .ok()
+            .and_then(|r| r.to_file_path().ok())
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let sources = self.root.borrow().as_ref().map(|(_, s)| s.clone());
+        let (Some(dir), Some(sources)) = (dir, sources) else {
+            return as_written.ok_or_else(|| {
+                JsErrorBox::type_error(format!("cannot import {specifier:?} from {referrer}"))
+            });
+        };
+        match (sources.resolver.resolve(&dir, specifier), as_written) {
+            (Ok(path), _) => ModuleSpecifier::from_file_path(&path).map_err(|()| {
+                JsErrorBox::type_error(format!("cannot import {specifier:?}: {}", path.display()))
+            }),
+            (Err(NotFound::Package(name)), _) => Err(JsErrorBox::type_error(format!(
+                "cannot import {specifier:?} from {}: no package {name:?} in node_modules (run `npm install` in the app folder)",
+                at_line(referrer, specifier)
+            ))),
+            // A path that names no file: the load says so, as for any missing file.
+            (Err(_), Some(url)) => Ok(url),
+            (Err(NotFound::Other(reason)), None) => Err(JsErrorBox::type_error(format!(
+                "cannot import {specifier:?} from {}: {reason}",
+                at_line(referrer, specifier)
+            ))),
+        }
     }
 
     fn load(
@@ -189,46 +230,20 @@ impl ModuleLoader for AppModuleLoader {
     }
 }
 
-/// Extensions tried, in order, for an import that names no file, as esbuild (and so wrangler)
-/// tries them.
-const IMPLICIT_EXTENSIONS: [&str; 6] = ["tsx", "ts", "jsx", "js", "mjs", "mts"];
-
-/// A `file:` import resolved as bundlers resolve it when the file it names does not exist:
-/// `./util` finds `./util.ts` (or `.tsx`, `.jsx`, `.js`, `.mjs`, `.mts`) or `./util/index.ts`
-/// (and so on), and `./util.js` finds `./util.ts` (TypeScript's own convention). Otherwise the
-/// import stays as written (and fails to load, naming it).
-fn bundler_style(resolved: ModuleSpecifier) -> ModuleSpecifier {
-    let Ok(path) = resolved.to_file_path() else {
-        return resolved;
-    };
-    if path.is_file() {
-        return resolved;
+/// `referrer` with the line of its first import of `specifier` (`file:///app/index.js:3`),
+/// read from the file as written; the module graph knows no line when resolution fails.
+fn at_line(referrer: &str, specifier: &str) -> String {
+    let line = ModuleSpecifier::parse(referrer)
+        .ok()
+        .and_then(|url| url.to_file_path().ok())
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| {
+            let quoted = [format!("\"{specifier}\""), format!("'{specifier}'")];
+            text.lines()
+                .position(|line| quoted.iter().any(|q| line.contains(q.as_str())))
+        });
+    match line {
+        Some(index) => format!("{referrer}:{}", index + 1),
+        None => referrer.to_string(),
     }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    let mut candidates: Vec<PathBuf> = match ext {
-        "js" => vec![path.with_extension("ts"), path.with_extension("tsx")],
-        "mjs" => vec![path.with_extension("mts")],
-        "jsx" => vec![path.with_extension("tsx")],
-        _ => Vec::new(),
-    };
-    if !IMPLICIT_EXTENSIONS.contains(&ext) {
-        let name = path.as_os_str();
-        for e in IMPLICIT_EXTENSIONS {
-            let mut with = name.to_os_string();
-            with.push(".");
-            with.push(e);
-            candidates.push(with.into());
-        }
-        for e in IMPLICIT_EXTENSIONS {
-            candidates.push(path.join(format!("index.{e}")));
-        }
-    }
-    candidates
-        .into_iter()
-        .find(|c| c.is_file())
-        .and_then(|c| ModuleSpecifier::from_file_path(c).ok())
-        .unwrap_or(resolved)
 }

@@ -22,6 +22,7 @@ mod nudge;
 mod ops;
 mod pool;
 mod request_body;
+mod resolve;
 mod respond;
 mod rules;
 pub mod snapshot;
