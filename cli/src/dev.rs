@@ -50,6 +50,7 @@ pub struct DevArgs {
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format, logging::DEV_FILTER);
     let state_dir = args.persist_to.unwrap_or_else(|| args.dir.join(".edge"));
+    let (secrets_file, secrets) = local_secrets(&args.dir)?;
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
@@ -67,13 +68,22 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             },
         )?,
-        vars: args.vars,
+        // `.dev.vars` (or `.env`) first, so `--var` wins over it, as it wins over `[vars]`.
+        vars: secrets.iter().cloned().chain(args.vars).collect(),
         ..NodeOptions::default()
     };
     let node = Node::single(&args.dir, options)
         .with_context(|| format!("cannot start the app in {}", args.dir.display()))?;
     let addr = format!("{}:{}", args.host, args.port);
-    let banner = banner(&node, &state_dir, !args.no_watch);
+    let secret_names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
+    let banner = banner(
+        &node,
+        &state_dir,
+        !args.no_watch,
+        secrets_file
+            .as_deref()
+            .map(|file| (file, &secret_names[..])),
+    );
     crate::serve::listen(
         node,
         crate::serve::Listen {
@@ -90,6 +100,40 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     )
 }
 
+/// Variables as `KEY`, `VALUE` pairs, in the order given.
+type Vars = Vec<(String, String)>;
+
+/// Local secrets for `edge dev`, as `wrangler dev` reads them: the app folder's `.dev.vars`,
+/// else its `.env` (dotenv format), as text variables over the config's `[vars]`. The file read
+/// and its variables, in file order; none when neither file exists.
+fn local_secrets(dir: &Path) -> anyhow::Result<(Option<PathBuf>, Vars)> {
+    let Some(file) = [".dev.vars", ".env"]
+        .iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+    else {
+        return Ok((None, Vec::new()));
+    };
+    let vars = dotenvy::from_path_iter(&file)
+        .and_then(|lines| lines.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            // The parser quotes the bad line, which may hold a secret: say where, not what.
+            let what = match e {
+                dotenvy::Error::LineParse(text, _) => {
+                    let line = std::fs::read_to_string(&file)
+                        .ok()
+                        .and_then(|all| all.lines().position(|l| l.contains(text.as_str())))
+                        .map_or_else(String::new, |i| format!("line {} ", i + 1));
+                    format!("{line}is not KEY=VALUE (quote a value that has spaces)")
+                }
+                dotenvy::Error::Io(e) => e.to_string(),
+                _ => "cannot be read".into(),
+            };
+            anyhow::anyhow!("{}: {what}", file.display())
+        })?;
+    Ok((Some(file), vars))
+}
+
 /// `KEY=VALUE` of `--var`.
 fn parse_var(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -100,7 +144,7 @@ fn parse_var(text: &str) -> Result<(String, String), String> {
 
 /// What `edge dev` prints before its `listening on` line: the app, its bindings and vars,
 /// where its local state lives, and whether it reloads on change.
-fn banner(node: &Node, state_dir: &Path, watch: bool) -> String {
+fn banner(node: &Node, state_dir: &Path, watch: bool, secrets: Option<(&Path, &[&str])>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let Some(tenant) = node.tenants().into_iter().next() else {
@@ -121,9 +165,24 @@ fn banner(node: &Node, state_dir: &Path, watch: bool) -> String {
             .unwrap_or_default();
         let _ = writeln!(out, "  {name:<11} {}{resource}", binding.kind);
     }
-    if !app.vars.is_empty() {
-        let keys: Vec<&str> = app.vars.keys().map(String::as_str).collect();
+    let (secrets_file, secret_names) = secrets.unwrap_or((Path::new(""), &[]));
+    let keys: Vec<&str> = app
+        .vars
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !secret_names.contains(k))
+        .collect();
+    if !keys.is_empty() {
         let _ = writeln!(out, "  vars        {}", keys.join(", "));
+    }
+    if !secret_names.is_empty() {
+        // Names only: a secret's value is never printed or logged.
+        let _ = writeln!(
+            out,
+            "  secrets     {} (from {})",
+            secret_names.join(", "),
+            secrets_file.display()
+        );
     }
     let mut files: Vec<String> = std::fs::read_dir(state_dir)
         .into_iter()

@@ -64,8 +64,42 @@ async fn a_wrangler_jsonc_project_runs() {
     let got = get_json(&client(), &edge.url("/"), None).await;
     assert_eq!(
         got,
-        serde_json::json!({ "greeting": "hi from wrangler.jsonc", "retries": 3, "kv": "v", "db": "undefined" })
+        serde_json::json!({ "greeting": "hi from wrangler.jsonc", "retries": 3, "kv": "v", "db": "undefined", "secret": null })
     );
+}
+
+#[tokio::test]
+async fn edge_dev_reads_local_secrets_from_dev_vars_and_never_prints_them() {
+    let dir = project("wrangler-jsonc");
+    std::fs::write(
+        dir.join(".dev.vars"),
+        "# local secrets\nAPI_KEY=\"s3cret-value\"\nGREETING=\"from .dev.vars\"\n",
+    )
+    .unwrap();
+    let edge = Edge::dev_dir(&dir, &[]);
+    let got = get_json(&client(), &edge.url("/"), None).await;
+    assert_eq!(got["greeting"], "from .dev.vars");
+    assert_eq!(got["secret"], "s3cret-value".len());
+    let logs = edge.logs();
+    assert!(!logs.contains("s3cret"), "{logs}");
+    // `--var` wins over .dev.vars, as over [vars].
+    drop(edge);
+    let edge = Edge::dev_dir(&dir, &["--var", "GREETING=from --var"]);
+    let got = get_json(&client(), &edge.url("/"), None).await;
+    assert_eq!(got["greeting"], "from --var");
+    drop(edge);
+    // A line that does not parse is named by number; the line itself may hold a secret.
+    std::fs::write(dir.join(".dev.vars"), "A=1\nTOKEN s3cret-value\n").unwrap();
+    let out = edge_command(&["dev", dir.to_str().unwrap(), "--port", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(".dev.vars: line 2 is not KEY=VALUE"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
 }
 
 #[test]
