@@ -12,6 +12,7 @@ mod authority;
 mod bounds;
 mod drain;
 mod first_request;
+mod linger;
 pub mod overload;
 mod prefixed;
 mod send_timeout;
@@ -471,6 +472,7 @@ async fn invoke(
     url.push_str(path_and_query);
     let headers = parts.headers.clone();
     if body.size_hint().lower() > max_body {
+        linger::discard(body);
         return Err(InvokeError::new(
             ErrorCode::PayloadTooLarge,
             format!(
