@@ -38,6 +38,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     match rt.block_on(tenant.load()) {
         Ok(()) => {
+            for warning in untriggered(tenant) {
+                eprintln!("warning: {warning}");
+            }
             #[allow(clippy::print_stdout, reason = "CLI output")]
             {
                 println!("ok: {} ({})", tenant.name(), tenant.app().main.display());
@@ -49,4 +52,31 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// The handlers the app exports that nothing in its config can run, each as a warning that says
+/// what would.
+fn untriggered(tenant: &edge_runtime::tenant::Tenant) -> Vec<String> {
+    let app = tenant.app();
+    let handlers = tenant.counters().handlers();
+    let has = |name: &str| handlers.iter().any(|h| h == name);
+    let mut warnings = Vec::new();
+    if has("scheduled") && !app.bindings.iter().any(|b| b.kind == "cron") {
+        warnings.push(format!(
+            "{}: the app exports a scheduled() handler but no cron triggers it: add [triggers] crons = [\"*/5 * * * *\"] (edge dev --test-scheduled runs it on /__scheduled)",
+            app.file.display()
+        ));
+    }
+    if has("queue")
+        && !app
+            .bindings
+            .iter()
+            .any(|b| b.kind == "queue" && b.name_key.starts_with("queues.consumers"))
+    {
+        warnings.push(format!(
+            "{}: the app exports a queue() handler but consumes no queue: add [[queues.consumers]] with queue = \"NAME\"",
+            app.file.display()
+        ));
+    }
+    warnings
 }

@@ -6,6 +6,7 @@ import { isEncodedByScript } from "ext:edge_web/01_response.js";
 import { QueueOutcome, ScheduledController, queueBatch } from "ext:edge_host/events.js";
 
 const {
+  ArrayPrototypeFilter,
   ArrayPrototypeJoin,
   ArrayPrototypePush,
   ObjectKeys,
@@ -530,7 +531,15 @@ async function serve(mainUrl) {
     // The service-worker syntax has no `env`: as on Workers, vars and bindings are globals.
     for (const name of ObjectKeys(env)) globalThis[name] = env[name];
   }
-  op_edge_ready();
+  // Which handlers the module exports, for `edge check` (a handler nothing triggers).
+  const exported = ArrayPrototypeJoin(
+    ArrayPrototypeFilter(
+      ["fetch", "scheduled", "queue"],
+      (name) => ns.default != null && typeof ns.default[name] === "function",
+    ),
+    ",",
+  );
+  op_edge_ready(handler === serviceWorkerHandler ? "fetch" : exported);
   // One promise per batch of queued requests, not per request; a batch is bounded so the
   // microtasks of the requests it started run before the next batch is taken.
   while (await op_edge_wait_request()) {

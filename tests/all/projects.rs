@@ -250,3 +250,35 @@ fn a_missing_package_names_it_the_importer_and_npm_install() {
         "{stderr}"
     );
 }
+
+#[test]
+fn edge_check_warns_about_handlers_nothing_triggers() {
+    let dir = scratch("untriggered");
+    std::fs::write(dir.join("edge.toml"), "name = \"u\"\nmain = \"index.js\"\n").unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "export default { fetch() { return new Response('ok') }, scheduled() {}, queue() {} };\n",
+    )
+    .unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("scheduled() handler but no cron triggers it")
+            && stderr.contains("[triggers] crons"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("queue() handler but consumes no queue")
+            && stderr.contains("[[queues.consumers]]"),
+        "{stderr}"
+    );
+    // With a trigger and a consumer, nothing to say.
+    std::fs::write(
+        dir.join("edge.toml"),
+        "name = \"u\"\nmain = \"index.js\"\n[triggers]\ncrons = [\"* * * * *\"]\n[[queues.consumers]]\nqueue = \"jobs\"\n",
+    )
+    .unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+}

@@ -153,8 +153,14 @@ fn op_edge_evaluated(state: &mut OpState) {
 
 /// The main module loaded and a handler was found.
 #[op2(fast)]
-fn op_edge_ready(state: &mut OpState) {
+fn op_edge_ready(state: &mut OpState, #[string] handlers: &str) {
     let host = state.borrow_mut::<HostState>();
+    host.stats.set_handlers(
+        handlers
+            .split(',')
+            .filter(|h| matches!(*h, "fetch" | "scheduled" | "queue"))
+            .map(str::to_string),
+    );
     host.ready = true;
     host.supervisor.loaded(host.isolate_id);
 }

@@ -30,6 +30,8 @@ pub struct TenantStats {
     wall_ns: AtomicU64,
     /// Memory limit times wall-clock time of invocations, in MiB·ms.
     mib_ms: AtomicU64,
+    /// The handlers the app's code exports (`fetch`, `scheduled`, `queue`), as last loaded.
+    handlers: std::sync::Mutex<Vec<String>>,
 }
 
 impl Default for TenantStats {
@@ -43,6 +45,7 @@ impl Default for TenantStats {
             latency: Histogram::new(LATENCY_BUCKETS),
             wall_ns: AtomicU64::new(0),
             mib_ms: AtomicU64::new(0),
+            handlers: Default::default(),
         }
     }
 }
@@ -80,6 +83,20 @@ impl StatsSnapshot {
 }
 
 impl TenantStats {
+    /// Records the handlers the app's code exports, when it loads.
+    pub fn set_handlers(&self, handlers: impl IntoIterator<Item = String>) {
+        *self.handlers.lock().unwrap_or_else(|p| p.into_inner()) = handlers.into_iter().collect();
+    }
+
+    /// The handlers the app's code exported when it last loaded (none before, or for a wasm
+    /// component).
+    pub fn handlers(&self) -> Vec<String> {
+        self.handlers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// One more invocation.
     pub fn invoked(&self) {
         self.invocations.fetch_add(1, Ordering::Relaxed);
