@@ -63,3 +63,37 @@ async fn a_regex_with_quotes_before_an_import_loads() {
         "dep true say hi "
     );
 }
+
+/// A hostile module nested 100,000 levels deep (brackets, a prefix-operator chain, an
+/// assignment chain) used to overflow the stack in swc and abort the whole node; it is a load
+/// error now.
+#[test]
+fn a_module_nested_too_deep_is_a_load_error_not_a_crash() {
+    let depth = 100_000;
+    for expr in [
+        format!("{}1{}", "(".repeat(depth), ")".repeat(depth)),
+        format!("{}1", "!".repeat(depth)),
+        format!("{}1", "a=".repeat(depth)),
+    ] {
+        let app = scratch("ts-deep");
+        std::fs::write(
+            app.join("edge.toml"),
+            "name = \"deep\"\nmain = \"index.ts\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            app.join("index.ts"),
+            format!("let a: any; const x: any = {expr};\nexport default {{ fetch() {{ return new Response(String(x)) }} }};\n"),
+        )
+        .unwrap();
+        let out = edge_command(&["check", app.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains("index.ts: nests deeper than 1000 levels"),
+            "{stderr}"
+        );
+    }
+}

@@ -18,6 +18,7 @@ mod incoming;
 mod js_worker;
 mod loader;
 pub mod local_tasks;
+mod nesting;
 mod nudge;
 mod ops;
 mod pool;

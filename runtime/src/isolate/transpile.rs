@@ -14,6 +14,8 @@ use deno_ast::{
 use deno_core::ModuleSpecifier;
 use sha2::{Digest, Sha256};
 
+use super::nesting;
+
 /// Most bytes of transpiled code kept; past it the cache starts again empty.
 const CACHE_BYTES: usize = 64 << 20;
 
@@ -63,6 +65,12 @@ fn transpile(
     media_type: MediaType,
     text: &str,
 ) -> Result<String, String> {
+    if nesting::too_deep_to_parse(text, media_type) {
+        return Err(format!(
+            "{specifier}: nests deeper than {} levels; edge does not transpile it",
+            nesting::MAX_NESTING
+        ));
+    }
     let parsed = deno_ast::parse_module(ParseParams {
         specifier: specifier.clone(),
         text: text.into(),
@@ -72,6 +80,13 @@ fn transpile(
         maybe_syntax: None,
     })
     .map_err(|e| e.to_string())?;
+    if nesting::too_deep(&parsed.program()) {
+        nesting::dispose(parsed, text.len());
+        return Err(format!(
+            "{specifier}: nests deeper than {} levels; edge does not transpile it",
+            nesting::MAX_NESTING
+        ));
+    }
     let emitted = parsed
         .transpile(
             &TranspileOptions {
@@ -99,7 +114,10 @@ fn transpile(
 fn quickjs_safe(js: String) -> String {
     use deno_ast::swc::parser::token::Token;
     // Only the parser tells a regular expression from a division; a module that does not
-    // parse is left for the engine to report.
+    // parse, or nests too deep to parse safely, is left for the engine to report.
+    if nesting::too_deep_to_parse(&js, MediaType::JavaScript) {
+        return js;
+    }
     let Ok(parsed) = deno_ast::parse_module(ParseParams {
         specifier: ModuleSpecifier::parse("file:///module.js").expect("a valid URL"),
         text: js.as_str().into(),
@@ -110,6 +128,11 @@ fn quickjs_safe(js: String) -> String {
     }) else {
         return js;
     };
+    if nesting::too_deep(&parsed.program()) {
+        // Left as it is: the engine reports what it makes of it.
+        nesting::dispose(parsed, js.len());
+        return js;
+    }
     let start = deno_ast::StartSourcePos::START_SOURCE_POS.as_byte_pos().0 as usize;
     let regexes: Vec<std::ops::Range<usize>> = parsed
         .tokens()
