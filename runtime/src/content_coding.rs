@@ -97,23 +97,10 @@ impl Encoder {
 
     /// Encodes `data` and flushes: the bytes to send now.
     pub(crate) fn chunk(&mut self, data: &[u8]) -> std::io::Result<Bytes> {
-        match &mut self.0 {
-            Inner::Gzip(e) => {
-                e.write_all(data)?;
-                e.flush()?;
-                Ok(std::mem::take(e.get_mut()).into())
-            }
-            Inner::Deflate(e) => {
-                e.write_all(data)?;
-                e.flush()?;
-                Ok(std::mem::take(e.get_mut()).into())
-            }
-            Inner::Brotli(e) => {
-                e.write_all(data)?;
-                e.flush()?;
-                Ok(std::mem::take(e.get_mut()).into())
-            }
-        }
+        let writer = self.writer();
+        writer.write_all(data)?;
+        writer.flush()?;
+        Ok(std::mem::take(self.output()).into())
     }
 
     /// Ends the body: the bytes that close it.
@@ -124,17 +111,28 @@ impl Encoder {
             Inner::Brotli(e) => e.into_inner().into(),
         })
     }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match &mut self.0 {
+            Inner::Gzip(e) => e,
+            Inner::Deflate(e) => e,
+            Inner::Brotli(e) => &mut **e,
+        }
+    }
+
+    fn output(&mut self) -> &mut Vec<u8> {
+        match &mut self.0 {
+            Inner::Gzip(e) => e.get_mut(),
+            Inner::Deflate(e) => e.get_mut(),
+            Inner::Brotli(e) => e.get_mut(),
+        }
+    }
 }
 
-/// Encodes a whole body at once.
+/// Encodes a whole body at once (one write, no flush in between: the best ratio).
 pub(crate) fn encode(coding: Coding, data: &[u8]) -> std::io::Result<Bytes> {
     let mut encoder = Encoder::new(coding);
-    // One write, no flush in between: the best ratio.
-    match &mut encoder.0 {
-        Inner::Gzip(e) => e.write_all(data)?,
-        Inner::Deflate(e) => e.write_all(data)?,
-        Inner::Brotli(e) => e.write_all(data)?,
-    }
+    encoder.writer().write_all(data)?;
     encoder.finish()
 }
 

@@ -30,19 +30,20 @@ pub(crate) struct StreamOut {
     /// Wakes a write waiting on a slow client when the invocation is stopped.
     pub(super) cancel: Rc<tokio::sync::Notify>,
     /// Encodes the chunks when the script's `Content-Encoding` asks for it.
-    encoder: Option<ChargedEncoder>,
-}
-
-/// A streamed body's encoder, its memory charged to the isolate until it is dropped.
-struct ChargedEncoder {
     encoder: Option<Encoder>,
-    memory: Arc<IsolateMemory>,
-    charged: usize,
+    /// The encoder's memory, charged to the isolate while the stream is open.
+    _charge: Option<MemoryCharge>,
 }
 
-impl Drop for ChargedEncoder {
+/// Bytes counted against an isolate's memory until dropped.
+struct MemoryCharge {
+    memory: Arc<IsolateMemory>,
+    bytes: usize,
+}
+
+impl Drop for MemoryCharge {
     fn drop(&mut self) {
-        self.memory.release(self.charged);
+        self.memory.release(self.bytes);
     }
 }
 
@@ -236,11 +237,11 @@ pub(super) fn op_edge_respond_stream(
         Err(msg) => return refuse(state, id, &msg),
     };
     let host = state.borrow_mut::<HostState>();
-    let encoder = match coding_for(&res, manual) {
-        None => None,
+    let (encoder, charge) = match coding_for(&res, manual) {
+        None => (None, None),
         Some(coding) => {
-            let charged = coding.encoder_memory();
-            if !host.memory.reserve(charged) {
+            let bytes = coding.encoder_memory();
+            if !host.memory.reserve(bytes) {
                 if let Some((_, tx)) = host.take_reply(id) {
                     let _ = tx.send(Err(limit_error(LimitKind::Memory, host.meter.limits())));
                 }
@@ -248,11 +249,11 @@ pub(super) fn op_edge_respond_stream(
                 return;
             }
             res.headers_mut().remove(CONTENT_LENGTH);
-            Some(ChargedEncoder {
-                encoder: Some(Encoder::new(coding)),
+            let charge = MemoryCharge {
                 memory: host.memory.clone(),
-                charged,
-            })
+                bytes,
+            };
+            (Some(Encoder::new(coding)), Some(charge))
         }
     };
     if let Some(entry) = host.inflight.get_mut(&id) {
@@ -261,6 +262,7 @@ pub(super) fn op_edge_respond_stream(
             end,
             cancel: Rc::default(),
             encoder,
+            _charge: charge,
         });
     }
     send_reply(state, id, Ok(res));
@@ -283,7 +285,7 @@ pub(super) async fn op_edge_body_write(
         else {
             return false;
         };
-        let chunk = match out.encoder.as_mut().and_then(|e| e.encoder.as_mut()) {
+        let chunk = match out.encoder.as_mut() {
             None => Bytes::copy_from_slice(&chunk),
             Some(encoder) => match encoder.chunk(&chunk) {
                 Ok(encoded) if encoded.is_empty() => return true,
@@ -316,7 +318,7 @@ pub(super) async fn op_edge_body_write(
 pub(super) fn op_edge_body_close(state: &mut OpState, #[smi] id: u32) {
     let host = state.borrow_mut::<HostState>();
     if let Some(out) = host.inflight.get_mut(&id).and_then(|e| e.body_tx.as_mut()) {
-        match out.encoder.as_mut().and_then(|e| e.encoder.take()) {
+        match out.encoder.take() {
             None => out.end.complete(),
             Some(encoder) => match encoder.finish() {
                 Ok(last) => out.end.complete_with(last),
