@@ -13,6 +13,9 @@ pub struct CheckArgs {
     /// The app folder (holding edge.toml, or wrangler.toml / wrangler.jsonc / wrangler.json).
     #[arg(default_value = ".")]
     dir: PathBuf,
+    /// Check the environment NAME (the config's `[env.NAME]` section over its top level).
+    #[arg(long, short = 'e', value_name = "NAME")]
+    env: Option<String>,
 }
 
 /// Runs `edge check`.
@@ -20,6 +23,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     // Bindings in memory: the app's top level may use them, and nothing is written.
     let options = NodeOptions {
         bindings: crate::bindings::registry(NodeStore::Memory, Default::default())?,
+        env: args.env,
         ..NodeOptions::default()
     };
     let node = match Node::single(&args.dir, options) {

@@ -36,6 +36,10 @@ pub struct DevArgs {
     /// Set the variable KEY to VALUE (text) for the app, over its `[vars]`. Repeat for more.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     vars: Vec<(String, String)>,
+    /// Run the environment NAME: the config's `[env.NAME]` section over its top level, as
+    /// `wrangler dev --env NAME` (local secrets from `.dev.vars.NAME` if it exists).
+    #[arg(long, short = 'e', value_name = "NAME")]
+    env: Option<String>,
     /// Do not reload the app when its files change.
     #[arg(long)]
     no_watch: bool,
@@ -50,7 +54,7 @@ pub struct DevArgs {
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format, logging::DEV_FILTER);
     let state_dir = args.persist_to.unwrap_or_else(|| args.dir.join(".edge"));
-    let (secrets_file, secrets) = local_secrets(&args.dir)?;
+    let (secrets_file, secrets) = local_secrets(&args.dir, args.env.as_deref())?;
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
@@ -70,6 +74,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         )?,
         // `.dev.vars` (or `.env`) first, so `--var` wins over it, as it wins over `[vars]`.
         vars: secrets.iter().cloned().chain(args.vars).collect(),
+        env: args.env,
         ..NodeOptions::default()
     };
     let node = Node::single(&args.dir, options)
@@ -103,12 +108,16 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
 /// Variables as `KEY`, `VALUE` pairs, in the order given.
 type Vars = Vec<(String, String)>;
 
-/// Local secrets for `edge dev`, as `wrangler dev` reads them: the app folder's `.dev.vars`,
-/// else its `.env` (dotenv format), as text variables over the config's `[vars]`. The file read
-/// and its variables, in file order; none when neither file exists.
-fn local_secrets(dir: &Path) -> anyhow::Result<(Option<PathBuf>, Vars)> {
-    let Some(file) = [".dev.vars", ".env"]
+/// Local secrets for `edge dev`, as `wrangler dev` reads them: the app folder's `.dev.vars`
+/// (`.dev.vars.<env>` instead, for an environment that has one), else its `.env` (dotenv
+/// format), as text variables over the config's `[vars]`. The file read and its variables, in
+/// file order; none when no such file exists.
+fn local_secrets(dir: &Path, env: Option<&str>) -> anyhow::Result<(Option<PathBuf>, Vars)> {
+    let for_env = env.map(|env| format!(".dev.vars.{env}"));
+    let Some(file) = for_env
         .iter()
+        .map(String::as_str)
+        .chain([".dev.vars", ".env"])
         .map(|name| dir.join(name))
         .find(|path| path.is_file())
     else {

@@ -35,7 +35,9 @@ pub fn init(format: LogFormat, default_filter: &str) {
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Pretty => builder.compact().init(),
+        LogFormat::Pretty => builder
+            .event_format(crate::log_line::PrettyLine { ansi })
+            .init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

@@ -5,6 +5,7 @@ mod check;
 mod dev;
 mod kv;
 mod limits;
+mod log_line;
 mod logging;
 mod new;
 mod queue;

@@ -164,6 +164,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )?,
         open_storage: true,
         vars: Vec::new(),
+        // Each app's top level: a node serves what its apps' folders say.
+        env: None,
     };
     let (node, errors) = Node::from_apps_dir(&args.apps, options)
         .with_context(|| format!("cannot start a node for {}", args.apps.display()))?;

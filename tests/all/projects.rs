@@ -282,3 +282,80 @@ fn edge_check_warns_about_handlers_nothing_triggers() {
     assert!(ok, "{stderr}");
     assert!(!stderr.contains("warning"), "{stderr}");
 }
+
+#[tokio::test]
+async fn commonjs_packages_run_with_esbuilds_interop() {
+    let edge = Edge::dev("commonjs");
+    let got = get_json(&client(), &edge.url("/"), None).await;
+    let optional = got["optional"].clone();
+    assert_eq!(
+        got,
+        serde_json::json!({
+            "callable": ["hello-world", "-", "function"],
+            "babel": ["hello edge", "HI!", "3.1.0", "function", "3.1.0"],
+            "reexport": [5, 8, true],
+            "dual": ["esm", "uses cjs", [true, "esm default", "esm named"]],
+            // Node's order: a starts, b requires a and sees it half done.
+            "cycle": { "early": "a-early", "late": "a-late", "sawFromB": ["a-early", "a-late missing"] },
+            "optional": optional,
+            "local": ["/src/local.cjs in /src", "data from json"],
+            "umd": "umd 1.2.3",
+        })
+    );
+    assert_eq!(optional["fast"], serde_json::Value::Null);
+    assert_eq!(optional["missing"][0], "MODULE_NOT_FOUND");
+    let missing = optional["missing"][1].as_str().unwrap();
+    assert!(
+        missing.starts_with(
+            "Cannot find module 'not-installed-native' from /node_modules/optional/index.js"
+        ),
+        "{missing}"
+    );
+    let builtin = optional["builtin"].as_str().unwrap();
+    assert!(
+        builtin.contains("'crypto'") && builtin.contains("nodejs_compat"),
+        "{builtin}"
+    );
+    assert_eq!(optional["computed"], "MODULE_NOT_FOUND");
+}
+
+#[test]
+fn an_environment_is_chosen_with_env_and_a_missing_one_is_named() {
+    let dir = scratch("environments");
+    std::fs::write(
+        dir.join("wrangler.toml"),
+        "name = \"envs\"\nmain = \"index.js\"\n[vars]\nWHO = \"top\"\n[env.staging.vars]\nWHO = \"staging\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "export default { fetch(r, env) { return new Response(env.WHO) } };\n",
+    )
+    .unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(ok && !stderr.contains("warning"), "{stderr}");
+    let out = edge_command(&["check", dir.to_str().unwrap(), "--env", "staging"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ok: envs-staging"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = edge_command(&["check", dir.to_str().unwrap(), "--env", "qa"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "wrangler.toml: `env.qa`: no such environment (the environments defined: staging)"
+        ),
+        "{stderr}"
+    );
+}

@@ -7,7 +7,9 @@
 //! …), which that binding reads (see [`edge_binding::Binding::parse`]). Unknown keys and bad
 //! values are errors that name the file, the key (and the line) and the reason.
 
+mod environment;
 mod fields;
+mod module_rules;
 mod route;
 mod wrangler;
 
@@ -19,6 +21,7 @@ use serde::Deserialize;
 use edge_binding::{ConfigIssue, DeclaredBinding, Registry, Section};
 use fields::{File, app_name, bindings, is_date, main_module, routes, vars};
 
+pub use module_rules::{ModuleKind, ModuleRule};
 pub use route::{HostPattern, RoutePattern};
 
 /// The file name of an app's own configuration (what `edge new` writes).
@@ -70,6 +73,9 @@ pub struct AppConfig {
     /// The bindings the app declares (KV namespaces, …), each a name on `env`, grouped by
     /// kind in `edge.toml` order.
     pub bindings: Vec<DeclaredBinding>,
+    /// `[[rules]]`: what the app's own rules make of the files they match, tried in order
+    /// before the built-in ones.
+    pub rules: Vec<ModuleRule>,
 }
 
 /// Why an app's configuration could not be loaded.
@@ -129,6 +135,8 @@ struct RawConfig {
     outbound: RawOutbound,
     #[serde(default)]
     limits: crate::limits::LimitSettings,
+    #[serde(default)]
+    rules: Vec<module_rules::RawRule>,
 }
 
 #[derive(Deserialize, Default)]
@@ -170,6 +178,16 @@ impl AppConfig {
     /// Loads and validates the app in `dir` from its [`config_file`]; the keys of `registry`'s
     /// bindings are read by them.
     pub fn load(dir: &Path, registry: &Registry) -> Result<Self, ConfigError> {
+        Self::load_env(dir, registry, None)
+    }
+
+    /// [`AppConfig::load`] for the environment `env` (`[env.<env>]`, as `wrangler --env`);
+    /// `None`: the top level.
+    pub fn load_env(
+        dir: &Path,
+        registry: &Registry,
+        env: Option<&str>,
+    ) -> Result<Self, ConfigError> {
         let path = config_file(dir).unwrap_or_else(|| dir.join(CONFIG_FILE));
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
             path: path.clone(),
@@ -184,7 +202,7 @@ impl AppConfig {
                 message,
             })?;
             // Line numbers in the TOML made from the JSON would mislead: keep the reasons.
-            return Self::parse(dir, &path, &toml, registry).map_err(|e| match e {
+            return Self::parse_env(dir, &path, &toml, registry, env).map_err(|e| match e {
                 ConfigError::Parse { path, message } => ConfigError::Parse {
                     path,
                     message: wrangler::without_toml_position(&message),
@@ -192,7 +210,7 @@ impl AppConfig {
                 other => other,
             });
         }
-        Self::parse(dir, &path, &text, registry)
+        Self::parse_env(dir, &path, &text, registry, env)
     }
 
     /// Parses and validates config text read from `path` for the app in `dir`.
@@ -201,6 +219,17 @@ impl AppConfig {
         path: &Path,
         text: &str,
         registry: &Registry,
+    ) -> Result<Self, ConfigError> {
+        Self::parse_env(dir, path, text, registry, None)
+    }
+
+    /// [`AppConfig::parse`] for the environment `env` (see [`AppConfig::load_env`]).
+    pub fn parse_env(
+        dir: &Path,
+        path: &Path,
+        text: &str,
+        registry: &Registry,
+        env: Option<&str>,
     ) -> Result<Self, ConfigError> {
         let parse_error = |mut e: toml::de::Error| {
             e.set_input(Some(text));
@@ -212,10 +241,17 @@ impl AppConfig {
         // One parse; the bindings' keys go to their bindings, the rest is the app's own.
         let doc = toml::de::DeTable::parse(text).map_err(parse_error)?;
         let span = doc.span();
+        let doc = environment::select(doc.into_inner(), env).map_err(|(key, reason)| {
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key,
+                reason,
+            }
+        })?;
         let mut own = toml::de::DeTable::default();
         let mut declared = Vec::new();
         let mut warnings = Vec::new();
-        for (key, value) in doc.into_inner() {
+        for (key, value) in doc {
             if let Some(warning) = wrangler::unimplemented(key.get_ref()) {
                 if !warning.is_empty() {
                     warnings.push(format!("{}: {warning}", path.display()));
@@ -254,6 +290,7 @@ impl AppConfig {
             .validate()
             .map_err(|(key, reason)| file.invalid(&key, reason))?;
         let bindings = bindings(declared, &vars, file)?;
+        let rules = module_rules::module_rules(raw.rules, file)?;
         Ok(Self {
             name,
             main,
@@ -267,6 +304,7 @@ impl AppConfig {
             allow_private_network: raw.outbound.allow_private,
             limits: raw.limits,
             bindings,
+            rules,
         })
     }
 }

@@ -92,14 +92,6 @@ const UNIMPLEMENTED: &[(&str, &str)] = &[
     ),
     ("unsafe", "`unsafe` bindings are not supported"),
     ("migrations", "Durable Object migrations have no effect"),
-    (
-        "env",
-        "environments (`[env.NAME]`) are not supported yet: the top-level settings are used",
-    ),
-    (
-        "rules",
-        "module rules are not read yet: imports use edge's built-in rules",
-    ),
     ("alias", "import aliases are not applied yet"),
     ("define", "`define` substitutions are not applied"),
     // Cloudflare account, deployment and build settings: no meaning on a node of one's own.

@@ -14,16 +14,43 @@ use deno_core::{
 };
 use deno_error::JsErrorBox;
 
+use super::commonjs::{self, Dep};
 use super::resolve::{AppResolver, NotFound};
 use super::{rules, transpile};
+use crate::config::{AppConfig, ModuleKind, ModuleRule};
 
 /// What a file becomes before the engine sees it.
 #[derive(Clone, Copy)]
 enum Kind {
     /// Its bytes, as the import's type asked (`with { type: "json" | "text" | "bytes" }`).
     AsIs,
+    /// JavaScript (or TypeScript, JSX) code: an ES module, or CommonJS wrapped as one.
+    Script(Format),
     /// A JavaScript module made by the rule for its extension (see [`rules`]).
     Rule(rules::Rule),
+}
+
+/// Whether a script is an ES module or CommonJS.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// Decided by its extension, its package's `type` and its syntax.
+    Detect,
+    /// An ES module (an `ESModule` rule).
+    Esm,
+    /// CommonJS (a `CommonJS` rule).
+    CommonJs,
+}
+
+/// The app an isolate's loader serves.
+struct App {
+    /// The app folder: nothing outside it is loaded.
+    root: PathBuf,
+    /// The folder of `main`, which `[[rules]]` globs are relative to.
+    base: PathBuf,
+    /// The version's files.
+    sources: Arc<Sources>,
+    /// The app's `[[rules]]`.
+    rules: Vec<ModuleRule>,
 }
 
 /// The files one version of an app loaded, as first read: the version's later isolates (a
@@ -33,9 +60,16 @@ enum Kind {
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
     files: Mutex<Files>,
+    /// Bytes of files read for this version so far (see [`MAX_SOURCE_BYTES`]).
+    read: std::sync::atomic::AtomicUsize,
     /// How this version's imports find their files (its lookups cached for the version).
     resolver: AppResolver,
 }
+
+/// The most bytes of files one version of an app may load: reading, transpiling and compiling
+/// them happens before its code runs, outside its CPU limit, so its size is what bounds it
+/// (Workers allows a script of 10 MB compressed).
+pub(crate) const MAX_SOURCE_BYTES: usize = 64 << 20;
 
 /// Module code by file and by what it was imported as.
 type Files = HashMap<(PathBuf, &'static str), Arc<[u8]>>;
@@ -54,6 +88,20 @@ impl Sources {
         if let Some(code) = self.lock().get(&key) {
             return Ok(code.clone());
         }
+        // Sized before it is read: a huge file is refused, not read into memory.
+        let size = std::fs::metadata(path).map_err(|_| None)?.len();
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        let read = self
+            .read
+            .fetch_add(size, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(size);
+        if read > MAX_SOURCE_BYTES {
+            return Err(Some(format!(
+                "{}: the app's modules come to more than {} MiB; edge loads at most that much per app",
+                path.display(),
+                MAX_SOURCE_BYTES >> 20
+            )));
+        }
         let raw = std::fs::read(path).map_err(|_| None)?;
         let code = prepare(&raw).map_err(Some)?;
         Ok(self.lock().entry(key).or_insert(code).clone())
@@ -62,6 +110,7 @@ impl Sources {
     /// Forgets every file (the next isolate reads them again).
     pub(crate) fn clear(&self) {
         self.lock().clear();
+        self.read.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Files> {
@@ -75,20 +124,26 @@ impl Sources {
 /// An isolate is made before it knows its app (see the warm pool), so the root is set once
 /// the app is assigned; until then every load is refused.
 pub(crate) struct AppModuleLoader {
-    root: std::cell::RefCell<Option<(PathBuf, Arc<Sources>)>>,
+    app: std::cell::RefCell<Option<App>>,
 }
 
 impl AppModuleLoader {
     /// A loader with no app yet.
     pub(crate) fn new() -> Self {
         Self {
-            root: Default::default(),
+            app: Default::default(),
         }
     }
 
-    /// Confines loads to `root` from now on, reading files through the version's `sources`.
-    pub(crate) fn set_root(&self, root: PathBuf, sources: Arc<Sources>) {
-        *self.root.borrow_mut() = Some((root, sources));
+    /// Confines loads to `app`'s folder from now on, reading files through the version's
+    /// `sources` and taking them as its `[[rules]]` say.
+    pub(crate) fn set_app(&self, app: &AppConfig, sources: Arc<Sources>) {
+        *self.app.borrow_mut() = Some(App {
+            root: app.root.clone(),
+            base: app.main.parent().unwrap_or(&app.root).to_path_buf(),
+            sources,
+            rules: app.rules.clone(),
+        });
     }
 
     fn load_sync(
@@ -107,10 +162,12 @@ impl AppModuleLoader {
             ))
         };
         let path = path.canonicalize().map_err(|_| unavailable())?;
-        let sources = match &*self.root.borrow() {
-            Some((root, sources)) if path.starts_with(root) => sources.clone(),
+        let app = self.app.borrow();
+        let app = match &*app {
+            Some(app) if path.starts_with(&app.root) => app,
             _ => return Err(unavailable()),
         };
+        let (root, sources) = (&app.root, &app.sources);
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -126,39 +183,71 @@ impl AppModuleLoader {
             }
             (RequestedModuleType::Text, _) => (ModuleType::Text, Kind::AsIs),
             (RequestedModuleType::Bytes, _) => (ModuleType::Bytes, Kind::AsIs),
-            (RequestedModuleType::None, _) => match rules::rule_for(&ext) {
-                Some(rule) => (ModuleType::JavaScript, Kind::Rule(rule)),
-                None => {
-                    return Err(JsErrorBox::type_error(format!(
-                        "cannot import {specifier}: unsupported file type (expected {})",
-                        rules::SUPPORTED
-                    )));
-                }
-            },
+            (RequestedModuleType::None, _) => {
+                let relative = path.strip_prefix(&app.base).unwrap_or(&path);
+                let kind = match app.rules.iter().find(|r| r.matches(relative)) {
+                    Some(rule) => match rule.kind {
+                        ModuleKind::ESModule => Kind::Script(Format::Esm),
+                        ModuleKind::CommonJS => Kind::Script(Format::CommonJs),
+                        ModuleKind::Text => Kind::Rule(rules::Rule::Text),
+                        ModuleKind::Data => Kind::Rule(rules::Rule::Data),
+                        ModuleKind::CompiledWasm => Kind::Rule(rules::Rule::CompiledWasm),
+                    },
+                    None => match rules::rule_for(&ext) {
+                        Some(rules::Rule::JavaScript) => Kind::Script(Format::Detect),
+                        Some(rule) => Kind::Rule(rule),
+                        None => {
+                            return Err(JsErrorBox::type_error(format!(
+                                "cannot import {specifier}: unsupported file type (expected {}, or a [[rules]] entry in the config that matches it)",
+                                rules::SUPPORTED
+                            )));
+                        }
+                    },
+                };
+                (ModuleType::JavaScript, kind)
+            }
             (RequestedModuleType::Other(ty), _) => {
                 return Err(JsErrorBox::type_error(format!(
                     "cannot import {specifier} with type {ty:?}: the types are \"json\", \"text\" and \"bytes\""
                 )));
             }
         };
+        let view = commonjs::is_view(specifier);
         let as_what = match module_type {
             ModuleType::Json => "json",
             ModuleType::Text => "text",
             ModuleType::Bytes => "bytes",
+            _ if view => "commonjs view",
             _ => "module",
         };
+        let started = std::time::Instant::now();
         let code = sources
             .get(&path, as_what, |raw| match kind {
                 Kind::AsIs => Ok(raw.into()),
-                Kind::Rule(rules::Rule::JavaScript) => {
-                    transpile::javascript(specifier, media_type, raw)
+                Kind::Script(format) => {
+                    let script = Script {
+                        specifier,
+                        path: &path,
+                        ext: &ext,
+                        media_type,
+                        format,
+                        view,
+                    };
+                    javascript(&script, raw, root, &sources.resolver)
                 }
+                Kind::Rule(_) if view => Ok(commonjs::view_of(&plain(specifier), false)
+                    .into_bytes()
+                    .into()),
                 Kind::Rule(rule) => rules::module_for(rule, specifier, raw),
             })
             .map_err(|e| match e {
                 None => unavailable(),
                 Some(message) => JsErrorBox::generic(message),
             })?;
+        LOADED.with(|loaded| {
+            let (modules, spent) = loaded.get();
+            loaded.set((modules + 1, spent + started.elapsed()));
+        });
         Ok(ModuleSource::new(
             module_type,
             ModuleSourceCode::Bytes(Box::<[u8]>::from(&*code).into()),
@@ -197,7 +286,7 @@ impl ModuleLoader for AppModuleLoader {
             .ok()
             .and_then(|r| r.to_file_path().ok())
             .and_then(|p| p.parent().map(Path::to_path_buf));
-        let sources = self.root.borrow().as_ref().map(|(_, s)| s.clone());
+        let sources = self.app.borrow().as_ref().map(|app| app.sources.clone());
         let (Some(dir), Some(sources)) = (dir, sources) else {
             return as_written.ok_or_else(|| {
                 JsErrorBox::type_error(format!("cannot import {specifier:?} from {referrer}"))
@@ -227,6 +316,169 @@ impl ModuleLoader for AppModuleLoader {
         options: ModuleLoadOptions,
     ) -> ModuleLoadResponse {
         ModuleLoadResponse::Sync(self.load_sync(specifier, &options.requested_module_type))
+    }
+}
+
+thread_local! {
+    /// Modules this thread's loader has given the engine, and the time spent reading and
+    /// preparing them (transpiling, wrapping), since [`take_load_stats`] last asked.
+    static LOADED: std::cell::Cell<(u32, std::time::Duration)> = Default::default();
+}
+
+/// The modules loaded on this thread and the time spent preparing them since the last call.
+pub(crate) fn take_load_stats() -> (u32, std::time::Duration) {
+    LOADED.with(|loaded| loaded.replace(Default::default()))
+}
+
+/// A script file being loaded.
+struct Script<'a> {
+    specifier: &'a ModuleSpecifier,
+    path: &'a Path,
+    ext: &'a str,
+    media_type: MediaType,
+    format: Format,
+    /// Its CommonJS view is asked for (`?edge-cjs`: what `require` reaches).
+    view: bool,
+}
+
+/// A script's code for the engine. A CommonJS file (a `CommonJS` rule; `.cjs`; a `.js` file
+/// outside a `"type": "module"` package that uses CommonJS and has no `import` or `export`)
+/// is its facade, or its view (see [`commonjs`]); an ES module is itself (transpiled if it
+/// needs it), or as a view, an object of its exports.
+fn javascript(
+    script: &Script<'_>,
+    raw: &[u8],
+    root: &Path,
+    resolver: &AppResolver,
+) -> Result<Arc<[u8]>, String> {
+    let Script {
+        specifier,
+        path,
+        ext,
+        media_type,
+        format,
+        view,
+    } = *script;
+    // Some(force): may be CommonJS (certainly, with force); None: an ES module.
+    let force = match (format, ext) {
+        (Format::Esm, _) => None,
+        (Format::CommonJs, _) | (Format::Detect, "cjs") => Some(true),
+        (Format::Detect, "js") => match resolver.package_type(path) {
+            Some(true) => None,
+            Some(false) => Some(true),
+            None => Some(false),
+        },
+        (Format::Detect, _) => None,
+    };
+    if force.is_none() && !view {
+        return transpile::javascript(specifier, media_type, raw);
+    }
+    let text =
+        std::str::from_utf8(raw).map_err(|e| format!("{specifier}: not UTF-8 text ({e})"))?;
+    let analysis = force.and_then(|force| commonjs::analyze(specifier, text, force));
+    let Some(analysis) = analysis else {
+        return if view {
+            Ok(commonjs::view_of(&plain(specifier), true)
+                .into_bytes()
+                .into())
+        } else {
+            transpile::javascript(specifier, media_type, raw)
+        };
+    };
+    let dir = path.parent().unwrap_or(root);
+    if view {
+        let deps: Vec<Dep> = analysis
+            .requires
+            .iter()
+            .filter_map(|name| {
+                let (url, _) = required_file(resolver, dir, name, root)?;
+                Some(Dep {
+                    name: name.clone(),
+                    url,
+                })
+            })
+            .collect();
+        let shown = format!(
+            "/{}",
+            path.strip_prefix(root).unwrap_or(path).to_string_lossy()
+        );
+        let code = commonjs::view(&shown, text, &deps);
+        return transpile::javascript(specifier, MediaType::JavaScript, code.as_bytes());
+    }
+    let mut exports = analysis.exports.clone();
+    let mut seen = vec![path.to_path_buf()];
+    reexported(
+        resolver,
+        dir,
+        &analysis.reexports,
+        root,
+        &mut seen,
+        &mut exports,
+    );
+    Ok(commonjs::facade(&commonjs::view_url(specifier), &exports)
+        .into_bytes()
+        .into())
+}
+
+/// `url` without its query.
+fn plain(url: &ModuleSpecifier) -> ModuleSpecifier {
+    let mut plain = url.clone();
+    plain.set_query(None);
+    plain
+}
+
+/// The file `require(name)` in `dir` loads, with its rule, if it is one the app may import.
+fn required_file(
+    resolver: &AppResolver,
+    dir: &Path,
+    name: &str,
+    root: &Path,
+) -> Option<(ModuleSpecifier, rules::Rule)> {
+    let found = resolver
+        .resolve_require(dir, name)
+        .ok()?
+        .canonicalize()
+        .ok()?;
+    if !found.starts_with(root) {
+        return None;
+    }
+    let ext = found.extension()?.to_str()?.to_ascii_lowercase();
+    let rule = rules::rule_for(&ext)?;
+    Some((ModuleSpecifier::from_file_path(&found).ok()?, rule))
+}
+
+/// Adds to `exports` the names the CommonJS modules `reexports` (required from `dir`) export,
+/// following their own re-exports; each file once, at most 16 files.
+fn reexported(
+    resolver: &AppResolver,
+    dir: &Path,
+    reexports: &[String],
+    root: &Path,
+    seen: &mut Vec<PathBuf>,
+    exports: &mut Vec<String>,
+) {
+    for name in reexports {
+        let Some((url, rules::Rule::JavaScript)) = required_file(resolver, dir, name, root) else {
+            continue;
+        };
+        let Ok(path) = url.to_file_path() else {
+            continue;
+        };
+        if seen.contains(&path) || seen.len() >= 16 {
+            continue;
+        }
+        seen.push(path.clone());
+        let force = path.extension().is_some_and(|e| e == "cjs");
+        let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= MAX_SOURCE_BYTES as u64);
+        let Some(text) = small.then(|| std::fs::read_to_string(&path).ok()).flatten() else {
+            continue;
+        };
+        let Some(analysis) = commonjs::analyze(&url, &text, force) else {
+            continue;
+        };
+        exports.extend(analysis.exports);
+        let next = path.parent().unwrap_or(root).to_path_buf();
+        reexported(resolver, &next, &analysis.reexports, root, seen, exports);
     }
 }
 

@@ -12,7 +12,7 @@ use deno_core::ModuleSpecifier;
 
 /// The file types a plain import accepts, for the error that names them.
 pub(crate) const SUPPORTED: &str =
-    ".js, .mjs, .ts, .mts, .jsx, .tsx, .json, .txt, .html, .sql, .bin or .wasm";
+    ".js, .mjs, .cjs, .ts, .mts, .jsx, .tsx, .json, .txt, .html, .sql, .bin or .wasm";
 
 /// The query on a file's URL that marks the import of its bytes by a module made here.
 const BYTES_QUERY: &str = "edge-bytes";
@@ -35,7 +35,7 @@ pub(crate) enum Rule {
 /// The rule for a file's (lower-case) extension, if a plain import accepts it.
 pub(crate) fn rule_for(ext: &str) -> Option<Rule> {
     Some(match ext {
-        "js" | "mjs" | "ts" | "mts" | "tsx" | "jsx" => Rule::JavaScript,
+        "js" | "mjs" | "cjs" | "ts" | "mts" | "tsx" | "jsx" => Rule::JavaScript,
         "json" => Rule::Json,
         "txt" | "html" | "sql" => Rule::Text,
         "bin" => Rule::Data,

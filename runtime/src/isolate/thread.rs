@@ -287,7 +287,7 @@ async fn serve(
         supervisor.load_failed(spec.id, e);
         return;
     }
-    loader.set_root(spec.app.root.clone(), spec.sources.clone());
+    loader.set_app(&spec.app, spec.sources.clone());
     // Let the connections already handed to this thread read their first requests before the
     // app loads, so those requests are queued when the host loop starts, not a turn later.
     tokio::task::yield_now().await;
@@ -453,6 +453,8 @@ async fn load_main(
 ) -> Result<(), Stop> {
     // The engine may fail in ways it does not report as an exception (the QuickJS facade's
     // linking has panicked on valid code): that is this app's load error, not a dead thread.
+    let started = std::time::Instant::now();
+    super::loader::take_load_stats();
     let loaded = std::panic::AssertUnwindSafe(runtime.load_main_es_module(main))
         .catch_unwind()
         .await
@@ -465,6 +467,13 @@ async fn load_main(
             )))
         })?;
     let id = loaded.map_err(|e| Stop::Load(LoadError::Compile(e.to_string())))?;
+    let (modules, preparing) = super::loader::take_load_stats();
+    tracing::info!(
+        modules,
+        prepare_ms = preparing.as_secs_f64() * 1e3,
+        load_ms = started.elapsed().as_secs_f64() * 1e3,
+        "app modules loaded"
+    );
     // Evaluating starts the module's top level at once: that is the tenant's code too.
     let eval = turn(runtime, guard, |runtime| {
         runtime.mod_evaluate(id).boxed_local()

@@ -68,6 +68,9 @@ pub struct NodeOptions {
     /// Variables set on the command line (`edge dev --var KEY=VALUE`), over the app's own
     /// `[vars]` (as text, like wrangler's `--var`).
     pub vars: Vec<(String, String)>,
+    /// The environment (`[env.<name>]` of each app's config, as `wrangler --env`) to run;
+    /// `None`: the top level.
+    pub env: Option<String>,
 }
 
 /// Which apps the operator grants something an app cannot grant itself: private-network
@@ -113,6 +116,7 @@ impl Default for NodeOptions {
             test_scheduled: false,
             wasm_instances: 1000,
             vars: Vec::new(),
+            env: None,
         }
     }
 }
@@ -184,7 +188,7 @@ pub struct Node {
 impl Node {
     /// A node hosting the single app in `dir` (for `edge dev`).
     pub fn single(dir: &Path, options: NodeOptions) -> Result<Self, NodeError> {
-        let app = AppConfig::load(dir, &options.bindings)?;
+        let app = AppConfig::load_env(dir, &options.bindings, options.env.as_deref())?;
         open_storage(&options, [&app])?;
         let shared = shared(&options)?;
         let tenant = new_tenant(app, &options, shared.clone())?;
@@ -203,7 +207,7 @@ impl Node {
         dir: &Path,
         options: NodeOptions,
     ) -> Result<(Self, Vec<ConfigError>), NodeError> {
-        let apps = table::scan(dir, &options.bindings)?;
+        let apps = table::scan(dir, &options.bindings, options.env.as_deref())?;
         open_storage(&options, apps.iter().filter_map(|a| a.config.as_ref().ok()))?;
         let shared = shared(&options)?;
         let built = table::build(apps, None, &[], &options, &shared);

@@ -144,7 +144,7 @@ impl Node {
         match &self.source {
             Source::Apps(dir) => {
                 let built = table::build(
-                    table::scan(dir, &self.options.bindings)?,
+                    table::scan(dir, &self.options.bindings, self.options.env.as_deref())?,
                     Some(previous),
                     keep,
                     &self.options,
@@ -155,7 +155,11 @@ impl Node {
             Source::Single(dir) => {
                 let scanned = Scanned {
                     folder: dir.clone(),
-                    config: AppConfig::load(dir, &self.options.bindings),
+                    config: AppConfig::load_env(
+                        dir,
+                        &self.options.bindings,
+                        self.options.env.as_deref(),
+                    ),
                     fingerprint: fingerprint::of_folder(dir),
                 };
                 Ok(self.read_single(scanned, previous, keep))

@@ -75,7 +75,11 @@ pub(super) struct Scanned {
 }
 
 /// Reads every app folder (a subfolder with an `edge.toml`) of `dir`, in name order.
-pub(super) fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Scanned>, NodeError> {
+pub(super) fn scan(
+    dir: &Path,
+    registry: &Registry,
+    env: Option<&str>,
+) -> Result<Vec<Scanned>, NodeError> {
     let entries = std::fs::read_dir(dir).map_err(|source| NodeError::AppsDir {
         path: dir.to_path_buf(),
         source,
@@ -90,7 +94,7 @@ pub(super) fn scan(dir: &Path, registry: &Registry) -> Result<Vec<Scanned>, Node
         .into_iter()
         .map(|folder| Scanned {
             fingerprint: fingerprint::of_folder(&folder),
-            config: AppConfig::load(&folder, registry),
+            config: AppConfig::load_env(&folder, registry, env),
             folder,
         })
         .collect())
