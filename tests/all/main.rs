@@ -5,6 +5,7 @@ mod harness;
 
 mod cli;
 mod connections;
+mod corpus;
 mod cron;
 mod encoding;
 mod errors;
