@@ -30,6 +30,7 @@ mod machine;
 mod options;
 mod peers;
 mod process;
+mod project;
 mod queues;
 mod readme;
 mod reload;
@@ -51,7 +52,7 @@ use settings::Settings;
 type Scenario = fn(&Settings, &Path, &mut Report);
 
 /// Every scenario in the order the suite runs them, with the function that runs it.
-const SCENARIOS: [(&str, Scenario); 9] = [
+const SCENARIOS: [(&str, Scenario); 10] = [
     ("hello", hello::run),
     ("json", json::run),
     ("cold_start", cold_start::run),
@@ -61,6 +62,7 @@ const SCENARIOS: [(&str, Scenario); 9] = [
     ("queues", queues::run),
     ("wasm", wasm::run),
     ("reload", reload::run),
+    ("project", project::run),
 ];
 
 /// Scenarios the suite lists but cannot run yet, with the reason.
@@ -126,7 +128,7 @@ fn main() {
     // Deno and workerd (the wasm scenario runs against wasmtime only).
     let peers_wanted = SCENARIOS
         .iter()
-        .any(|(name, _)| *name != "wasm" && options.wants(name));
+        .any(|(name, _)| !matches!(*name, "wasm" | "project") && options.wants(name));
     if peers_wanted {
         report.version("deno", peers::version(&peers::deno()));
         let workerd = peers::version(&peers::workerd());

@@ -10,7 +10,7 @@ usage: cargo bench -p edge-cli --bench suite -- [--quick] [--v8-only] [--only SC
   --quick              fewer rounds, shorter runs, fewer apps (about five minutes)
   --v8-only            measure edge on V8 only, not also on QuickJS (no second build)
   --only LIST          run only these scenarios: hello, json, cold_start, density, cpu, kv,
-                       queues, wasm
+                       queues, wasm, reload, project
   --out FILE           also write the JSON report to FILE
   --readme             rewrite README.md's Performance table from this run
   --readme-from FILE   rewrite README.md's Performance table from a saved report; run nothing";

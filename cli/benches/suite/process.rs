@@ -108,14 +108,25 @@ impl Edge<'static> {
 /// Starts `edge serve` on `apps` and returns once it prints its address. Each engine keeps
 /// its own snapshot in `cache` (the file name says which).
 pub fn edge(edge: Edge<'_>, apps: &Path, data: &Path, cache: &Path) -> Server {
+    edge_logging(edge, apps, data, cache, "warn")
+}
+
+/// [`edge`] with its log filter set to `filter` (`EDGE_LOG`), in JSON lines.
+pub fn edge_logging(
+    edge: Edge<'_>,
+    apps: &Path,
+    data: &Path,
+    cache: &Path,
+    filter: &str,
+) -> Server {
     let mut command = Command::new(edge.bin);
     command
-        .args(["serve", "--apps"])
+        .args(["serve", "--log-format", "json", "--apps"])
         .arg(apps)
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .env("EDGE_CACHE_DIR", cache)
-        .env("EDGE_LOG", "warn");
+        .env("EDGE_LOG", filter);
     // edge prints `listening on http://127.0.0.1:PORT` on stdout.
     spawn_announcing(command, edge.name, Stream::Stdout, "listening on")
 }
