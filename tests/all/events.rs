@@ -31,7 +31,13 @@ async fn the_scheduled_handler_runs_on_test_scheduled() {
         get_text(&c, &edge.url("/"), None).await,
         "scheduled */5 * * * * 1700000000000"
     );
-    // Newer wrangler's path does the same.
+    // Newer wrangler's path does the same, answering as wrangler does.
+    let res = c
+        .get(edge.url("/cdn-cgi/handler/scheduled?cron=0+9+*+*+MON&time=1700000060000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "text/plain;charset=UTF-8");
     let ran = get_text(
         &c,
         &edge.url("/cdn-cgi/handler/scheduled?cron=0+9+*+*+MON&time=1700000060000"),

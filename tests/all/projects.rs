@@ -300,6 +300,7 @@ async fn commonjs_packages_run_with_esbuilds_interop() {
             "optional": optional,
             "local": ["/src/local.cjs in /src", "data from json"],
             "umd": "umd 1.2.3",
+            "nodeMode": ["object", "function", "3.1.0"],
         })
     );
     assert_eq!(optional["fast"], serde_json::Value::Null);

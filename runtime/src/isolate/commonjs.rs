@@ -186,6 +186,16 @@ pub(crate) fn is_view(url: &ModuleSpecifier) -> bool {
     url.query() == Some(VIEW_QUERY)
 }
 
+/// The query that names a CommonJS file's facade for importers in esbuild's "node mode"
+/// (`.mjs`/`.mts` files and files of a `"type": "module"` package), whose default import is
+/// `module.exports` even when `__esModule` is set.
+pub(crate) const NODE_QUERY: &str = "edge-node";
+
+/// Whether `url` names a node-mode facade.
+pub(crate) fn is_node_facade(url: &ModuleSpecifier) -> bool {
+    url.query() == Some(NODE_QUERY)
+}
+
 /// A `require` name that resolved to a file.
 #[derive(Debug, Clone)]
 pub(crate) struct Dep {
@@ -259,11 +269,17 @@ export function __edge_cjs() {{
 /// The ES module a CommonJS file is to `import` (its plain URL): it runs the file (through
 /// its CommonJS view at `view`) and exports `module.exports` as `default` (or its `default`
 /// when `__esModule` is set, as esbuild does) and each name in `exports` (identifiers only;
-/// `default` and `__esModule` are left out).
-pub(crate) fn facade(view: &ModuleSpecifier, exports: &[String]) -> String {
+/// `default` and `__esModule` are left out). In `node` mode the default export is
+/// `module.exports` whatever `__esModule` says (see [`NODE_QUERY`]).
+pub(crate) fn facade(view: &ModuleSpecifier, exports: &[String], node: bool) -> String {
     let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let default = if node {
+        "__edge_e"
+    } else {
+        "__edge_e != null && __edge_e.__esModule && \"default\" in Object(__edge_e) ? __edge_e.default : __edge_e"
+    };
     let mut out = format!(
-        "import {{ __edge_cjs }} from {};\nconst __edge_e = __edge_cjs();\nexport default __edge_e != null && __edge_e.__esModule && \"default\" in Object(__edge_e) ? __edge_e.default : __edge_e;\n",
+        "import {{ __edge_cjs }} from {};\nconst __edge_e = __edge_cjs();\nexport default {default};\n",
         q(view.as_str())
     );
     let mut names: Vec<&str> = exports
@@ -381,9 +397,13 @@ mod tests {
                 "not-ident".into(),
                 "class".into(),
             ],
+            false,
         );
         assert!(js.starts_with("import { __edge_cjs } from \"file:///app/a.js?edge-cjs\";"));
         assert!(js.contains("as a };") && js.contains("as class };"));
         assert!(!js.contains("as not-ident") && !js.contains("as default"));
+        assert!(js.contains("__esModule"));
+        let node = facade(&view_url(&url("a.js")), &[], true);
+        assert!(node.contains("export default __edge_e;") && !node.contains("__esModule"));
     }
 }

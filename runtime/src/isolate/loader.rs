@@ -213,11 +213,13 @@ impl AppModuleLoader {
             }
         };
         let view = commonjs::is_view(specifier);
+        let node = commonjs::is_node_facade(specifier);
         let as_what = match module_type {
             ModuleType::Json => "json",
             ModuleType::Text => "text",
             ModuleType::Bytes => "bytes",
             _ if view => "commonjs view",
+            _ if node => "node-mode facade",
             _ => "module",
         };
         let started = std::time::Instant::now();
@@ -232,6 +234,7 @@ impl AppModuleLoader {
                         media_type,
                         format,
                         view,
+                        node,
                     };
                     javascript(&script, raw, root, &sources.resolver)
                 }
@@ -264,6 +267,23 @@ impl ModuleLoader for AppModuleLoader {
         referrer: &str,
         _kind: ResolutionKind,
     ) -> ModuleResolveResponse {
+        let url = self.resolve_file(specifier, referrer)?;
+        Ok(self.in_node_mode(url, referrer))
+    }
+
+    fn load(
+        &self,
+        specifier: &ModuleSpecifier,
+        _referrer: Option<&ModuleLoadReferrer>,
+        options: ModuleLoadOptions,
+    ) -> ModuleLoadResponse {
+        ModuleLoadResponse::Sync(self.load_sync(specifier, &options.requested_module_type))
+    }
+}
+
+impl AppModuleLoader {
+    /// The file an import names: a path as written, else as a bundler resolves it.
+    fn resolve_file(&self, specifier: &str, referrer: &str) -> ModuleResolveResponse {
         // A path to a file as written (the common case, no look-ups), or a URL.
         let as_written = resolve_import(specifier, referrer).ok();
         if let Some(url) = &as_written {
@@ -309,14 +329,58 @@ impl ModuleLoader for AppModuleLoader {
         }
     }
 
-    fn load(
-        &self,
-        specifier: &ModuleSpecifier,
-        _referrer: Option<&ModuleLoadReferrer>,
-        options: ModuleLoadOptions,
-    ) -> ModuleLoadResponse {
-        ModuleLoadResponse::Sync(self.load_sync(specifier, &options.requested_module_type))
+    /// `url` as `referrer` should import it: the node-mode facade of a CommonJS file when
+    /// the referrer is in esbuild's "node mode" (a `.mjs`/`.mts` file, or a file of a
+    /// `"type": "module"` package), where `import x from "cjs"` is `module.exports` even when
+    /// the module sets `__esModule`; else `url` itself.
+    fn in_node_mode(&self, url: ModuleSpecifier, referrer: &str) -> ModuleSpecifier {
+        let (Ok(path), Ok(referrer)) = (url.to_file_path(), ModuleSpecifier::parse(referrer))
+        else {
+            return url;
+        };
+        // Made here (views, facades) or asked for a kind of value: not an importer's business.
+        if url.query().is_some() || referrer.query().is_some() {
+            return url;
+        }
+        let app = self.app.borrow();
+        let (Some(app), Ok(from)) = (app.as_ref(), referrer.to_file_path()) else {
+            return url;
+        };
+        let resolver = &app.sources.resolver;
+        let node_mode = match extension(&from).as_str() {
+            "mjs" | "mts" => true,
+            "js" | "ts" | "jsx" | "tsx" => resolver.package_type(&from) == Some(true),
+            _ => false,
+        };
+        let force = match extension(&path).as_str() {
+            _ if !node_mode => return url,
+            "cjs" => true,
+            "js" => match resolver.package_type(&path) {
+                Some(true) => return url,
+                Some(false) => true,
+                None => false,
+            },
+            _ => return url,
+        };
+        let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= MAX_SOURCE_BYTES as u64);
+        let Some(text) = small.then(|| std::fs::read_to_string(&path).ok()).flatten() else {
+            return url;
+        };
+        if commonjs::analyze(&url, &text, force).is_none() {
+            return url;
+        }
+        let mut facade = url;
+        facade.set_query(Some(commonjs::NODE_QUERY));
+        facade
     }
+}
+
+/// A path's extension, lower case.
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
 }
 
 thread_local! {
@@ -339,6 +403,8 @@ struct Script<'a> {
     format: Format,
     /// Its CommonJS view is asked for (`?edge-cjs`: what `require` reaches).
     view: bool,
+    /// Its node-mode facade is asked for (`?edge-node`).
+    node: bool,
 }
 
 /// A script's code for the engine. A CommonJS file (a `CommonJS` rule; `.cjs`; a `.js` file
@@ -358,6 +424,7 @@ fn javascript(
         media_type,
         format,
         view,
+        node,
     } = *script;
     // Some(force): may be CommonJS (certainly, with force); None: an ES module.
     let force = match (format, ext) {
@@ -415,9 +482,11 @@ fn javascript(
         &mut seen,
         &mut exports,
     );
-    Ok(commonjs::facade(&commonjs::view_url(specifier), &exports)
-        .into_bytes()
-        .into())
+    Ok(
+        commonjs::facade(&commonjs::view_url(specifier), &exports, node)
+            .into_bytes()
+            .into(),
+    )
 }
 
 /// `url` without its query.

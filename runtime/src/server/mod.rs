@@ -447,7 +447,15 @@ async fn test_scheduled(
     }
     tracing::info!(tenant = tenant.name(), %request_id, cron = %event.cron, "running the scheduled handler");
     match tenant.dispatch(request_id, Event::Scheduled(event)).await {
-        Ok(_) => Response::new(ResponseBody::from("Ran scheduled event".to_string())),
+        Ok(_) => {
+            // As wrangler's answer, a `new Response(text)`.
+            let mut res = Response::new(ResponseBody::from("Ran scheduled event".to_string()));
+            res.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain;charset=UTF-8"),
+            );
+            res
+        }
         Err(e) => error_response(request_id, &e),
     }
 }
