@@ -63,11 +63,20 @@ pub(super) struct RawRule {
     fallthrough: bool,
 }
 
+/// The most rules, globs per rule, and wildcards per glob an app may have: each import of a
+/// file is matched against them before the app's code runs (a glob of many `*` backtracks).
+const MAX_RULES: usize = 64;
+const MAX_GLOBS: usize = 64;
+const MAX_WILDCARDS: usize = 8;
+
 /// The kinds a rule may name, for the error that lists them.
 const KINDS: &str = "ESModule, CommonJS, CompiledWasm, Text or Data";
 
 /// `rules`, checked and compiled; errors name `rules[i]` and what is wrong.
 pub(super) fn module_rules(raw: Vec<RawRule>, file: File) -> Result<Vec<ModuleRule>, ConfigError> {
+    if raw.len() > MAX_RULES {
+        return Err(file.invalid("rules", format!("{} rules; at most {MAX_RULES}", raw.len())));
+    }
     raw.into_iter()
         .enumerate()
         .map(|(i, rule)| {
@@ -80,10 +89,21 @@ pub(super) fn module_rules(raw: Vec<RawRule>, file: File) -> Result<Vec<ModuleRu
                     format!("{:?} is not a module type edge runs ({KINDS})", rule.kind),
                 )
             })?;
-            if rule.globs.is_empty() {
+            if rule.globs.is_empty() || rule.globs.len() > MAX_GLOBS {
                 return Err(file.invalid(
                     &format!("rules[{i}].globs"),
-                    "is empty: give at least one glob, e.g. [\"**/*.md\"]".into(),
+                    format!(
+                        "has {} globs: give 1 to {MAX_GLOBS}, e.g. [\"**/*.md\"]",
+                        rule.globs.len()
+                    ),
+                ));
+            }
+            if let Some((j, g)) = rule.globs.iter().enumerate().find(|(_, g)| {
+                g.len() > 1024 || g.matches(['*', '?', '[']).count() > MAX_WILDCARDS
+            }) {
+                return Err(file.invalid(
+                    &format!("rules[{i}].globs[{j}]"),
+                    format!("{g:?}: at most {MAX_WILDCARDS} wildcards (`*`, `?`, `[`) and 1024 characters"),
                 ));
             }
             let globs = rule
@@ -134,5 +154,9 @@ mod tests {
         assert!(e.contains("rules[0].globs"), "{e}");
         let e = rule("Text", &["[a"]).unwrap_err().to_string();
         assert!(e.contains("rules[0].globs[0]"), "{e}");
+        let e = rule("Text", &["*a*a*a*a*a*a*a*a*a*b"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 8 wildcards"), "{e}");
     }
 }
