@@ -220,3 +220,38 @@ async fn a_relocated_binary_starts_without_the_crate_sources() {
     drop(edge);
     let _ = std::fs::remove_dir_all(&node);
 }
+
+/// Human-readable log lines (stderr not a terminal): no colour codes, and a field the console
+/// line and the isolate's span both carry (`tenant`) printed once.
+#[tokio::test]
+async fn pretty_log_lines_have_no_colour_off_a_terminal_and_each_field_once() {
+    let dir = scratch("pretty-log");
+    std::fs::write(
+        dir.join("edge.toml"),
+        "name = \"pretty\"\nmain = \"index.js\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "export default { fetch() { console.log(\"hello from the app\"); return new Response(\"ok\") } };\n",
+    )
+    .unwrap();
+    let edge = Edge::start(&["dev", dir.to_str().unwrap(), "--port", "0"]);
+    assert_eq!(get_text(&client(), &edge.url("/"), None).await, "ok");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let line = loop {
+        if let Some(line) = edge
+            .logs()
+            .lines()
+            .find(|l| l.contains("hello from the app"))
+            .map(String::from)
+        {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", edge.logs());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(!edge.logs().contains('\u{1b}'), "{}", edge.logs());
+    assert_eq!(line.matches("tenant=").count(), 1, "{line}");
+    assert!(line.contains("isolate="), "{line}");
+}
