@@ -70,3 +70,30 @@ async fn web_apis_give_exact_results() {
         "{got:#}"
     );
 }
+
+/// Workers' own globals, as Workers documents them.
+#[tokio::test]
+async fn workers_globals_behave_as_on_workers() {
+    let edge = Edge::dev("workers-globals");
+    let got: serde_json::Value = client()
+        .get(edge.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "userAgent": "Cloudflare-Workers",
+            "waited": [true, true],
+            "aborted": "stop",
+            "equal": true,
+            "different": false,
+            "views": true,
+            "mismatch": ["TypeError", "Input buffers must have the same byte length."],
+            "notBuffer": "TypeError",
+        })
+    );
+}

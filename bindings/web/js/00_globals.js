@@ -4,11 +4,13 @@ import { core, internals, primordials } from "ext:core/mod.js";
 import { Response } from "ext:edge_web/01_response.js";
 
 const {
+  ArrayBufferIsView,
   ObjectDefineProperties,
   ObjectDefineProperty,
   ObjectFreeze,
   ObjectGetOwnPropertyDescriptor,
   ObjectSetPrototypeOf,
+  Promise,
   PromisePrototypeCatch,
   PromiseReject,
   ReflectApply,
@@ -17,6 +19,7 @@ const {
   String,
   TypeError,
   StringPrototypeToUpperCase,
+  Uint8Array,
 } = primordials;
 const { op_edge_console } = core.ops;
 
@@ -87,6 +90,44 @@ const edgeFetch = {
 const nonEnum = core.propNonEnumerable;
 const writable = core.propWritable;
 
+// Workers' `scheduler.wait(ms, { signal })`: a promise that resolves after `ms`, as an awaitable
+// setTimeout; an aborted signal rejects it with the signal's reason.
+const { setTimeout, clearTimeout } = timers;
+const scheduler = ObjectFreeze({
+  wait(delay, options = undefined) {
+    const signal = options?.signal;
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = () => {
+        clearTimeout(id);
+        reject(signal.reason);
+      };
+      const id = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, delay);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  },
+});
+
+// The bytes of an ArrayBuffer or a view of one, for `timingSafeEqual`.
+function bufferBytes(value, which) {
+  if (ArrayBufferIsView(value)) {
+    return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  try {
+    return new Uint8Array(webidl.converters.ArrayBuffer(value, "timingSafeEqual", which));
+  } catch {
+    throw new TypeError(
+      `Failed to execute 'timingSafeEqual' on 'SubtleCrypto': ${which} is not an ArrayBuffer or ArrayBufferView.`,
+    );
+  }
+}
+
 const scope = {
   AbortController: nonEnum(abortSignal.AbortController),
   AbortSignal: nonEnum(abortSignal.AbortSignal),
@@ -145,9 +186,11 @@ const scope = {
   // never in the snapshot.
   crypto: core.propGetterOnly(() => crypto.crypto),
   fetch: writable(edgeFetch),
-  navigator: core.propReadOnly({ userAgent: "edge" }),
+  // What libraries sniff to tell they run on Workers.
+  navigator: core.propReadOnly({ userAgent: "Cloudflare-Workers" }),
   performance: writable(performance.performance),
   reportError: writable(event.reportError),
+  scheduler: writable(scheduler),
   self: core.propGetterOnly(() => globalThis),
   setInterval: writable(timers.setInterval),
   setTimeout: writable(timers.setTimeout),
@@ -156,6 +199,25 @@ const scope = {
 };
 
 ObjectDefineProperties(globalThis, scope);
+
+// Workers' `crypto.subtle.timingSafeEqual(a, b)`: whether two byte buffers of one length are
+// equal, in time that depends on their length only; buffers of different lengths throw.
+ObjectDefineProperty(crypto.SubtleCrypto.prototype, "timingSafeEqual", {
+  __proto__: null,
+  value: function timingSafeEqual(a, b) {
+    const x = bufferBytes(a, "Argument 1");
+    const y = bufferBytes(b, "Argument 2");
+    if (x.byteLength !== y.byteLength) {
+      throw new TypeError("Input buffers must have the same byte length.");
+    }
+    let diff = 0;
+    for (let i = 0; i < x.byteLength; i++) diff |= x[i] ^ y[i];
+    return diff === 0;
+  },
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
 
 // PBKDF2 iterations are capped as Workers caps them: a derivation runs off the isolate's thread,
 // where it cannot be stopped once started, so one call must stay small. The algorithm is read
