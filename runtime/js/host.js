@@ -11,6 +11,7 @@ const {
   ArrayPrototypePush,
   ObjectKeys,
   ObjectPrototypeIsPrototypeOf,
+  PromisePrototype,
   PromisePrototypeThen,
   PromiseReject,
   PromiseResolve,
@@ -108,7 +109,15 @@ class FetchEvent extends event.Event {
     if (this[_respondWith] !== null) {
       throw new TypeError("respondWith() was already called for this event");
     }
-    this[_respondWith] = PromiseResolve(response);
+    // A Response or a promise of one, as on Workers; anything else (a thenable that may never
+    // settle included) fails the request at once instead of holding it to the wall limit.
+    this[_respondWith] =
+      ObjectPrototypeIsPrototypeOf(PromisePrototype, response) ||
+        ObjectPrototypeIsPrototypeOf(ResponsePrototype, response)
+        ? PromiseResolve(response)
+        : PromiseReject(
+          new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'."),
+        );
     this.stopImmediatePropagation();
   }
   waitUntil(promise) {

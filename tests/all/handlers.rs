@@ -33,6 +33,18 @@ async fn service_worker_syntax_works() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["x-syntax"], "service-worker");
     assert_eq!(res.text().await.unwrap(), "sw POST /sw");
+    // respondWith() given neither a Response nor a promise fails at once, as on Workers (the
+    // default wall limit is 30 s), and the isolate serves on.
+    let started = std::time::Instant::now();
+    let res = client().get(edge.url("/thenable")).send().await.unwrap();
+    assert_eq!(res.status(), 500);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    edge.wait_for_event(
+        "Incorrect type for Promise: the Promise did not resolve to 'Response'.",
+        std::time::Duration::from_secs(10),
+    );
+    let res = client().get(edge.url("/after")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "sw GET /after");
 }
 
 #[tokio::test]
