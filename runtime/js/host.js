@@ -2,7 +2,7 @@
 // the response back. One `serve` loop per isolate; each request runs concurrently with the rest.
 import { core, primordials } from "ext:core/mod.js";
 import { appBindings } from "ext:edge_binding/registry.js";
-import { isEncodedByScript } from "ext:edge_web/01_response.js";
+import { fixedLengths, isEncodedByScript } from "ext:edge_web/01_response.js";
 import { QueueOutcome, ScheduledController, queueBatch } from "ext:edge_host/events.js";
 
 const {
@@ -19,6 +19,7 @@ const {
   StringPrototypeIndexOf,
   StringPrototypeSlice,
   StringPrototypeSplit,
+  StringPrototypeToLowerCase,
   Symbol,
   TypeError,
   TypedArrayPrototypeGetByteLength,
@@ -340,6 +341,14 @@ async function pump(id, stream) {
   }
 }
 
+/** Whether a header list (`[name, value]` pairs) has `name` (lower case). */
+function hasHeader(list, name) {
+  for (let i = 0; i < list.length; i++) {
+    if (StringPrototypeToLowerCase(list[i][0]) === name) return true;
+  }
+  return false;
+}
+
 function respond(id, response) {
   if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, response)) {
     op_edge_fail(id, `TypeError: the fetch handler returned ${typeof response}, not a Response`);
@@ -376,7 +385,12 @@ function respond(id, response) {
     op_edge_fail(id, "TypeError: the response body stream is locked or already read");
     return;
   }
-  op_edge_respond_stream(id, inner.status, headers, manual);
+  // A FixedLengthStream's length is the response's Content-Length, unless it has one.
+  const length = fixedLengths.get(sos);
+  const sized = length !== undefined && !hasHeader(inner.headerList, "content-length")
+    ? `${headers}content-length\n${length}\n`
+    : headers;
+  op_edge_respond_stream(id, inner.status, sized, manual);
   pump(id, sos);
 }
 

@@ -94,6 +94,18 @@ async fn workers_globals_behave_as_on_workers() {
             "views": true,
             "mismatch": ["TypeError", "Input buffers must have the same byte length."],
             "notBuffer": "TypeError",
+            "streams": {
+                "passed": [1, 2, 3, 4],
+                "notBytes": "This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.",
+                "tooMany": "Attempt to write too many bytes through a FixedLengthStream.",
+                "tooFew": "FixedLengthStream did not see all expected bytes before close().",
+                "badLength": "TypeError",
+            },
         })
     );
+    // A FixedLengthStream's readable side as a body sets Content-Length (not chunked).
+    let res = client().get(edge.url("/fixed")).send().await.unwrap();
+    assert_eq!(res.headers()["content-length"], "11");
+    assert!(res.headers().get("transfer-encoding").is_none());
+    assert_eq!(res.text().await.unwrap(), "hello world");
 }

@@ -1,10 +1,11 @@
 // The global scope of an edge isolate: what a Cloudflare Worker finds on `globalThis`.
 // Every API comes from Deno's web extensions; this module only wires them onto the global.
 import { core, internals, primordials } from "ext:core/mod.js";
-import { Response } from "ext:edge_web/01_response.js";
+import { Response, fixedLengths } from "ext:edge_web/01_response.js";
 
 const {
   ArrayBufferIsView,
+  NumberIsSafeInteger,
   ObjectDefineProperties,
   ObjectDefineProperty,
   ObjectFreeze,
@@ -114,6 +115,61 @@ const scheduler = ObjectFreeze({
   },
 });
 
+// A chunk written to a byte-only transform stream, as bytes; anything else is Workers' error.
+function byteChunk(chunk) {
+  if (ArrayBufferIsView(chunk)) {
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  try {
+    return new Uint8Array(webidl.converters.ArrayBuffer(chunk));
+  } catch {
+    throw new TypeError(
+      "This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.",
+    );
+  }
+}
+
+/** Workers' `IdentityTransformStream`: bytes written come out unchanged. */
+class IdentityTransformStream extends streams.TransformStream {
+  constructor() {
+    super({
+      transform(chunk, controller) {
+        controller.enqueue(byteChunk(chunk));
+      },
+    });
+  }
+}
+
+/**
+ * Workers' `FixedLengthStream(length)`: an identity stream of exactly `length` bytes (more, or
+ * fewer at close, is an error), whose readable side as a response body sets Content-Length.
+ */
+class FixedLengthStream extends streams.TransformStream {
+  constructor(expectedLength) {
+    const expected = typeof expectedLength === "bigint" ? Number(expectedLength) : expectedLength;
+    if (!NumberIsSafeInteger(expected) || expected < 0) {
+      throw new TypeError("FixedLengthStream requires a non-negative integer expected length.");
+    }
+    let seen = 0;
+    super({
+      transform(chunk, controller) {
+        const bytes = byteChunk(chunk);
+        seen += bytes.byteLength;
+        if (seen > expected) {
+          throw new TypeError("Attempt to write too many bytes through a FixedLengthStream.");
+        }
+        controller.enqueue(bytes);
+      },
+      flush() {
+        if (seen < expected) {
+          throw new TypeError("FixedLengthStream did not see all expected bytes before close().");
+        }
+      },
+    });
+    fixedLengths.set(this.readable, expected);
+  }
+}
+
 // The bytes of an ArrayBuffer or a view of one, for `timingSafeEqual`.
 function bufferBytes(value, which) {
   if (ArrayBufferIsView(value)) {
@@ -145,8 +201,10 @@ const scope = {
   EventTarget: nonEnum(event.EventTarget),
   File: nonEnum(file.File),
   FileReader: nonEnum(fileReader.FileReader),
+  FixedLengthStream: nonEnum(FixedLengthStream),
   FormData: nonEnum(formData.FormData),
   Headers: nonEnum(headers.Headers),
+  IdentityTransformStream: nonEnum(IdentityTransformStream),
   MessageChannel: nonEnum(messagePort.MessageChannel),
   MessageEvent: nonEnum(event.MessageEvent),
   MessagePort: nonEnum(messagePort.MessagePort),

@@ -13,6 +13,7 @@ const {
   Proxy,
   ReflectApply,
   ReflectConstruct,
+  SafeWeakMap,
   SafeWeakSet,
   String,
   TypeError,
@@ -42,6 +43,12 @@ function wantsManual(init, prefix) {
 }
 
 /** Whether `response` is to be sent with its body as it is (see the top of this file). */
+/**
+ * The byte length of each `FixedLengthStream`'s readable side: a response with one as its body
+ * is sent with that `Content-Length`, as on Workers.
+ */
+export const fixedLengths = new SafeWeakMap();
+
 export function isEncodedByScript(response) {
   return WeakSetPrototypeHas(manual, response);
 }
