@@ -360,3 +360,42 @@ fn an_environment_is_chosen_with_env_and_a_missing_one_is_named() {
         "{stderr}"
     );
 }
+
+/// Every kind of import edge does not take is a load error that names it.
+#[test]
+fn each_unsupported_import_is_a_load_error_naming_it() {
+    let dir = scratch("unsupported-imports");
+    std::fs::write(dir.join("edge.toml"), "name = \"u\"\nmain = \"index.js\"\n").unwrap();
+    std::fs::write(dir.join("style.css"), "b {}").unwrap();
+    let cases = [
+        (
+            "node:buffer",
+            "Node.js built-in modules are not available on edge yet",
+        ),
+        (
+            "https://esm.sh/hono",
+            "only files inside the app directory can be imported",
+        ),
+        ("../outside.js", "no such file in the app directory"),
+        ("./style.css", "unsupported file type"),
+        ("./missing.js", "no such file in the app directory"),
+        (
+            "not-installed",
+            "no package \"not-installed\" in node_modules",
+        ),
+    ];
+    for (specifier, reason) in cases {
+        std::fs::write(
+            dir.join("index.js"),
+            format!("import x from {specifier:?};\nexport default {{ fetch() {{ return new Response(String(x)) }} }};\n"),
+        )
+        .unwrap();
+        let (ok, stderr) = check(&dir);
+        assert!(!ok, "{specifier}");
+        assert!(
+            stderr.contains(reason)
+                && stderr.contains(specifier.trim_start_matches("./").trim_start_matches("../")),
+            "{specifier}: {stderr}"
+        );
+    }
+}
