@@ -100,6 +100,12 @@ async fn workers_globals_behave_as_on_workers() {
                 "tooMany": "Attempt to write too many bytes through a FixedLengthStream.",
                 "tooFew": "FixedLengthStream did not see all expected bytes before close().",
                 "badLength": "TypeError",
+                "digests": {
+                    "SHA-256": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+                    "SHA-1": "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed",
+                    "MD5": "5eb63bbbe01eeed093cb22bb8f5acdc3",
+                },
+                "unknown": "NotSupportedError",
             },
         })
     );

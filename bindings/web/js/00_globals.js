@@ -5,6 +5,7 @@ import { Response, fixedLengths } from "ext:edge_web/01_response.js";
 
 const {
   ArrayBufferIsView,
+  ArrayPrototypeIncludes,
   NumberIsSafeInteger,
   ObjectDefineProperties,
   ObjectDefineProperty,
@@ -13,6 +14,7 @@ const {
   ObjectSetPrototypeOf,
   Promise,
   PromisePrototypeCatch,
+  PromisePrototypeThen,
   PromiseReject,
   ReflectApply,
   RegExpPrototypeExec,
@@ -22,7 +24,8 @@ const {
   StringPrototypeToUpperCase,
   Uint8Array,
 } = primordials;
-const { op_edge_console } = core.ops;
+const { op_edge_console, op_edge_digest_new, op_edge_digest_update, op_edge_digest_finish } =
+  core.ops;
 
 // deno_fetch traces outbound requests through deno_telemetry when OpenTelemetry is on. edge
 // traces on the Rust side instead, so fetch gets telemetry that is always off (it then never
@@ -170,6 +173,47 @@ class FixedLengthStream extends streams.TransformStream {
   }
 }
 
+/**
+ * Workers' `crypto.DigestStream(algorithm)`: a WritableStream of bytes whose `digest` promise
+ * gives the hash (an ArrayBuffer) of everything written once it closes. MD5, SHA-1, SHA-256,
+ * SHA-384, SHA-512; the hash is kept as it goes (edge_web's digest ops), never the data.
+ */
+const DIGESTS = ["MD5", "SHA-1", "SHA-256", "SHA-384", "SHA-512"];
+class DigestStream extends streams.WritableStream {
+  #digest;
+  constructor(algorithm) {
+    const name = String(typeof algorithm === "string" ? algorithm : algorithm?.name);
+    if (!ArrayPrototypeIncludes(DIGESTS, StringPrototypeToUpperCase(name))) {
+      throw new DOMException("Unrecognized name.", "NotSupportedError");
+    }
+    const rid = op_edge_digest_new(name);
+    let resolve;
+    let reject;
+    const digest = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A rejection (an aborted stream) is the reader's business, not an unhandled one.
+    PromisePrototypeThen(digest, undefined, noop);
+    super({
+      write(chunk) {
+        op_edge_digest_update(rid, byteChunk(chunk));
+      },
+      close() {
+        resolve(op_edge_digest_finish(rid).buffer);
+      },
+      abort(reason) {
+        op_edge_digest_finish(rid);
+        reject(reason);
+      },
+    });
+    this.#digest = digest;
+  }
+  get digest() {
+    return this.#digest;
+  }
+}
+
 // The bytes of an ArrayBuffer or a view of one, for `timingSafeEqual`.
 function bufferBytes(value, which) {
   if (ArrayBufferIsView(value)) {
@@ -257,6 +301,14 @@ const scope = {
 };
 
 ObjectDefineProperties(globalThis, scope);
+
+ObjectDefineProperty(crypto.Crypto.prototype, "DigestStream", {
+  __proto__: null,
+  value: DigestStream,
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
 
 // Workers' `crypto.subtle.timingSafeEqual(a, b)`: whether two byte buffers of one length are
 // equal, in time that depends on their length only; buffers of different lengths throw.

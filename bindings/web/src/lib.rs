@@ -15,6 +15,7 @@
 //! isolate is restored from it.
 
 mod console;
+mod digest;
 mod net_policy;
 
 use std::sync::Arc;
@@ -34,7 +35,12 @@ deno_core::extension!(
 deno_core::extension!(
     edge_web,
     deps = [deno_webidl, deno_web, deno_crypto, deno_fetch],
-    ops = [console::op_edge_console],
+    ops = [
+        console::op_edge_console,
+        digest::op_edge_digest_new,
+        digest::op_edge_digest_update,
+        digest::op_edge_digest_finish,
+    ],
     esm_entry_point = "ext:edge_web/00_globals.js",
     esm = [dir "js", "00_globals.js", "01_response.js"],
     options = { label: ConsoleLabel },
