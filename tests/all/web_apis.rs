@@ -106,6 +106,8 @@ async fn workers_globals_behave_as_on_workers() {
                     "MD5": "5eb63bbbe01eeed093cb22bb8f5acdc3",
                 },
                 "unknown": "NotSupportedError",
+                // A failed write settles the digest (no close or abort follows it).
+                "failedWrite": ["TypeError", "TypeError"],
             },
         })
     );

@@ -15,6 +15,7 @@ const {
   Promise,
   PromisePrototypeCatch,
   PromisePrototypeThen,
+  SafeFinalizationRegistry,
   PromiseReject,
   ReflectApply,
   RegExpPrototypeExec,
@@ -179,6 +180,14 @@ class FixedLengthStream extends streams.TransformStream {
  * SHA-384, SHA-512; the hash is kept as it goes (edge_web's digest ops), never the data.
  */
 const DIGESTS = ["MD5", "SHA-1", "SHA-256", "SHA-384", "SHA-512"];
+// A stream dropped unclosed gives its hash state back when it is collected.
+const abandonedDigests = new SafeFinalizationRegistry((rid) => {
+  try {
+    op_edge_digest_finish(rid);
+  } catch {
+    // Already finished.
+  }
+});
 class DigestStream extends streams.WritableStream {
   #digest;
   constructor(algorithm) {
@@ -195,18 +204,34 @@ class DigestStream extends streams.WritableStream {
     });
     // A rejection (an aborted stream) is the reader's business, not an unhandled one.
     PromisePrototypeThen(digest, undefined, noop);
+    const token = {};
+    let open = true;
+    const end = () => {
+      if (!open) return null;
+      open = false;
+      abandonedDigests.unregister(token);
+      return op_edge_digest_finish(rid);
+    };
     super({
       write(chunk) {
-        op_edge_digest_update(rid, byteChunk(chunk));
+        try {
+          op_edge_digest_update(rid, byteChunk(chunk));
+        } catch (err) {
+          // The stream errors (no close or abort follows): settle the digest now.
+          end();
+          reject(err);
+          throw err;
+        }
       },
       close() {
-        resolve(op_edge_digest_finish(rid).buffer);
+        resolve(end().buffer);
       },
       abort(reason) {
-        op_edge_digest_finish(rid);
+        end();
         reject(reason);
       },
     });
+    abandonedDigests.register(this, rid, token);
     this.#digest = digest;
   }
   get digest() {

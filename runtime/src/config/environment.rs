@@ -76,6 +76,11 @@ pub(super) fn select<'i>(
         doc.remove(*key);
     }
     let named = section.contains_key("name");
+    // `route` and `routes` are one setting: an environment that sets either replaces both.
+    if section.contains_key("route") || section.contains_key("routes") {
+        doc.remove("route");
+        doc.remove("routes");
+    }
     for (key, value) in section {
         if key.get_ref() == "env" {
             return Err((format!("env.{env}.env"), "environments do not nest".into()));
@@ -115,6 +120,7 @@ mod tests {
     const TEXT: &str = r#"
 name = "app"
 main = "src/index.ts"
+routes = ["example.com/*"]
 [vars]
 A = "top"
 [[kv_namespaces]]
@@ -127,22 +133,33 @@ vars = { A = "staging" }
 [env.prod]
 name = "app-live"
 main = "dist/index.js"
+route = "live.example.com/*"
 "#;
 
     #[test]
     fn an_environment_replaces_bindings_and_inherits_the_rest() {
         let doc = DeTable::parse(TEXT).unwrap().into_inner();
         let staging = select(doc.clone(), Some("staging")).unwrap();
-        assert_eq!(keys(&staging), ["main", "name", "triggers", "vars"]);
+        assert_eq!(
+            keys(&staging),
+            ["main", "name", "routes", "triggers", "vars"]
+        );
         assert_eq!(string(&staging, "name"), "app-staging");
         let prod = select(doc.clone(), Some("prod")).unwrap();
-        assert_eq!(keys(&prod), ["main", "name", "triggers"]);
+        assert_eq!(keys(&prod), ["main", "name", "route", "triggers"]);
         assert_eq!(string(&prod, "name"), "app-live");
         assert_eq!(string(&prod, "main"), "dist/index.js");
         let top = select(doc.clone(), None).unwrap();
         assert_eq!(
             keys(&top),
-            ["kv_namespaces", "main", "name", "triggers", "vars"]
+            [
+                "kv_namespaces",
+                "main",
+                "name",
+                "routes",
+                "triggers",
+                "vars"
+            ]
         );
         let (key, reason) = select(doc, Some("qa")).unwrap_err();
         assert_eq!(key, "env.qa");

@@ -1,6 +1,7 @@
 //! `[[rules]]`: which files a plain `import` takes as which kind of module, as wrangler reads
 //! them (`type` and `globs`, matched against the file's path relative to the folder of
-//! `main`; `**` crosses folders, `*` does not). An app's rules are tried in order before the
+//! `main`, or to the app folder for a file outside it; `**` crosses folders, `*` does not;
+//! `ESModule`/`CommonJS` rules leave `node_modules` alone). An app's rules are tried in order before the
 //! built-in ones (`.txt`/`.html`/`.sql` Text, `.bin` Data, `.wasm` CompiledWasm, …), so a rule
 //! can also change what a built-in extension means. `fallthrough` is accepted; edge takes the
 //! first rule that matches a file, which is what wrangler's rules come to for one file.

@@ -46,24 +46,35 @@ pub(crate) struct Analysis {
 /// does every version that did not change it).
 pub(crate) fn analyze(specifier: &ModuleSpecifier, text: &str, force: bool) -> Option<Analysis> {
     use sha2::{Digest, Sha256};
-    type Cache = Mutex<HashMap<[u8; 32], Option<Analysis>>>;
+    /// The analyses by content, and the bytes they hold.
+    type Cache = Mutex<(HashMap<[u8; 32], Option<Analysis>>, usize)>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
-    /// Most analyses kept; past it the cache starts again empty.
-    const MAX: usize = 20_000;
+    /// Most bytes of analyses kept; past it the cache starts again empty.
+    const MAX_BYTES: usize = 16 << 20;
     let mut hash = Sha256::new();
     hash.update([u8::from(force)]);
     hash.update(text.as_bytes());
     let key: [u8; 32] = hash.finalize().into();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(found) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    if let Some(found) = cache.lock().unwrap_or_else(|p| p.into_inner()).0.get(&key) {
         return found.clone();
     }
     let found = analyze_text(specifier, text, force);
+    let size = 64
+        + found.as_ref().map_or(0, |a| {
+            [&a.requires, &a.exports, &a.reexports]
+                .iter()
+                .flat_map(|list| list.iter())
+                .map(|s| s.len() + 24)
+                .sum()
+        });
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
-    if cache.len() >= MAX {
-        cache.clear();
+    if cache.1 + size > MAX_BYTES {
+        cache.0.clear();
+        cache.1 = 0;
     }
-    cache.insert(key, found.clone());
+    cache.0.insert(key, found.clone());
+    cache.1 += size;
     found
 }
 
@@ -97,12 +108,24 @@ fn analyze_text(specifier: &ModuleSpecifier, text: &str, force: bool) -> Option<
         return None;
     }
     let cjs = parsed.analyze_cjs();
+    // Names beyond these are still on the default export; only the facade's list is bounded.
+    let exports = cjs
+        .exports
+        .into_iter()
+        .filter(|name| name.len() <= MAX_NAME)
+        .take(MAX_EXPORTS)
+        .collect();
+    let reexports = cjs.reexports.into_iter().take(16).collect();
     Some(Analysis {
         requires: signs.requires,
-        exports: cjs.exports,
-        reexports: cjs.reexports,
+        exports,
+        reexports,
     })
 }
+
+/// The most named exports a facade gives, and the longest name.
+const MAX_EXPORTS: usize = 4_096;
+const MAX_NAME: usize = 256;
 
 /// The most distinct names one file's `require`s are resolved for at load (each costs file
 /// lookups before the app's code runs); a `require` of any other throws when it runs.
@@ -141,6 +164,15 @@ impl Visit for Signs {
             self.commonjs = true;
         }
         member.visit_children_with(self);
+    }
+
+    fn visit_expr(&mut self, expr: &Expr) {
+        // `exports` or `module` passed on as they are (`__exportStar(require("./a"), exports)`,
+        // a types-only file's `Object.defineProperty(exports, "__esModule", …)`).
+        if is_ident(expr, "exports") || is_ident(expr, "module") {
+            self.commonjs = true;
+        }
+        expr.visit_children_with(self);
     }
 
     fn visit_unary_expr(&mut self, unary: &UnaryExpr) {
@@ -196,13 +228,14 @@ pub(crate) fn is_node_facade(url: &ModuleSpecifier) -> bool {
     url.query() == Some(NODE_QUERY)
 }
 
-/// A `require` name that resolved to a file.
+/// A `require` name that resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct Dep {
     /// The name as written in `require(…)`.
     pub(crate) name: String,
-    /// The file's URL.
-    pub(crate) url: ModuleSpecifier,
+    /// The file's URL; `None` when a package's `browser` map sets it to `false` (then
+    /// `require` gives an empty object, as esbuild does).
+    pub(crate) url: Option<ModuleSpecifier>,
 }
 
 /// The CommonJS view of a CommonJS file (`<url>?edge-cjs`): its code inside a function,
@@ -229,15 +262,21 @@ pub(crate) fn view(file: &str, code: &str, deps: &[Dep]) -> String {
     out.push_str(&code);
     out.push_str("\n}\n");
     for (i, dep) in deps.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "import {{ __edge_cjs as __edge_d{i} }} from {};",
-            q(view_url(&dep.url).as_str())
-        );
+        if let Some(url) = &dep.url {
+            let _ = writeln!(
+                out,
+                "import {{ __edge_cjs as __edge_d{i} }} from {};",
+                q(view_url(url).as_str())
+            );
+        }
     }
-    out.push_str("var __edge_m;\nfunction __edge_require(id) {\n  switch (id) {\n");
+    out.push_str("var __edge_m, __edge_ignored;\nfunction __edge_require(id) {\n  switch (id) {\n");
     for (i, dep) in deps.iter().enumerate() {
-        let _ = writeln!(out, "    case {}: return __edge_d{i}();", q(&dep.name));
+        let value = match dep.url {
+            Some(_) => format!("__edge_d{i}()"),
+            None => "(__edge_ignored ??= {})".to_string(),
+        };
+        let _ = writeln!(out, "    case {}: return {value};", q(&dep.name));
     }
     let _ = write!(
         out,
@@ -352,6 +391,15 @@ mod tests {
         );
         assert_eq!(analyze(&u, "const a = 1;", false), None);
         assert_eq!(analyze(&u, "const requirement = 'exports';", false), None);
+        // A TypeScript types-only file.
+        assert!(
+            analyze(
+                &u,
+                "\"use strict\";\nObject.defineProperty(exports, \"__esModule\", { value: true });\n",
+                false
+            )
+            .is_some()
+        );
         assert!(analyze(&u, "const a = 1;", true).is_some());
     }
 
@@ -372,10 +420,16 @@ mod tests {
 
     #[test]
     fn the_view_keeps_lines_and_the_facade_exports_identifiers_only() {
-        let deps = [Dep {
-            name: "./d.json".into(),
-            url: url("d.json"),
-        }];
+        let deps = [
+            Dep {
+                name: "./d.json".into(),
+                url: Some(url("d.json")),
+            },
+            Dep {
+                name: "./node-only.js".into(),
+                url: None,
+            },
+        ];
         let js = view(
             "/a.js",
             "#!/usr/bin/env node\nexports.a = require('./d.json');",
@@ -388,6 +442,7 @@ mod tests {
             js.contains("import { __edge_cjs as __edge_d0 } from \"file:///app/d.json?edge-cjs\";")
         );
         assert!(js.contains("case \"./d.json\": return __edge_d0();"));
+        assert!(js.contains("case \"./node-only.js\": return (__edge_ignored ??= {});"));
         assert!(js.contains(r#"__edge_m, "/a.js", "/");"#), "{js}");
         let js = facade(
             &view_url(&url("a.js")),

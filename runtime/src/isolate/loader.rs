@@ -60,8 +60,12 @@ struct App {
 #[derive(Debug, Default)]
 pub(crate) struct Sources {
     files: Mutex<Files>,
-    /// Bytes of files read for this version so far (see [`MAX_SOURCE_BYTES`]).
+    /// Bytes of files read for this version so far (see [`MAX_SOURCE_BYTES`]), each file
+    /// counted once (a CommonJS file is read as its facade and as its view).
     read: std::sync::atomic::AtomicUsize,
+    counted: Mutex<std::collections::HashSet<PathBuf>>,
+    /// Whether each `.js`/`.cjs` file a node-mode importer reached is CommonJS.
+    commonjs: Mutex<HashMap<PathBuf, bool>>,
     /// How this version's imports find their files (its lookups cached for the version).
     resolver: AppResolver,
 }
@@ -70,6 +74,23 @@ pub(crate) struct Sources {
 /// them happens before its code runs, outside its CPU limit, so its size is what bounds it
 /// (Workers allows a script of 10 MB compressed).
 pub(crate) const MAX_SOURCE_BYTES: usize = 64 << 20;
+
+/// The bytes of `path` if it is a regular file of at most [`MAX_SOURCE_BYTES`] (checked before
+/// it is opened: a FIFO or a device would never end), `None` otherwise.
+fn read_regular(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_SOURCE_BYTES as u64 {
+        return None;
+    }
+    let mut raw = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_SOURCE_BYTES as u64 + 1)
+        .read_to_end(&mut raw)
+        .ok()?;
+    (raw.len() <= MAX_SOURCE_BYTES).then_some(raw)
+}
 
 /// Module code by file and by what it was imported as.
 type Files = HashMap<(PathBuf, &'static str), Arc<[u8]>>;
@@ -88,13 +109,25 @@ impl Sources {
         if let Some(code) = self.lock().get(&key) {
             return Ok(code.clone());
         }
-        // Sized before it is read: a huge file is refused, not read into memory.
-        let size = std::fs::metadata(path).map_err(|_| None)?.len();
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        let read = self
-            .read
-            .fetch_add(size, std::sync::atomic::Ordering::Relaxed)
-            .saturating_add(size);
+        // Sized before it is read: a huge file is refused, not read into memory; a device or a
+        // FIFO is not a module.
+        let meta = std::fs::metadata(path).map_err(|_| None)?;
+        if !meta.is_file() {
+            return Err(None);
+        }
+        let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+        let first = self
+            .counted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf());
+        let read = if first {
+            self.read
+                .fetch_add(size, std::sync::atomic::Ordering::Relaxed)
+                .saturating_add(size)
+        } else {
+            self.read.load(std::sync::atomic::Ordering::Relaxed)
+        };
         if read > MAX_SOURCE_BYTES {
             return Err(Some(format!(
                 "{}: the app's modules come to more than {} MiB; edge loads at most that much per app",
@@ -102,7 +135,7 @@ impl Sources {
                 MAX_SOURCE_BYTES >> 20
             )));
         }
-        let raw = std::fs::read(path).map_err(|_| None)?;
+        let raw = read_regular(path).ok_or(None)?;
         let code = prepare(&raw).map_err(Some)?;
         Ok(self.lock().entry(key).or_insert(code).clone())
     }
@@ -111,6 +144,14 @@ impl Sources {
     pub(crate) fn clear(&self) {
         self.lock().clear();
         self.read.store(0, std::sync::atomic::Ordering::Relaxed);
+        self.counted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.commonjs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Files> {
@@ -184,8 +225,22 @@ impl AppModuleLoader {
             (RequestedModuleType::Text, _) => (ModuleType::Text, Kind::AsIs),
             (RequestedModuleType::Bytes, _) => (ModuleType::Bytes, Kind::AsIs),
             (RequestedModuleType::None, _) => {
-                let relative = path.strip_prefix(&app.base).unwrap_or(&path);
-                let kind = match app.rules.iter().find(|r| r.matches(relative)) {
+                // Rules match paths relative to the folder of `main` (or, for a file outside it,
+                // to the app folder); a package's own files keep their module format (wrangler
+                // applies JavaScript rules to the app's code only).
+                let in_package = path.components().any(|c| c.as_os_str() == "node_modules");
+                let relative = path
+                    .strip_prefix(&app.base)
+                    .or_else(|_| path.strip_prefix(&app.root))
+                    .ok();
+                let rule = relative.and_then(|relative| {
+                    app.rules.iter().find(|r| {
+                        r.matches(relative)
+                            && !(in_package
+                                && matches!(r.kind, ModuleKind::ESModule | ModuleKind::CommonJS))
+                    })
+                });
+                let kind = match rule {
                     Some(rule) => match rule.kind {
                         ModuleKind::ESModule => Kind::Script(Format::Esm),
                         ModuleKind::CommonJS => Kind::Script(Format::CommonJs),
@@ -326,6 +381,10 @@ impl AppModuleLoader {
                 "cannot import {specifier:?} from {}: {reason}",
                 at_line(referrer, specifier)
             ))),
+            (Err(NotFound::Ignored), None) => Err(JsErrorBox::type_error(format!(
+                "cannot import {specifier:?} from {}: its package's \"browser\" field maps it to false",
+                at_line(referrer, specifier)
+            ))),
         }
     }
 
@@ -362,11 +421,32 @@ impl AppModuleLoader {
             },
             _ => return url,
         };
-        let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= MAX_SOURCE_BYTES as u64);
-        let Some(text) = small.then(|| std::fs::read_to_string(&path).ok()).flatten() else {
+        // Only files of the app folder, each read once per version.
+        let Ok(path) = path.canonicalize() else {
             return url;
         };
-        if commonjs::analyze(&url, &text, force).is_none() {
+        if !path.starts_with(&app.root) {
+            return url;
+        }
+        let known = app
+            .sources
+            .commonjs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&path)
+            .copied();
+        let is_commonjs = known.unwrap_or_else(|| {
+            let found = read_regular(&path)
+                .and_then(|raw| String::from_utf8(raw).ok())
+                .is_some_and(|text| commonjs::analyze(&url, &text, force).is_some());
+            app.sources
+                .commonjs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(path.clone(), found);
+            found
+        });
+        if !is_commonjs {
             return url;
         }
         let mut facade = url;
@@ -458,7 +538,10 @@ fn javascript(
             .requires
             .iter()
             .filter_map(|name| {
-                let (url, _) = required_file(resolver, dir, name, root)?;
+                let url = match resolver.resolve_require(dir, name) {
+                    Err(NotFound::Ignored) => None,
+                    _ => Some(required_file(resolver, dir, name, root)?.0),
+                };
                 Some(Dep {
                     name: name.clone(),
                     url,
@@ -538,8 +621,7 @@ fn reexported(
         }
         seen.push(path.clone());
         let force = path.extension().is_some_and(|e| e == "cjs");
-        let small = std::fs::metadata(&path).is_ok_and(|m| m.len() <= MAX_SOURCE_BYTES as u64);
-        let Some(text) = small.then(|| std::fs::read_to_string(&path).ok()).flatten() else {
+        let Some(text) = read_regular(&path).and_then(|raw| String::from_utf8(raw).ok()) else {
             continue;
         };
         let Some(analysis) = commonjs::analyze(&url, &text, force) else {
@@ -557,7 +639,8 @@ fn at_line(referrer: &str, specifier: &str) -> String {
     let line = ModuleSpecifier::parse(referrer)
         .ok()
         .and_then(|url| url.to_file_path().ok())
-        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|path| read_regular(&path))
+        .and_then(|raw| String::from_utf8(raw).ok())
         .and_then(|text| {
             let quoted = [format!("\"{specifier}\""), format!("'{specifier}'")];
             text.lines()

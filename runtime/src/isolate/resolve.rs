@@ -75,6 +75,8 @@ impl Default for AppResolver {
 pub(crate) enum NotFound {
     /// No package of that name under any `node_modules` above the importer.
     Package(String),
+    /// A package's `browser` map says the file is not to be loaded (`"./x.js": false`).
+    Ignored,
     /// Anything else the resolver says (a path not exported, a missing file), in its words.
     Other(String),
 }
@@ -113,6 +115,7 @@ impl AppResolver {
     ) -> Result<PathBuf, NotFound> {
         match result {
             Ok(found) => Ok(found.into_path_buf()),
+            Err(ResolveError::Ignored(_)) => Err(NotFound::Ignored),
             Err(ResolveError::NotFound(_)) if is_bare(specifier) => {
                 Err(NotFound::Package(package_name(specifier).to_string()))
             }
