@@ -4,7 +4,8 @@
 //! the answers Cloudflare Workers gives them. Each project is checked with `edge check` and
 //! run with `edge dev` on a fresh copy; its requests go in order (state carries over).
 //!
-//! `expect.json`: `about`; `dev_args` (more `edge dev` arguments); `check_warnings` (text each
+//! `expect.json`: `about`; `v8_only` (why the project needs V8: it is not run on the QuickJS
+//! build); `dev_args` (more `edge dev` arguments); `check_warnings` (text each
 //! `edge check` warning must contain; none allowed when absent); `requests`, each with `path`
 //! and `status`, and optionally `method`, `headers`, `body` (text) or `json` (sent as JSON),
 //! `response_headers` (exact values), `response_json` (exact), `response_body` (exact text),
@@ -51,6 +52,12 @@ async fn run_project(source: &Path, name: &str) -> Result<(), String> {
     let expect: Value =
         serde_json::from_str(&std::fs::read_to_string(source.join("expect.json")).unwrap())
             .map_err(|e| format!("expect.json: {e}"))?;
+    if cfg!(feature = "quickjs")
+        && let Some(why) = expect["v8_only"].as_str()
+    {
+        eprintln!("{name}: not run on the QuickJS build: it {why}");
+        return Ok(());
+    }
     let dir = scratch(name).join(name);
     copy_dir(source, &dir);
 

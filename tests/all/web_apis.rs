@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Edge, client};
+use crate::harness::{Edge, client, get_json};
 
 #[tokio::test]
 async fn web_apis_give_exact_results() {
@@ -75,14 +75,7 @@ async fn web_apis_give_exact_results() {
 #[tokio::test]
 async fn workers_globals_behave_as_on_workers() {
     let edge = Edge::dev("workers-globals");
-    let got: serde_json::Value = client()
-        .get(edge.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = get_json(&client(), &edge.url("/"), None).await;
     assert_eq!(
         got,
         json!({
