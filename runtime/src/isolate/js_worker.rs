@@ -60,7 +60,7 @@ pub struct JsWorker {
     loaded: AtomicU64,
     load_waiters: Mutex<Vec<oneshot::Sender<LoadResult>>>,
     /// The files this version loaded (every isolate of it runs the same code).
-    sources: Arc<super::loader::Sources>,
+    sources: Arc<super::sources::Sources>,
     me: Weak<JsWorker>,
 }
 

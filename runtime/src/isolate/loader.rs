@@ -1,9 +1,8 @@
 //! Loads a tenant's modules from its app directory, and nowhere else; every isolate of one
 //! version of the app gets the same files ([`Sources`]).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use deno_ast::MediaType;
 use deno_core::error::ModuleLoaderError;
@@ -16,6 +15,7 @@ use deno_error::JsErrorBox;
 
 use super::commonjs::{self, Dep};
 use super::resolve::{AppResolver, NotFound};
+use super::sources::{Sources, read_regular};
 use super::{rules, transpile};
 use crate::config::{AppConfig, ModuleKind, ModuleRule};
 
@@ -51,112 +51,6 @@ struct App {
     sources: Arc<Sources>,
     /// The app's `[[rules]]`.
     rules: Vec<ModuleRule>,
-}
-
-/// The files one version of an app loaded, as first read: the version's later isolates (a
-/// second one, one restarted after going idle or breaking a limit) run the same code even when
-/// the files on disk have changed since, or are being written (a hot reload makes a new version
-/// for that). Forgotten when a load fails, so a retry reads the files again.
-#[derive(Debug, Default)]
-pub(crate) struct Sources {
-    files: Mutex<Files>,
-    /// Bytes of files read for this version so far (see [`MAX_SOURCE_BYTES`]), each file
-    /// counted once (a CommonJS file is read as its facade and as its view).
-    read: std::sync::atomic::AtomicUsize,
-    counted: Mutex<std::collections::HashSet<PathBuf>>,
-    /// Whether each `.js`/`.cjs` file a node-mode importer reached is CommonJS.
-    commonjs: Mutex<HashMap<PathBuf, bool>>,
-    /// How this version's imports find their files (its lookups cached for the version).
-    resolver: AppResolver,
-}
-
-/// The most bytes of files one version of an app may load: reading, transpiling and compiling
-/// them happens before its code runs, outside its CPU limit, so its size is what bounds it
-/// (Workers allows a script of 10 MB compressed).
-pub(crate) const MAX_SOURCE_BYTES: usize = 64 << 20;
-
-/// The bytes of `path` if it is a regular file of at most [`MAX_SOURCE_BYTES`] (checked before
-/// it is opened: a FIFO or a device would never end), `None` otherwise.
-fn read_regular(path: &Path) -> Option<Vec<u8>> {
-    use std::io::Read as _;
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > MAX_SOURCE_BYTES as u64 {
-        return None;
-    }
-    let mut raw = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_SOURCE_BYTES as u64 + 1)
-        .read_to_end(&mut raw)
-        .ok()?;
-    (raw.len() <= MAX_SOURCE_BYTES).then_some(raw)
-}
-
-/// Module code by file and by what it was imported as.
-type Files = HashMap<(PathBuf, &'static str), Arc<[u8]>>;
-
-impl Sources {
-    /// `path`'s module code when imported `as_what` (a module, or JSON, text or bytes): as
-    /// first read (and made ready by `prepare`) for this version, else read and prepared now.
-    /// `Err(None)`: the file cannot be read.
-    fn get(
-        &self,
-        path: &Path,
-        as_what: &'static str,
-        prepare: impl FnOnce(&[u8]) -> Result<Arc<[u8]>, String>,
-    ) -> Result<Arc<[u8]>, Option<String>> {
-        let key = (path.to_path_buf(), as_what);
-        if let Some(code) = self.lock().get(&key) {
-            return Ok(code.clone());
-        }
-        // Sized before it is read: a huge file is refused, not read into memory; a device or a
-        // FIFO is not a module.
-        let meta = std::fs::metadata(path).map_err(|_| None)?;
-        if !meta.is_file() {
-            return Err(None);
-        }
-        let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
-        let first = self
-            .counted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_path_buf());
-        let read = if first {
-            self.read
-                .fetch_add(size, std::sync::atomic::Ordering::Relaxed)
-                .saturating_add(size)
-        } else {
-            self.read.load(std::sync::atomic::Ordering::Relaxed)
-        };
-        if read > MAX_SOURCE_BYTES {
-            return Err(Some(format!(
-                "{}: the app's modules come to more than {} MiB; edge loads at most that much per app",
-                path.display(),
-                MAX_SOURCE_BYTES >> 20
-            )));
-        }
-        let raw = read_regular(path).ok_or(None)?;
-        let code = prepare(&raw).map_err(Some)?;
-        Ok(self.lock().entry(key).or_insert(code).clone())
-    }
-
-    /// Forgets every file (the next isolate reads them again).
-    pub(crate) fn clear(&self) {
-        self.lock().clear();
-        self.read.store(0, std::sync::atomic::Ordering::Relaxed);
-        self.counted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-        self.commonjs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Files> {
-        self.files.lock().unwrap_or_else(|p| p.into_inner())
-    }
 }
 
 /// Resolves and loads `file:` modules under one app's root directory. Remote imports, bare
@@ -209,11 +103,7 @@ impl AppModuleLoader {
             _ => return Err(unavailable()),
         };
         let (root, sources) = (&app.root, &app.sources);
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let ext = extension(&path);
         let media_type = MediaType::from_path(&path);
         let (module_type, kind) = match (requested, ext.as_str()) {
             (RequestedModuleType::Json, "json") => (ModuleType::Json, Kind::AsIs),
@@ -411,15 +301,11 @@ impl AppModuleLoader {
             "js" | "ts" | "jsx" | "tsx" => resolver.package_type(&from) == Some(true),
             _ => false,
         };
-        let force = match extension(&path).as_str() {
-            _ if !node_mode => return url,
-            "cjs" => true,
-            "js" => match resolver.package_type(&path) {
-                Some(true) => return url,
-                Some(false) => true,
-                None => false,
-            },
-            _ => return url,
+        if !node_mode {
+            return url;
+        }
+        let Some(force) = may_be_commonjs(&path, &extension(&path), resolver) else {
+            return url;
         };
         // Only files of the app folder, each read once per version.
         let Ok(path) = path.canonicalize() else {
@@ -452,6 +338,21 @@ impl AppModuleLoader {
         let mut facade = url;
         facade.set_query(Some(commonjs::NODE_QUERY));
         facade
+    }
+}
+
+/// Whether a script file may be CommonJS by its extension and package: `Some(true)` certainly
+/// (`.cjs`, or a `.js` file of a `"type": "commonjs"` package), `Some(false)` if its syntax says
+/// so (a `.js` file of a package with no `type`), `None` never (an ES module).
+fn may_be_commonjs(path: &Path, ext: &str, resolver: &AppResolver) -> Option<bool> {
+    match ext {
+        "cjs" => Some(true),
+        "js" => match resolver.package_type(path) {
+            Some(true) => None,
+            Some(false) => Some(true),
+            None => Some(false),
+        },
+        _ => None,
     }
 }
 
@@ -506,16 +407,10 @@ fn javascript(
         view,
         node,
     } = *script;
-    // Some(force): may be CommonJS (certainly, with force); None: an ES module.
-    let force = match (format, ext) {
-        (Format::Esm, _) => None,
-        (Format::CommonJs, _) | (Format::Detect, "cjs") => Some(true),
-        (Format::Detect, "js") => match resolver.package_type(path) {
-            Some(true) => None,
-            Some(false) => Some(true),
-            None => Some(false),
-        },
-        (Format::Detect, _) => None,
+    let force = match format {
+        Format::Esm => None,
+        Format::CommonJs => Some(true),
+        Format::Detect => may_be_commonjs(path, ext, resolver),
     };
     if force.is_none() && !view {
         return transpile::javascript(specifier, media_type, raw);
@@ -538,9 +433,9 @@ fn javascript(
             .requires
             .iter()
             .filter_map(|name| {
-                let url = match resolver.resolve_require(dir, name) {
-                    Err(NotFound::Ignored) => None,
-                    _ => Some(required_file(resolver, dir, name, root)?.0),
+                let url = match required_file(resolver, dir, name, root)? {
+                    Required::File(url, _) => Some(url),
+                    Required::Ignored => None,
                 };
                 Some(Dep {
                     name: name.clone(),
@@ -579,24 +474,29 @@ fn plain(url: &ModuleSpecifier) -> ModuleSpecifier {
     plain
 }
 
-/// The file `require(name)` in `dir` loads, with its rule, if it is one the app may import.
-fn required_file(
-    resolver: &AppResolver,
-    dir: &Path,
-    name: &str,
-    root: &Path,
-) -> Option<(ModuleSpecifier, rules::Rule)> {
-    let found = resolver
-        .resolve_require(dir, name)
-        .ok()?
-        .canonicalize()
-        .ok()?;
+/// What a `require` resolves to at load.
+enum Required {
+    /// A file the app may import, with its rule.
+    File(ModuleSpecifier, rules::Rule),
+    /// A file a package's `browser` map sets to `false`.
+    Ignored,
+}
+
+/// What `require(name)` in `dir` loads; `None` when it finds nothing the app may import.
+fn required_file(resolver: &AppResolver, dir: &Path, name: &str, root: &Path) -> Option<Required> {
+    let found = match resolver.resolve_require(dir, name) {
+        Ok(found) => found.canonicalize().ok()?,
+        Err(NotFound::Ignored) => return Some(Required::Ignored),
+        Err(_) => return None,
+    };
     if !found.starts_with(root) {
         return None;
     }
-    let ext = found.extension()?.to_str()?.to_ascii_lowercase();
-    let rule = rules::rule_for(&ext)?;
-    Some((ModuleSpecifier::from_file_path(&found).ok()?, rule))
+    let rule = rules::rule_for(&extension(&found))?;
+    Some(Required::File(
+        ModuleSpecifier::from_file_path(&found).ok()?,
+        rule,
+    ))
 }
 
 /// Adds to `exports` the names the CommonJS modules `reexports` (required from `dir`) export,
@@ -610,7 +510,9 @@ fn reexported(
     exports: &mut Vec<String>,
 ) {
     for name in reexports {
-        let Some((url, rules::Rule::JavaScript)) = required_file(resolver, dir, name, root) else {
+        let Some(Required::File(url, rules::Rule::JavaScript)) =
+            required_file(resolver, dir, name, root)
+        else {
             continue;
         };
         let Ok(path) = url.to_file_path() else {

@@ -28,6 +28,7 @@ mod resolve;
 mod respond;
 mod rules;
 pub mod snapshot;
+mod sources;
 mod thread;
 mod transpile;
 mod turn;
@@ -73,7 +74,7 @@ pub struct IsolateSpec {
     /// its app until its thread ends (its `waitUntil` work included).
     pub live: Arc<crate::server::InFlight>,
     /// The files this version of the app loaded, shared by all its isolates.
-    pub(crate) sources: Arc<loader::Sources>,
+    pub(crate) sources: Arc<sources::Sources>,
 }
 
 /// How an isolate reports on its life to whoever owns it (the tenant).
