@@ -48,6 +48,8 @@ pub struct DevArgs {
     log_format: LogFormat,
     #[command(flatten)]
     limits: crate::limits::LimitArgs,
+    #[command(flatten)]
+    cf: crate::cf::CfArgs,
 }
 
 /// Runs `edge dev`.
@@ -75,6 +77,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         // `.dev.vars` (or `.env`) first, so `--var` wins over it, as it wins over `[vars]`.
         vars: secrets.iter().cloned().chain(args.vars).collect(),
         env: args.env,
+        cf: args.cf.config()?,
         ..NodeOptions::default()
     };
     let node = Node::single(&args.dir, options)

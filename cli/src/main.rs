@@ -1,6 +1,7 @@
 //! `edge`: run Workers-style JavaScript apps, locally (`edge dev`) or on a node (`edge serve`).
 
 mod bindings;
+mod cf;
 mod check;
 mod dev;
 mod kv;

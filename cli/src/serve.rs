@@ -83,6 +83,8 @@ pub struct ServeArgs {
     log_format: LogFormat,
     #[command(flatten)]
     limits: crate::limits::LimitArgs,
+    #[command(flatten)]
+    cf: crate::cf::CfArgs,
 }
 
 /// How [`listen`] runs a node.
@@ -166,6 +168,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         vars: Vec::new(),
         // Each app's top level: a node serves what its apps' folders say.
         env: None,
+        cf: args.cf.config()?,
     };
     let (node, errors) = Node::from_apps_dir(&args.apps, options)
         .with_context(|| format!("cannot start a node for {}", args.apps.display()))?;

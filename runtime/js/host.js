@@ -2,7 +2,7 @@
 // the response back. One `serve` loop per isolate; each request runs concurrently with the rest.
 import { core, primordials } from "ext:core/mod.js";
 import { appBindings } from "ext:edge_binding/registry.js";
-import { fixedLengths, isEncodedByScript } from "ext:edge_web/01_response.js";
+import { fixedLengths, isEncodedByScript, unsizedBodies } from "ext:edge_web/01_response.js";
 import { QueueOutcome, ScheduledController, queueBatch } from "ext:edge_host/events.js";
 
 const {
@@ -24,12 +24,14 @@ const {
   TypeError,
   TypedArrayPrototypeGetByteLength,
   Uint8Array,
+  WeakSetPrototypeHas,
 } = primordials;
 const {
   op_edge_env,
   op_edge_wait_request,
   op_edge_take_request,
   op_edge_request_head,
+  op_edge_request_cf,
   op_edge_request_body,
   op_edge_request_bytes,
   op_edge_ready,
@@ -183,6 +185,12 @@ class IncomingInnerRequest {
     this.redirectCount = 0;
     this.clientRid = null;
     this.blobUrlEntry = null;
+    this.cfInner = undefined;
+  }
+  /** `request.cf` (04_request.js reads it), from the host on first use. */
+  get cf() {
+    if (this.cfInner === undefined) this.cfInner = op_edge_request_cf(this.id) ?? null;
+    return this.cfInner ?? undefined;
   }
   loadHead() {
     if (this.urlInner !== null) return;
@@ -349,6 +357,11 @@ function hasHeader(list, name) {
   return false;
 }
 
+/** A header list (`[name, value]` pairs) without `name` (lower case). */
+function withoutHeader(list, name) {
+  return ArrayPrototypeFilter(list, (header) => StringPrototypeToLowerCase(header[0]) !== name);
+}
+
 function respond(id, response) {
   if (!ObjectPrototypeIsPrototypeOf(ResponsePrototype, response)) {
     op_edge_fail(id, `TypeError: the fetch handler returned ${typeof response}, not a Response`);
@@ -385,9 +398,12 @@ function respond(id, response) {
     op_edge_fail(id, "TypeError: the response body stream is locked or already read");
     return;
   }
-  // A FixedLengthStream's length is the response's Content-Length, unless it has one.
+  // A FixedLengthStream's length is the response's Content-Length, unless it has one; a body
+  // whose length the headers cannot know is sent without one (01_response.js).
   const length = fixedLengths.get(sos);
-  const sized = length !== undefined && !hasHeader(inner.headerList, "content-length")
+  const sized = WeakSetPrototypeHas(unsizedBodies, sos)
+    ? joinHeaders(withoutHeader(inner.headerList, "content-length"))
+    : length !== undefined && !hasHeader(inner.headerList, "content-length")
     ? `${headers}content-length\n${length}\n`
     : headers;
   op_edge_respond_stream(id, inner.status, sized, manual);

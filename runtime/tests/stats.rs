@@ -27,6 +27,7 @@ async fn call(tenant: &Tenant, n: u64) -> edge_runtime::isolate::Reply {
         .dispatch(
             edge_runtime::RequestId::new(0x7e57, n),
             Event::Fetch(FetchRequest {
+                cf: None,
                 method: http::Method::GET,
                 url: "http://app.test/".into(),
                 headers: Default::default(),

@@ -13,6 +13,7 @@ mod events;
 mod handlers;
 mod hardening;
 mod hot_reload;
+mod html_rewriter;
 mod isolates;
 mod kv;
 mod limits;

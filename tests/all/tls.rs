@@ -20,7 +20,8 @@ fn write_app(apps: &Path, name: &str, host: &str) {
     std::fs::write(
         dir.join("index.js"),
         format!(
-            "export default {{ fetch(req) {{ return new Response({name:?} + ' over ' + new URL(req.url).protocol); }} }};\n"
+            // `request.cf` tells how the request arrived (its TLS version and cipher family).
+            "export default {{ fetch(req) {{ const cf = req.cf; return new Response({name:?} + ' over ' + new URL(req.url).protocol + ' ' + cf.httpProtocol + ' ' + (cf.tlsVersion ?? 'no') + ' ' + (cf.tlsCipher ?? 'tls').split('-')[0]); }} }};\n"
         ),
     )
     .unwrap();
@@ -84,8 +85,16 @@ async fn https_picks_the_certificate_by_sni_speaks_h2_and_takes_a_renewal() {
     // Each host gets its own certificate (a client trusting only it verifies the handshake),
     // over HTTP/2.
     for (host, pem, body) in [
-        ("alpha.test", &alpha_pem, "alpha over https:"),
-        ("beta.test", &beta_pem, "beta over https:"),
+        (
+            "alpha.test",
+            &alpha_pem,
+            "alpha over https: HTTP/2 TLSv1.3 AEAD",
+        ),
+        (
+            "beta.test",
+            &beta_pem,
+            "beta over https: HTTP/2 TLSv1.3 AEAD",
+        ),
     ] {
         let c = client_trusting(pem, host, https, false);
         let res = c.get(url(host)).send().await.unwrap();
@@ -107,7 +116,10 @@ async fn https_picks_the_certificate_by_sni_speaks_h2_and_takes_a_renewal() {
     let c = client_trusting(&alpha_pem, "alpha.test", https, true);
     let res = c.get(url("alpha.test")).send().await.unwrap();
     assert_eq!(res.version(), reqwest::Version::HTTP_11);
-    assert_eq!(res.text().await.unwrap(), "alpha over https:");
+    assert_eq!(
+        res.text().await.unwrap(),
+        "alpha over https: HTTP/1.1 TLSv1.3 AEAD"
+    );
     // Plain HTTP keeps working beside it.
     let res = crate::harness::client()
         .get(edge.url("/"))
@@ -115,7 +127,10 @@ async fn https_picks_the_certificate_by_sni_speaks_h2_and_takes_a_renewal() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.text().await.unwrap(), "alpha over http:");
+    assert_eq!(
+        res.text().await.unwrap(),
+        "alpha over http: HTTP/1.1 no tls"
+    );
 
     // Renewed: the new certificate is served without a restart.
     let renewed = write_cert(&certs, "alpha.test", &["alpha.test"]);
@@ -124,7 +139,10 @@ async fn https_picks_the_certificate_by_sni_speaks_h2_and_takes_a_renewal() {
     loop {
         match c.get(url("alpha.test")).send().await {
             Ok(res) => {
-                assert_eq!(res.text().await.unwrap(), "alpha over https:");
+                assert_eq!(
+                    res.text().await.unwrap(),
+                    "alpha over https: HTTP/2 TLSv1.3 AEAD"
+                );
                 break;
             }
             Err(e) => {
@@ -141,7 +159,10 @@ async fn https_picks_the_certificate_by_sni_speaks_h2_and_takes_a_renewal() {
     std::fs::write(certs.join("alpha.test/privkey.pem"), "not a key").unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
     let res = c.get(url("alpha.test")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "alpha over https:");
+    assert_eq!(
+        res.text().await.unwrap(),
+        "alpha over https: HTTP/2 TLSv1.3 AEAD"
+    );
     assert!(
         edge.logs().contains("TLS certificate not reloaded"),
         "{}",

@@ -110,3 +110,84 @@ async fn workers_globals_behave_as_on_workers() {
     assert!(res.headers().get("transfer-encoding").is_none());
     assert_eq!(res.text().await.unwrap(), "hello world");
 }
+
+/// `request.cf`: the node's colo and fixed geo values, a trusted proxy's header over them (and
+/// out of the app's headers), how the request arrived; copies keep it, as on Workers.
+#[tokio::test]
+async fn request_cf_tells_where_and_how_a_request_came() {
+    let edge = Edge::dev_with(
+        "request-cf",
+        &[
+            "--colo",
+            "TST",
+            "--cf",
+            "country=DE",
+            "--cf",
+            "asn=64500",
+            "--cf",
+            "city=Berlin",
+            "--cf-geo-header",
+            "x-geo",
+        ],
+    );
+    let res = client()
+        .get(edge.url("/"))
+        .header(
+            "x-geo",
+            r#"{"city":"Hamburg","latitude":"53.55","colo":"spoof"}"#,
+        )
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    let got: serde_json::Value = res.json().await.unwrap();
+    let cf = &got["cf"];
+    assert_eq!(cf["colo"], "TST", "{got:#}");
+    assert_eq!(cf["country"], "DE");
+    assert_eq!(cf["asn"], 64500);
+    assert_eq!(cf["city"], "Hamburg");
+    assert_eq!(cf["latitude"], "53.55");
+    assert_eq!(cf["httpProtocol"], "HTTP/1.1");
+    assert_eq!(cf["clientAcceptEncoding"], "gzip, br");
+    assert_eq!(cf["requestPriority"], "");
+    assert!(
+        cf["clientTcpRtt"].as_u64().is_some_and(|ms| ms < 1000),
+        "{cf}"
+    );
+    assert_eq!(
+        got["keys"],
+        json!([
+            "asn",
+            "city",
+            "clientAcceptEncoding",
+            "clientTcpRtt",
+            "colo",
+            "country",
+            "httpProtocol",
+            "latitude",
+            "requestPriority"
+        ])
+    );
+    assert_eq!(got["copied"], true);
+    assert_eq!(got["cloned"], true);
+    assert_eq!(got["viaInit"], json!({ "cacheTtl": 60 }));
+    assert_eq!(got["madeCopy"], json!({ "cacheTtl": 60 }));
+    assert_eq!(got["plain"], "undefined");
+    assert_eq!(got["geoHeader"], serde_json::Value::Null);
+    assert_eq!(got["isRequest"], true);
+
+    // A node that names no trusted header passes the header through and uses none of it.
+    let plain = Edge::dev_with("request-cf", &["--cf", "country=DE"]);
+    let got: serde_json::Value = client()
+        .get(plain.url("/"))
+        .header("x-geo", r#"{"country":"FR"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["cf"]["country"], "DE");
+    assert_eq!(got["cf"]["colo"], "EDGE");
+    assert_eq!(got["geoHeader"], r#"{"country":"FR"}"#);
+}

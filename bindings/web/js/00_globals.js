@@ -2,6 +2,8 @@
 // Every API comes from Deno's web extensions; this module only wires them onto the global.
 import { core, internals, primordials } from "ext:core/mod.js";
 import { Response, fixedLengths } from "ext:edge_web/01_response.js";
+import { HTMLRewriter } from "ext:edge_web/03_html_rewriter.js";
+import { Request } from "ext:edge_web/04_request.js";
 
 const {
   ArrayBufferIsView,
@@ -273,6 +275,7 @@ const scope = {
   FixedLengthStream: nonEnum(FixedLengthStream),
   FormData: nonEnum(formData.FormData),
   Headers: nonEnum(headers.Headers),
+  HTMLRewriter: nonEnum(HTMLRewriter),
   IdentityTransformStream: nonEnum(IdentityTransformStream),
   MessageChannel: nonEnum(messagePort.MessageChannel),
   MessageEvent: nonEnum(event.MessageEvent),
@@ -288,7 +291,8 @@ const scope = {
   ReadableStreamBYOBRequest: nonEnum(streams.ReadableStreamBYOBRequest),
   ReadableStreamDefaultController: nonEnum(streams.ReadableStreamDefaultController),
   ReadableStreamDefaultReader: nonEnum(streams.ReadableStreamDefaultReader),
-  Request: nonEnum(request.Request),
+  // deno_fetch's class, keeping Workers' `cf` (04_request.js).
+  Request: nonEnum(Request),
   // deno_fetch's class, reading Workers' `encodeBody` (01_response.js).
   Response: nonEnum(Response),
   SubtleCrypto: nonEnum(crypto.SubtleCrypto),

@@ -49,6 +49,13 @@ function wantsManual(init, prefix) {
  */
 export const fixedLengths = new SafeWeakMap();
 
+/**
+ * Body streams whose length the script's headers cannot know (an HTMLRewriter's output): a
+ * response with one is sent without its Content-Length, as on Workers, though the header stays
+ * visible to the script.
+ */
+export const unsizedBodies = new SafeWeakSet();
+
 export function isEncodedByScript(response) {
   return WeakSetPrototypeHas(manual, response);
 }

@@ -7,6 +7,8 @@
 //! own, `edge_web`, whose bootstrap module installs the globals and routes `console` to
 //! `tracing`.
 //!
+//! `HTMLRewriter` is Cloudflare's lol_html, driven from the isolate's thread (`html_rewriter`).
+//!
 //! Outbound `fetch` passes through [`NetPolicy`]: public hosts are reachable, loopback, private
 //! and link-local ranges are not unless the app's config allows them.
 //!
@@ -16,6 +18,7 @@
 
 mod console;
 mod digest;
+mod html_rewriter;
 mod net_policy;
 
 use std::sync::Arc;
@@ -40,9 +43,16 @@ deno_core::extension!(
         digest::op_edge_digest_new,
         digest::op_edge_digest_update,
         digest::op_edge_digest_finish,
+        html_rewriter::op_edge_html_selector,
+        html_rewriter::op_edge_html_new,
+        html_rewriter::op_edge_html_write,
+        html_rewriter::op_edge_html_end,
+        html_rewriter::op_edge_html_return,
+        html_rewriter::op_edge_html_call,
+        html_rewriter::op_edge_html_close,
     ],
     esm_entry_point = "ext:edge_web/00_globals.js",
-    esm = [dir "js", "00_globals.js", "01_response.js"],
+    esm = [dir "js", "00_globals.js", "01_response.js", "03_html_rewriter.js", "04_request.js"],
     options = { label: ConsoleLabel },
     state = |state, options| {
         state.put(console::ConsoleOut::new(options.label));

@@ -50,6 +50,8 @@ pub(crate) struct RequestParts {
     body: InvocationBody,
     /// A body received whole, between [`op_edge_request_body`] and [`op_edge_request_bytes`].
     bytes: Option<Bytes>,
+    /// What `request.cf` is made of, until the script first reads it.
+    cf: Option<Box<crate::worker::RequestCf>>,
 }
 
 impl RequestParts {
@@ -59,6 +61,7 @@ impl RequestParts {
             head: None,
             body: InvocationBody::Empty,
             bytes: None,
+            cf: None,
         }
     }
 }
@@ -150,6 +153,7 @@ pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
                 head: Some((f.method, f.url, f.headers)),
                 body: f.body,
                 bytes: None,
+                cf: f.cf,
             },
             None,
         ),
@@ -264,6 +268,16 @@ pub(crate) fn op_edge_request_head(state: &mut OpState, #[smi] id: u32) -> Strin
         return String::new();
     };
     join_head(method.as_str(), &url, &headers)
+}
+
+/// Request `id`'s `request.cf` object, handed over once (`host.js` keeps it); null for an
+/// unknown id, an event, or a request that did not come through the front door.
+#[op2]
+#[serde]
+pub(crate) fn op_edge_request_cf(state: &mut OpState, #[smi] id: u32) -> Option<serde_json::Value> {
+    let host = state.borrow_mut::<HostState>();
+    let cf = host.inflight.get_mut(&id)?.request.cf.take()?;
+    Some(cf.to_json())
 }
 
 fn join_head(method: &str, url: &str, headers: &http::HeaderMap) -> String {

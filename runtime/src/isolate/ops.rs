@@ -114,6 +114,7 @@ deno_core::extension!(
         super::incoming::op_edge_event,
         super::incoming::op_edge_event_body,
         super::incoming::op_edge_request_head,
+        super::incoming::op_edge_request_cf,
         super::incoming::op_edge_request_body,
         super::incoming::op_edge_request_bytes,
         super::respond::op_edge_respond_text,

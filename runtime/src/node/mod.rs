@@ -71,6 +71,9 @@ pub struct NodeOptions {
     /// The environment (`[env.<name>]` of each app's config, as `wrangler --env`) to run;
     /// `None`: the top level.
     pub env: Option<String>,
+    /// The node's part of `request.cf`: its colo name, fixed geo values, the trusted geo
+    /// header.
+    pub cf: std::sync::Arc<crate::worker::CfConfig>,
 }
 
 /// Which apps the operator grants something an app cannot grant itself: private-network
@@ -117,6 +120,7 @@ impl Default for NodeOptions {
             wasm_instances: 1000,
             vars: Vec::new(),
             env: None,
+            cf: Default::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod linger;
 pub mod overload;
 mod prefixed;
 mod send_timeout;
+mod tcp_rtt;
 pub mod tls;
 mod unsent;
 
@@ -54,6 +55,7 @@ use crate::isolate::{Event, FetchRequest, InvocationBody, LocalTask, Stopping};
 const SMALL_BODY_BYTES: u64 = 64 << 10;
 use crate::node::Node;
 use crate::request_id::{RequestId, RequestIds};
+use crate::worker::{ConnectionCf, RequestCf};
 
 /// Serves `node` on `listener` until the process ends, with its triggers (cron, queue
 /// consumers) started.
@@ -94,6 +96,11 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()
             }
         };
         let _ = stream.set_nodelay(true);
+        let cf = Arc::new(ConnectionCf {
+            node: node.options().cf.clone(),
+            tls: None,
+            rtt_ms: tcp_rtt::rtt_ms(&stream),
+        });
         tokio::spawn(steer(
             stream,
             Conn {
@@ -101,6 +108,7 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()
                 ids: ids.clone(),
                 peer,
                 scheme: "http",
+                cf,
                 _admitted: Arc::new(admitted),
             },
         ));
@@ -123,6 +131,8 @@ struct Conn {
     peer: SocketAddr,
     /// `"http"`, or `"https"` on the TLS listener: the scheme of the URL the app sees.
     scheme: &'static str,
+    /// What the connection tells `request.cf`.
+    cf: Arc<ConnectionCf>,
     /// Counts the connection against the front door's caps while any clone lives.
     _admitted: Arc<Admitted>,
 }
@@ -182,7 +192,7 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
             let conn = conn.clone();
             let id = conn.ids.next();
             async move {
-                let (res, slots) = handle(&conn.node, req, id, conn.scheme).await;
+                let (res, slots) = handle(&conn.node, req, id, conn.scheme, &conn.cf).await;
                 drop(busy);
                 Ok::<_, Infallible>(res.map(|body| Counted::new(body, counted, slots)))
             }
@@ -294,7 +304,7 @@ where
         let id = conn.ids.next();
         let h2 = req.version() == http::Version::HTTP_2;
         async move {
-            let (res, slots) = handle(&conn.node, req, id, conn.scheme).await;
+            let (res, slots) = handle(&conn.node, req, id, conn.scheme, &conn.cf).await;
             Ok::<_, Infallible>(res.map(|body| {
                 let body = if h2 {
                     Unsent::new(body, send_timeout)
@@ -338,6 +348,7 @@ async fn handle(
     req: Request<Incoming>,
     request_id: RequestId,
     scheme: &'static str,
+    cf: &Arc<ConnectionCf>,
 ) -> (Response<ResponseBody>, Option<overload::Slots>) {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
@@ -382,9 +393,16 @@ async fn handle(
     }
     let max_body = tenant.limits().request_body_bytes;
     let respond = async {
-        let res = invoke(&tenant, &parts, body, (scheme, host), request_id, max_body)
-            .await
-            .unwrap_or_else(|e| error_response(request_id, &e));
+        let res = invoke(
+            &tenant,
+            &parts,
+            body,
+            (scheme, host, cf),
+            request_id,
+            max_body,
+        )
+        .await
+        .unwrap_or_else(|e| error_response(request_id, &e));
         tenant
             .counters()
             .responded(res.status().as_u16(), started.elapsed());
@@ -464,7 +482,7 @@ async fn invoke(
     tenant: &crate::tenant::Tenant,
     parts: &http::request::Parts,
     body: Incoming,
-    (scheme, host): (&str, &str),
+    (scheme, host, cf): (&str, &str, &Arc<ConnectionCf>),
     request_id: RequestId,
     max_body: u64,
 ) -> Result<Response<ResponseBody>, InvokeError> {
@@ -478,7 +496,8 @@ async fn invoke(
     url.push_str("://");
     url.push_str(host);
     url.push_str(path_and_query);
-    let headers = parts.headers.clone();
+    let mut headers = parts.headers.clone();
+    let cf = RequestCf::of(cf, parts.version, &mut headers);
     if body.size_hint().lower() > max_body {
         linger::discard(body);
         return Err(InvokeError::new(
@@ -532,6 +551,7 @@ async fn invoke(
                 url,
                 headers,
                 body,
+                cf: Some(Box::new(cf)),
             }),
         )
         .await

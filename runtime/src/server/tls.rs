@@ -24,6 +24,7 @@ use tokio::net::TcpListener;
 
 use super::{Conn, RequestIds, bounds::Admission};
 use crate::node::Node;
+use crate::worker::{ConnectionCf, TlsInfo, boringssl_cipher_name};
 
 /// Why the certificates could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -297,11 +298,17 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let conn = Conn {
+        let rtt_ms = super::tcp_rtt::rtt_ms(&stream);
+        let mut conn = Conn {
             node: node.clone(),
             ids: ids.clone(),
             peer,
             scheme: "https",
+            cf: Arc::new(ConnectionCf {
+                node: node.options().cf.clone(),
+                tls: None,
+                rtt_ms,
+            }),
             _admitted: Arc::new(admitted),
         };
         let acceptor = acceptor.clone();
@@ -309,12 +316,33 @@ pub async fn serve(
             let handshake =
                 tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
             match handshake.await {
-                Ok(Ok(tls)) => super::serve_any(tls, conn).await,
+                Ok(Ok(tls)) => {
+                    conn.cf = Arc::new(ConnectionCf {
+                        node: conn.cf.node.clone(),
+                        tls: negotiated(tls.get_ref().1),
+                        rtt_ms,
+                    });
+                    super::serve_any(tls, conn).await
+                }
                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
     }
+}
+
+/// The TLS version and cipher of a finished handshake, spelled as Workers spells them.
+fn negotiated(tls: &rustls::ServerConnection) -> Option<TlsInfo> {
+    let version = match tls.protocol_version()? {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => return None,
+    };
+    let suite = format!("{:?}", tls.negotiated_cipher_suite()?.suite());
+    Some(TlsInfo {
+        version,
+        cipher: boringssl_cipher_name(&suite),
+    })
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ pub struct FetchRequest {
     pub headers: http::HeaderMap,
     /// The body.
     pub body: InvocationBody,
+    /// What `request.cf` is made of (`None`: a request that did not come through the front
+    /// door; the script sees `undefined`).
+    pub cf: Option<Box<super::RequestCf>>,
 }
 
 /// A cron trigger firing, as Workers' `ScheduledController` describes it.

@@ -3,12 +3,14 @@
 //! isolate machinery is one implementation (`isolate::JsWorker`); wasmtime is the other
 //! (`wasm::WasmWorker`). Compare Spin's `HttpExecutor` and workerd's `WorkerInterface`.
 
+mod cf;
 mod event;
 mod load_error;
 
 use std::future::Future;
 use std::pin::Pin;
 
+pub use cf::{CfConfig, CfError, ConnectionCf, RequestCf, TlsInfo, boringssl_cipher_name};
 pub use event::{
     Event, FetchRequest, Invocation, InvocationBody, Reply, RequestBody, ScheduledEvent,
 };

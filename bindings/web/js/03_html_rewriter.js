@@ -1,0 +1,512 @@
+// Workers' `HTMLRewriter`: `new HTMLRewriter().on(selector, handlers).onDocument(handlers)
+// .transform(response)` gives a response whose body is the original's, rewritten as it streams.
+//
+// The parsing and rewriting is Cloudflare's lol_html, in edge_web's html_rewriter ops; this
+// module holds the handlers, drives the rewriter from the original body (one chunk at a time, as
+// the new body is read) and gives each handler its token: an object whose every method is an op
+// on lol_html's token, which is only valid while its handler runs (async handlers included).
+import { core, primordials } from "ext:core/mod.js";
+import { Response, unsizedBodies } from "ext:edge_web/01_response.js";
+
+const {
+  ArrayPrototypePush,
+  ArrayPrototypeSlice,
+  PromisePrototypeThen,
+  ArrayPrototypeSymbolIterator,
+  ObjectPrototypeIsPrototypeOf,
+  SafeFinalizationRegistry,
+  SafeMap,
+  MapPrototypeGet,
+  MapPrototypeDelete,
+  MapPrototypeSet,
+  ArrayBufferIsView,
+  ArrayBufferPrototypeGetByteLength,
+  ObjectPrototypeToString,
+  ReflectApply,
+  String,
+  TypeError,
+  Uint8Array,
+  TypedArrayPrototypeSubarray,
+  WeakSetPrototypeAdd,
+} = primordials;
+const {
+  op_edge_html_call,
+  op_edge_html_close,
+  op_edge_html_end,
+  op_edge_html_new,
+  op_edge_html_return,
+  op_edge_html_selector,
+  op_edge_html_write,
+} = core.ops;
+
+const streams = core.loadExtScript("ext:deno_web/06_streams.js");
+const headersMod = core.loadExtScript("ext:deno_fetch/20_headers.js");
+
+// Operation codes: `tokens::op` in bindings/web/src/html_rewriter/tokens.rs.
+const TAG_NAME = 0;
+const SET_TAG_NAME = 1;
+const ATTRIBUTES = 2;
+const GET_ATTRIBUTE = 3;
+const HAS_ATTRIBUTE = 4;
+const SET_ATTRIBUTE = 5;
+const REMOVE_ATTRIBUTE = 6;
+const NAMESPACE_URI = 7;
+const REMOVED = 8;
+const BEFORE = 11;
+const AFTER = 12;
+const PREPEND = 13;
+const APPEND = 14;
+const SET_INNER_CONTENT = 15;
+const REPLACE = 16;
+const REMOVE = 17;
+const REMOVE_AND_KEEP_CONTENT = 18;
+const ON_END_TAG = 19;
+const TEXT = 20;
+const SET_TEXT = 21;
+const LAST_IN_TEXT_NODE = 22;
+const NAME = 23;
+const SET_NAME = 24;
+const PUBLIC_ID = 25;
+const SYSTEM_ID = 26;
+
+// Handler bits: `session::has`.
+const HAS_FIRST = 1;
+const HAS_COMMENTS = 2;
+const HAS_TEXT = 4;
+const HAS_END = 8;
+
+// Event kinds: `session::Kind`.
+const ELEMENT = 0;
+const COMMENT = 1;
+const TEXT_CHUNK = 2;
+const DOCTYPE = 3;
+const DOC_COMMENT = 4;
+const DOC_TEXT = 5;
+const DOC_END = 6;
+const END_TAG = 7;
+
+/** The most bytes given to lol_html in one op (so one op's time stays short). */
+const PIECE = 64 * 1024;
+
+let invoke;
+let sessionOf;
+
+/** A token given to a handler; its methods are ops on lol_html's token. */
+class ContentToken {
+  #session;
+  #epoch;
+  constructor(session, epoch) {
+    this.#session = session;
+    this.#epoch = epoch;
+  }
+  static {
+    invoke = (token, op, a = "", b = "", html = false, n = 0) =>
+      op_edge_html_call(token.#session.rid, token.#epoch, op, a, b, html, n);
+    sessionOf = (token) => token.#session;
+  }
+}
+
+/** The text of content given to a token method (`{ html: true }` inserts it as HTML). */
+function contentText(content) {
+  if (typeof content === "string") return content;
+  if (content === null || (typeof content !== "object" && typeof content !== "function")) {
+    return String(content);
+  }
+  throw new TypeError(
+    "HTMLRewriter content must be a string (streamed content is not supported by edge)",
+  );
+}
+
+function isHtml(options) {
+  return options !== undefined && options !== null && !!options.html;
+}
+
+class Element extends ContentToken {
+  get tagName() {
+    return invoke(this, TAG_NAME);
+  }
+  set tagName(name) {
+    invoke(this, SET_TAG_NAME, String(name));
+  }
+  get attributes() {
+    return ArrayPrototypeSymbolIterator(invoke(this, ATTRIBUTES));
+  }
+  get namespaceURI() {
+    return invoke(this, NAMESPACE_URI);
+  }
+  get removed() {
+    return invoke(this, REMOVED);
+  }
+  getAttribute(name) {
+    return invoke(this, GET_ATTRIBUTE, String(name));
+  }
+  hasAttribute(name) {
+    return invoke(this, HAS_ATTRIBUTE, String(name));
+  }
+  setAttribute(name, value) {
+    invoke(this, SET_ATTRIBUTE, String(name), String(value));
+    return this;
+  }
+  removeAttribute(name) {
+    invoke(this, REMOVE_ATTRIBUTE, String(name));
+    return this;
+  }
+  before(content, options) {
+    invoke(this, BEFORE, contentText(content), "", isHtml(options));
+    return this;
+  }
+  after(content, options) {
+    invoke(this, AFTER, contentText(content), "", isHtml(options));
+    return this;
+  }
+  prepend(content, options) {
+    invoke(this, PREPEND, contentText(content), "", isHtml(options));
+    return this;
+  }
+  append(content, options) {
+    invoke(this, APPEND, contentText(content), "", isHtml(options));
+    return this;
+  }
+  setInnerContent(content, options) {
+    invoke(this, SET_INNER_CONTENT, contentText(content), "", isHtml(options));
+    return this;
+  }
+  replace(content, options) {
+    invoke(this, REPLACE, contentText(content), "", isHtml(options));
+    return this;
+  }
+  remove() {
+    invoke(this, REMOVE);
+    return this;
+  }
+  removeAndKeepContent() {
+    invoke(this, REMOVE_AND_KEEP_CONTENT);
+    return this;
+  }
+  onEndTag(handler) {
+    if (typeof handler !== "function") {
+      throw new TypeError("Failed to execute 'onEndTag' on 'Element': the handler is not a function.");
+    }
+    const session = sessionOf(this);
+    const id = session.nextEndTag++;
+    invoke(this, ON_END_TAG, "", "", false, id);
+    MapPrototypeSet(session.endTags, id, handler);
+  }
+}
+
+class EndTag extends ContentToken {
+  get name() {
+    return invoke(this, NAME);
+  }
+  set name(name) {
+    invoke(this, SET_NAME, String(name));
+  }
+  before(content, options) {
+    invoke(this, BEFORE, contentText(content), "", isHtml(options));
+    return this;
+  }
+  after(content, options) {
+    invoke(this, AFTER, contentText(content), "", isHtml(options));
+    return this;
+  }
+  remove() {
+    invoke(this, REMOVE);
+    return this;
+  }
+}
+
+/** What comments and text chunks share. */
+class CharacterToken extends ContentToken {
+  get removed() {
+    return invoke(this, REMOVED);
+  }
+  before(content, options) {
+    invoke(this, BEFORE, contentText(content), "", isHtml(options));
+    return this;
+  }
+  after(content, options) {
+    invoke(this, AFTER, contentText(content), "", isHtml(options));
+    return this;
+  }
+  replace(content, options) {
+    invoke(this, REPLACE, contentText(content), "", isHtml(options));
+    return this;
+  }
+  remove() {
+    invoke(this, REMOVE);
+    return this;
+  }
+}
+
+class Comment extends CharacterToken {
+  get text() {
+    return invoke(this, TEXT);
+  }
+  set text(text) {
+    invoke(this, SET_TEXT, String(text));
+  }
+}
+
+class Text extends CharacterToken {
+  get text() {
+    return invoke(this, TEXT);
+  }
+  get lastInTextNode() {
+    return invoke(this, LAST_IN_TEXT_NODE);
+  }
+}
+
+class Doctype extends ContentToken {
+  get name() {
+    return invoke(this, NAME);
+  }
+  get publicId() {
+    return invoke(this, PUBLIC_ID);
+  }
+  get systemId() {
+    return invoke(this, SYSTEM_ID);
+  }
+  get removed() {
+    return invoke(this, REMOVED);
+  }
+  remove() {
+    invoke(this, REMOVE);
+    return this;
+  }
+}
+
+class DocumentEnd extends ContentToken {
+  append(content, options) {
+    invoke(this, APPEND, contentText(content), "", isHtml(options));
+    return this;
+  }
+}
+
+/** A handler object's method `name`: a function, or undefined; anything else is refused. */
+function method(handlers, name, where) {
+  const fn = handlers[name];
+  if (fn === undefined || fn === null) return undefined;
+  if (typeof fn !== "function") {
+    throw new TypeError(`Failed to execute '${where}' on 'HTMLRewriter': ${name} is not a function.`);
+  }
+  return fn;
+}
+
+function handlerObject(handlers, where) {
+  if (handlers === null || (typeof handlers !== "object" && typeof handlers !== "function")) {
+    throw new TypeError(
+      `Failed to execute '${where}' on 'HTMLRewriter': parameter 2 is not of type 'object'.`,
+    );
+  }
+  return handlers;
+}
+
+// A transform whose new body is dropped unread gives its rewriter back when collected.
+const abandoned = new SafeFinalizationRegistry((rid) => op_edge_html_close(rid));
+
+function bytesOf(chunk) {
+  if (ObjectPrototypeIsPrototypeOf(Uint8Array.prototype, chunk)) return chunk;
+  if (ArrayBufferIsView(chunk)) {
+    return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  }
+  if (ObjectPrototypeToString(chunk) === "[object ArrayBuffer]") {
+    return new Uint8Array(chunk, 0, ArrayBufferPrototypeGetByteLength(chunk));
+  }
+  if (typeof chunk === "string") {
+    throw new TypeError("This TransformStream is being used as a byte stream, but received a string on its writable side. If you wish to write a string, you'll probably want to explicitly UTF-8-encode it with TextEncoder.");
+  }
+  throw new TypeError("HTMLRewriter: the response body gave a chunk that is not bytes");
+}
+
+class HTMLRewriter {
+  #elements = [];
+  #documents = [];
+
+  on(selector, handlers) {
+    selector = String(selector);
+    handlerObject(handlers, "on");
+    op_edge_html_selector(selector);
+    const element = method(handlers, "element", "on");
+    const comments = method(handlers, "comments", "on");
+    const text = method(handlers, "text", "on");
+    ArrayPrototypePush(this.#elements, { selector, handlers, element, comments, text });
+    return this;
+  }
+
+  onDocument(handlers) {
+    handlerObject(handlers, "onDocument");
+    const doctype = method(handlers, "doctype", "onDocument");
+    const comments = method(handlers, "comments", "onDocument");
+    const text = method(handlers, "text", "onDocument");
+    const end = method(handlers, "end", "onDocument");
+    ArrayPrototypePush(this.#documents, { handlers, doctype, comments, text, end });
+    return this;
+  }
+
+  transform(response) {
+    if (!ObjectPrototypeIsPrototypeOf(Response.prototype, response)) {
+      throw new TypeError(
+        "Failed to execute 'transform' on 'HTMLRewriter': parameter 1 is not of type 'Response'.",
+      );
+    }
+    const init = {
+      status: response.status,
+      statusText: response.statusText,
+      headers: new headersMod.Headers(response.headers),
+    };
+    const body = response.body;
+    // A response without a body is given back as it is: no handler runs (as on Workers).
+    if (body === null) return new Response(null, init);
+    let reader = body.getReader();
+    const elements = [];
+    for (let i = 0; i < this.#elements.length; i++) {
+      const e = this.#elements[i];
+      const bits = (e.element ? HAS_FIRST : 0) | (e.comments ? HAS_COMMENTS : 0) |
+        (e.text ? HAS_TEXT : 0);
+      ArrayPrototypePush(elements, [e.selector, bits]);
+    }
+    const documents = [];
+    for (let i = 0; i < this.#documents.length; i++) {
+      const d = this.#documents[i];
+      ArrayPrototypePush(
+        documents,
+        (d.doctype ? HAS_FIRST : 0) | (d.comments ? HAS_COMMENTS : 0) |
+          (d.text ? HAS_TEXT : 0) | (d.end ? HAS_END : 0),
+      );
+    }
+    const contentType = response.headers.get("content-type") ?? "";
+    // The rewriter is made when the new body is first read: a transformed response that is
+    // never read costs nothing but its JavaScript objects.
+    const session = {
+      rid: undefined,
+      endTags: new SafeMap(),
+      nextEndTag: 0,
+      elements: ArrayPrototypeSlice(this.#elements),
+      documents: ArrayPrototypeSlice(this.#documents),
+      // Whether the step being driven gave the new body something.
+      enqueued: false,
+    };
+    const token = {};
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      if (session.rid === undefined) return;
+      abandoned.unregister(token);
+      op_edge_html_close(session.rid);
+    };
+    const start = () => {
+      session.rid = op_edge_html_new(elements, documents, contentType);
+      abandoned.register(out, session.rid, token);
+    };
+
+    // Runs the handlers a step asks for, each to its end; gives the output to `controller`.
+    const drive = async (step, controller) => {
+      for (;;) {
+        if (step[0] !== null) {
+          controller.enqueue(step[0]);
+          session.enqueued = true;
+        }
+        const event = step[1];
+        if (event === null) return step[2];
+        const { 0: kind, 1: index, 2: epoch } = event;
+        let fn;
+        let self;
+        let tokenObject;
+        if (kind === END_TAG) {
+          fn = MapPrototypeGet(session.endTags, index);
+          MapPrototypeDelete(session.endTags, index);
+          self = undefined;
+          tokenObject = new EndTag(session, epoch);
+        } else if (kind <= TEXT_CHUNK) {
+          const on = session.elements[index];
+          self = on.handlers;
+          if (kind === ELEMENT) {
+            fn = on.element;
+            tokenObject = new Element(session, epoch);
+          } else if (kind === COMMENT) {
+            fn = on.comments;
+            tokenObject = new Comment(session, epoch);
+          } else {
+            fn = on.text;
+            tokenObject = new Text(session, epoch);
+          }
+        } else {
+          const on = session.documents[index];
+          self = on.handlers;
+          if (kind === DOCTYPE) {
+            fn = on.doctype;
+            tokenObject = new Doctype(session, epoch);
+          } else if (kind === DOC_COMMENT) {
+            fn = on.comments;
+            tokenObject = new Comment(session, epoch);
+          } else if (kind === DOC_TEXT) {
+            fn = on.text;
+            tokenObject = new Text(session, epoch);
+          } else {
+            fn = on.end;
+            tokenObject = new DocumentEnd(session, epoch);
+          }
+        }
+        const result = ReflectApply(fn, self, [tokenObject]);
+        if (result !== null && typeof result === "object" && typeof result.then === "function") {
+          await result;
+        }
+        step = op_edge_html_return(session.rid);
+      }
+    };
+
+    const source = {
+      async pull(controller) {
+        session.enqueued = false;
+        try {
+          if (session.rid === undefined) start();
+          const rid = session.rid;
+          for (;;) {
+            if (reader === null) {
+              if (await drive(op_edge_html_end(rid), controller)) {
+                finish();
+                controller.close();
+              }
+              return;
+            }
+            const { value, done } = await reader.read();
+            if (done) {
+              reader = null;
+              continue;
+            }
+            const bytes = bytesOf(value);
+            if (bytes.byteLength === 0) continue;
+            for (let at = 0; at < bytes.byteLength; at += PIECE) {
+              const piece = TypedArrayPrototypeSubarray(bytes, at, at + PIECE);
+              await drive(op_edge_html_write(rid, piece), controller);
+            }
+            // Once the new body has something, wait for it to be read.
+            if (session.enqueued) return;
+          }
+        } catch (err) {
+          finish();
+          if (reader !== null) {
+            PromisePrototypeThen(reader.cancel(err), undefined, () => {});
+            reader = null;
+          }
+          throw err;
+        }
+      },
+      cancel(reason) {
+        finish();
+        if (reader !== null) {
+          const pending = reader.cancel(reason);
+          reader = null;
+          return pending;
+        }
+      },
+    };
+    const out = new streams.ReadableStream(source, { highWaterMark: 0 });
+    // Its Content-Length (if any) was the original body's: it is not sent.
+    WeakSetPrototypeAdd(unsizedBodies, out);
+    return new Response(out, init);
+  }
+}
+
+export { HTMLRewriter };
