@@ -166,16 +166,21 @@ fn banner(node: &Node, state_dir: &Path, watch: bool, secrets: Option<(&Path, &[
     let _ = writeln!(out, "edge dev: {} ({})", app.name, app.file.display());
     let _ = writeln!(out, "  main        {}", app.main.display());
     for binding in &app.bindings {
-        let name = binding
-            .name
-            .as_ref()
-            .map_or_else(|| binding.kind.to_string(), |n| format!("env.{n}"));
         let resource = binding
             .claim
             .as_ref()
             .map(|c| format!(" {:?}", c.resource))
             .unwrap_or_default();
-        let _ = writeln!(out, "  {name:<11} {}{resource}", binding.kind);
+        match &binding.name {
+            Some(name) => {
+                let name = format!("env.{name}");
+                let _ = writeln!(out, "  {name:<11} {}{resource}", binding.kind);
+            }
+            // Not on `env` (a cron trigger): where the config declares it.
+            None => {
+                let _ = writeln!(out, "  {:<11} {}{resource}", binding.kind, binding.name_key);
+            }
+        }
     }
     let (secrets_file, secret_names) = secrets.unwrap_or((Path::new(""), &[]));
     let keys: Vec<&str> = app

@@ -184,10 +184,14 @@ impl RequestCf {
         version: http::Version,
         headers: &mut http::HeaderMap,
     ) -> Self {
+        // More than one: a client's own alongside the proxy's (a proxy that appends rather than
+        // replaces); none is trusted.
         let geo = conn.node.geo_header.as_ref().and_then(|name| {
-            let value = headers.get(name).cloned();
+            let mut values = headers.get_all(name).iter();
+            let value = values.next().cloned();
+            let single = values.next().is_none();
             headers.remove(name);
-            value
+            value.filter(|_| single)
         });
         Self {
             conn: conn.clone(),
@@ -333,5 +337,12 @@ mod tests {
             RequestCf::of(&node, http::Version::HTTP_11, &mut bad).to_json()["country"],
             "DE"
         );
+        // Two of them (a client's and the proxy's): neither is used, both are removed.
+        let mut two = http::HeaderMap::new();
+        two.append("x-geo", HeaderValue::from_static(r#"{"country":"FR"}"#));
+        two.append("x-geo", HeaderValue::from_static(r#"{"country":"IT"}"#));
+        let cf = RequestCf::of(&node, http::Version::HTTP_11, &mut two);
+        assert!(two.get("x-geo").is_none());
+        assert_eq!(cf.to_json()["country"], "DE");
     }
 }

@@ -8,8 +8,11 @@
 //! is in [`session`].
 //!
 //! Bounded per isolate: at most [`MAX_OPEN`] rewriters at once, [`session::MAX_BUFFERED`] bytes
-//! buffered by each, [`MAX_SELECTORS`] handlers of at most [`MAX_SELECTOR_LEN`] bytes.
+//! buffered by each and [`session::MAX_PENDING`] bytes of inserted content not yet written out,
+//! [`MAX_SELECTORS`] handlers of at most [`MAX_SELECTOR_LEN`] bytes ([`MAX_SELECTOR_BYTES`] in
+//! all), selectors of a bounded depth (`selector_bounds`).
 
+mod selector_bounds;
 mod session;
 mod tokens;
 
@@ -29,6 +32,9 @@ pub const MAX_OPEN: usize = 64;
 pub const MAX_SELECTORS: usize = 1_024;
 /// The longest selector accepted, in bytes.
 pub const MAX_SELECTOR_LEN: usize = 4_096;
+/// The most selector bytes one rewriter may have in all (lol_html builds a matching program
+/// from them for each transform, outside the JavaScript heap).
+pub const MAX_SELECTOR_BYTES: usize = 64 * 1024;
 
 struct RewriterResource {
     session: RefCell<Session>,
@@ -52,6 +58,8 @@ fn parse_selector(selector: &str) -> Result<Selector, JsErrorBox> {
             "Parser error: the selector is longer than {MAX_SELECTOR_LEN} bytes"
         )));
     }
+    selector_bounds::check(selector)
+        .map_err(|why| JsErrorBox::type_error(format!("Parser error: {why}")))?;
     selector
         .parse()
         .map_err(|e| JsErrorBox::type_error(format!("Parser error: {e}")))
@@ -91,6 +99,11 @@ pub fn op_edge_html_new(
     if elements.len() + documents.len() > MAX_SELECTORS {
         return Err(JsErrorBox::type_error(format!(
             "an HTMLRewriter may have at most {MAX_SELECTORS} handlers"
+        )));
+    }
+    if elements.iter().map(|(s, _)| s.len()).sum::<usize>() > MAX_SELECTOR_BYTES {
+        return Err(JsErrorBox::type_error(format!(
+            "an HTMLRewriter's selectors may total at most {MAX_SELECTOR_BYTES} bytes"
         )));
     }
     let open = state.try_borrow::<OpenRewriters>().map_or(0, |o| o.0);

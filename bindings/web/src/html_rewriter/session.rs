@@ -29,6 +29,11 @@ const STACK_BYTES: usize = 1 << 20;
 /// The most memory lol_html may buffer for one rewriter (a tag split across many chunks, say).
 pub(crate) const MAX_BUFFERED: usize = 4 << 20;
 
+/// The most content handlers may have inserted (strings given to token methods) beyond what
+/// the rewriter has written out: lol_html holds inserted content until the token it belongs to
+/// is written (an element's `append` until its end tag), outside the JavaScript heap.
+pub(crate) const MAX_PENDING: u64 = 32 << 20;
+
 /// Which handlers a selector (or the document) has, as bits.
 pub(crate) mod has {
     /// `element(el)` (for `onDocument`: `doctype(doctype)`).
@@ -167,6 +172,10 @@ pub(crate) struct Session {
     output: Rc<RefCell<Vec<u8>>>,
     /// Whether a handler is running (calls are allowed) or input is awaited.
     in_handler: bool,
+    /// Bytes handlers have given to token methods, and bytes written out, in all: their
+    /// difference bounds what lol_html holds for the script ([`MAX_PENDING`]).
+    inserted: u64,
+    emitted: u64,
 }
 
 /// What one step of the rewriter gave: the output made so far, and either a handler to run or
@@ -195,6 +204,8 @@ impl Session {
             coroutine: Some(coroutine),
             output,
             in_handler: false,
+            inserted: 0,
+            emitted: 0,
         })
     }
 
@@ -222,12 +233,22 @@ impl Session {
         if !self.in_handler {
             return Err(STALE.into());
         }
+        let given = (call.a.len() + call.b.len()) as u64;
+        if self.inserted + given > self.emitted + MAX_PENDING {
+            return Err(format!(
+                "content given to this HTMLRewriter's handlers is more than {} MiB ahead of \
+                 what it has written out",
+                MAX_PENDING >> 20
+            ));
+        }
+        self.inserted += given;
         let coroutine = self.coroutine.as_mut().ok_or(FINISHED)?;
         match coroutine.resume(In::Call(call)) {
             CoroutineResult::Yield(Out::Answer(answer)) => answer,
             CoroutineResult::Yield(_) => Err("the HTMLRewriter lost its place".into()),
             CoroutineResult::Return(result) => {
                 self.coroutine = None;
+                self.in_handler = false;
                 Err(result.err().unwrap_or_else(|| FINISHED.into()))
             }
         }
@@ -237,6 +258,7 @@ impl Session {
         let coroutine = self.coroutine.as_mut().ok_or(FINISHED)?;
         let result = coroutine.resume(input);
         let output = std::mem::take(&mut *self.output.borrow_mut());
+        self.emitted += output.len() as u64;
         match result {
             CoroutineResult::Yield(Out::Event(event)) => {
                 self.in_handler = true;
@@ -552,6 +574,42 @@ mod tests {
         let step = session.push(Some(b"<p>x</p>".to_vec())).unwrap();
         assert!(step.event.is_some());
         drop(session);
+    }
+
+    #[test]
+    fn the_deepest_selectors_allowed_compile_on_the_rewriters_stack() {
+        use crate::html_rewriter::selector_bounds::MAX_COMBINATORS;
+        let deep = format!("a{}", " a".repeat(MAX_COMBINATORS));
+        let child = format!("b{}", " > b".repeat(MAX_COMBINATORS));
+        let many = [(deep.as_str(), has::FIRST), (child.as_str(), has::FIRST)];
+        let mut session = Session::new(plan(&many, &[])).unwrap();
+        let step = session.push(Some(b"<a><a>x</a></a>".to_vec())).unwrap();
+        assert!(step.event.is_none());
+        assert!(session.push(None).unwrap().done);
+    }
+
+    #[test]
+    fn content_held_back_by_lol_html_is_bounded() {
+        let mut session = Session::new(plan(&[("p", has::FIRST)], &[])).unwrap();
+        let step = session.push(Some(b"<p>x".to_vec())).unwrap();
+        assert!(step.event.is_some());
+        // `append` is held until the end tag, which has not come.
+        let chunk = "a".repeat(1 << 20);
+        let mut refused = None;
+        for i in 0..(MAX_PENDING >> 20) + 2 {
+            let call = Call {
+                op: op::APPEND,
+                a: chunk.clone(),
+                ..Call::default()
+            };
+            if let Err(e) = session.call(call) {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        let (at, message) = refused.expect("never refused");
+        assert_eq!(at, MAX_PENDING >> 20, "{message}");
+        assert!(message.contains("ahead of"), "{message}");
     }
 
     #[test]
