@@ -9,6 +9,7 @@ import { core, primordials } from "ext:core/mod.js";
 import { Response, unsizedBodies } from "ext:edge_web/01_response.js";
 
 const {
+  ObjectDefineProperty,
   ArrayPrototypePush,
   ArrayPrototypeSlice,
   PromisePrototypeThen,
@@ -121,6 +122,35 @@ function isHtml(options) {
   return options !== undefined && options !== null && !!options.html;
 }
 
+/**
+ * Gives `Class` the token methods named in `ops` (`[name, op]`): each takes content (and
+ * `{ html }`), or nothing for `remove`-like ones, and returns the token, as on Workers.
+ */
+function tokenMethods(Class, ops) {
+  for (let i = 0; i < ops.length; i++) {
+    const { 0: name, 1: op, 2: takesContent } = ops[i];
+    const method = takesContent
+      ? {
+        [name](content, options) {
+          invoke(this, op, contentText(content), "", isHtml(options));
+          return this;
+        },
+      }[name]
+      : {
+        [name]() {
+          invoke(this, op);
+          return this;
+        },
+      }[name];
+    ObjectDefineProperty(Class.prototype, name, {
+      __proto__: null,
+      value: method,
+      writable: true,
+      configurable: true,
+    });
+  }
+}
+
 class Element extends ContentToken {
   get tagName() {
     return invoke(this, TAG_NAME);
@@ -151,38 +181,6 @@ class Element extends ContentToken {
     invoke(this, REMOVE_ATTRIBUTE, String(name));
     return this;
   }
-  before(content, options) {
-    invoke(this, BEFORE, contentText(content), "", isHtml(options));
-    return this;
-  }
-  after(content, options) {
-    invoke(this, AFTER, contentText(content), "", isHtml(options));
-    return this;
-  }
-  prepend(content, options) {
-    invoke(this, PREPEND, contentText(content), "", isHtml(options));
-    return this;
-  }
-  append(content, options) {
-    invoke(this, APPEND, contentText(content), "", isHtml(options));
-    return this;
-  }
-  setInnerContent(content, options) {
-    invoke(this, SET_INNER_CONTENT, contentText(content), "", isHtml(options));
-    return this;
-  }
-  replace(content, options) {
-    invoke(this, REPLACE, contentText(content), "", isHtml(options));
-    return this;
-  }
-  remove() {
-    invoke(this, REMOVE);
-    return this;
-  }
-  removeAndKeepContent() {
-    invoke(this, REMOVE_AND_KEEP_CONTENT);
-    return this;
-  }
   onEndTag(handler) {
     if (typeof handler !== "function") {
       throw new TypeError("Failed to execute 'onEndTag' on 'Element': the handler is not a function.");
@@ -193,6 +191,16 @@ class Element extends ContentToken {
     MapPrototypeSet(session.endTags, id, handler);
   }
 }
+tokenMethods(Element, [
+  ["before", BEFORE, true],
+  ["after", AFTER, true],
+  ["prepend", PREPEND, true],
+  ["append", APPEND, true],
+  ["setInnerContent", SET_INNER_CONTENT, true],
+  ["replace", REPLACE, true],
+  ["remove", REMOVE, false],
+  ["removeAndKeepContent", REMOVE_AND_KEEP_CONTENT, false],
+]);
 
 class EndTag extends ContentToken {
   get name() {
@@ -201,42 +209,21 @@ class EndTag extends ContentToken {
   set name(name) {
     invoke(this, SET_NAME, String(name));
   }
-  before(content, options) {
-    invoke(this, BEFORE, contentText(content), "", isHtml(options));
-    return this;
-  }
-  after(content, options) {
-    invoke(this, AFTER, contentText(content), "", isHtml(options));
-    return this;
-  }
-  remove() {
-    invoke(this, REMOVE);
-    return this;
-  }
 }
+tokenMethods(EndTag, [["before", BEFORE, true], ["after", AFTER, true], ["remove", REMOVE, false]]);
 
 /** What comments and text chunks share. */
 class CharacterToken extends ContentToken {
   get removed() {
     return invoke(this, REMOVED);
   }
-  before(content, options) {
-    invoke(this, BEFORE, contentText(content), "", isHtml(options));
-    return this;
-  }
-  after(content, options) {
-    invoke(this, AFTER, contentText(content), "", isHtml(options));
-    return this;
-  }
-  replace(content, options) {
-    invoke(this, REPLACE, contentText(content), "", isHtml(options));
-    return this;
-  }
-  remove() {
-    invoke(this, REMOVE);
-    return this;
-  }
 }
+tokenMethods(CharacterToken, [
+  ["before", BEFORE, true],
+  ["after", AFTER, true],
+  ["replace", REPLACE, true],
+  ["remove", REMOVE, false],
+]);
 
 class Comment extends CharacterToken {
   get text() {
@@ -269,18 +256,11 @@ class Doctype extends ContentToken {
   get removed() {
     return invoke(this, REMOVED);
   }
-  remove() {
-    invoke(this, REMOVE);
-    return this;
-  }
 }
+tokenMethods(Doctype, [["remove", REMOVE, false]]);
 
-class DocumentEnd extends ContentToken {
-  append(content, options) {
-    invoke(this, APPEND, contentText(content), "", isHtml(options));
-    return this;
-  }
-}
+class DocumentEnd extends ContentToken {}
+tokenMethods(DocumentEnd, [["append", APPEND, true]]);
 
 /** A handler object's method `name`: a function, or undefined; anything else is refused. */
 function method(handlers, name, where) {

@@ -62,7 +62,7 @@ pub(crate) enum Kind {
 }
 
 /// A handler to call.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Event {
     pub kind: Kind,
     pub index: u32,
@@ -308,47 +308,28 @@ fn run(
     let mut settings = Settings::new()
         .with_encoding(plan.encoding)
         .with_memory_settings(MemorySettings::new().with_max_allowed_memory_usage(MAX_BUFFERED));
+    // A handler of lol_html's that runs the script's handler `index` of `kind` on its token.
+    macro_rules! served {
+        ($token:ty, $kind:expr, $index:expr) => {{
+            let s = suspender.clone();
+            let event = Event {
+                kind: $kind,
+                index: $index,
+            };
+            move |token: &mut $token| serve(&s, event, token)
+        }};
+    }
     for (index, (selector, handlers)) in plan.elements.into_iter().enumerate() {
         let index = index as u32;
         let mut content = ElementContentHandlers::default();
         if handlers & has::FIRST != 0 {
-            let s = suspender.clone();
-            content = content.element(move |el: &mut Element<'_, '_>| {
-                serve(
-                    &s,
-                    Event {
-                        kind: Kind::Element,
-                        index,
-                    },
-                    el,
-                )
-            });
+            content = content.element(served!(Element<'_, '_>, Kind::Element, index));
         }
         if handlers & has::COMMENTS != 0 {
-            let s = suspender.clone();
-            content = content.comments(move |c: &mut Comment<'_>| {
-                serve(
-                    &s,
-                    Event {
-                        kind: Kind::Comment,
-                        index,
-                    },
-                    c,
-                )
-            });
+            content = content.comments(served!(Comment<'_>, Kind::Comment, index));
         }
         if handlers & has::TEXT != 0 {
-            let s = suspender.clone();
-            content = content.text(move |t: &mut TextChunk<'_>| {
-                serve(
-                    &s,
-                    Event {
-                        kind: Kind::Text,
-                        index,
-                    },
-                    t,
-                )
-            });
+            content = content.text(served!(TextChunk<'_>, Kind::Text, index));
         }
         settings = settings.append_element_content_handler((Cow::Owned(selector), content));
     }
@@ -356,56 +337,16 @@ fn run(
         let index = index as u32;
         let mut content = DocumentContentHandlers::default();
         if handlers & has::FIRST != 0 {
-            let s = suspender.clone();
-            content = content.doctype(move |d: &mut Doctype<'_>| {
-                serve(
-                    &s,
-                    Event {
-                        kind: Kind::Doctype,
-                        index,
-                    },
-                    d,
-                )
-            });
+            content = content.doctype(served!(Doctype<'_>, Kind::Doctype, index));
         }
         if handlers & has::COMMENTS != 0 {
-            let s = suspender.clone();
-            content = content.comments(move |c: &mut Comment<'_>| {
-                serve(
-                    &s,
-                    Event {
-                        kind: Kind::DocComment,
-                        index,
-                    },
-                    c,
-                )
-            });
+            content = content.comments(served!(Comment<'_>, Kind::DocComment, index));
         }
         if handlers & has::TEXT != 0 {
-            let s = suspender.clone();
-            content = content.text(move |t: &mut TextChunk<'_>| {
-                serve(
-                    &s,
-                    Event {
-                        kind: Kind::DocText,
-                        index,
-                    },
-                    t,
-                )
-            });
+            content = content.text(served!(TextChunk<'_>, Kind::DocText, index));
         }
         if handlers & has::END != 0 {
-            let s = suspender.clone();
-            content = content.end(move |e: &mut DocumentEnd<'_>| {
-                serve(
-                    &s,
-                    Event {
-                        kind: Kind::DocEnd,
-                        index,
-                    },
-                    e,
-                )
-            });
+            content = content.end(served!(DocumentEnd<'_>, Kind::DocEnd, index));
         }
         settings = settings.append_document_content_handler(content);
     }
