@@ -2,11 +2,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use edge_runtime::edge_binding::NodeStore;
+use edge_runtime::node::LocalVars;
 use edge_runtime::{Node, NodeOptions};
 
 use crate::logging::{self, LogFormat};
@@ -56,7 +58,8 @@ pub struct DevArgs {
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format, logging::DEV_FILTER);
     let state_dir = args.persist_to.unwrap_or_else(|| args.dir.join(".edge"));
-    let (secrets_file, secrets) = local_secrets(&args.dir, args.env.as_deref())?;
+    let candidates = secrets_candidates(&args.dir, args.env.as_deref());
+    let (secrets_file, secrets) = local_secrets(&candidates)?;
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
@@ -74,8 +77,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             },
         )?,
-        // `.dev.vars` (or `.env`) first, so `--var` wins over it, as it wins over `[vars]`.
-        vars: secrets.iter().cloned().chain(args.vars).collect(),
+        // `.dev.vars` (or `.env`) is read each time the app loads, under `--var` (which wins
+        // over it, as it wins over `[vars]`): an edited file is served without a restart.
+        local_vars: Some(LocalVars::new(candidates, Arc::new(read_secrets))),
+        vars: args.vars,
         env: args.env,
         cf: args.cf.config()?,
         ..NodeOptions::default()
@@ -111,39 +116,43 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
 /// Variables as `KEY`, `VALUE` pairs, in the order given.
 type Vars = Vec<(String, String)>;
 
-/// Local secrets for `edge dev`, as `wrangler dev` reads them: the app folder's `.dev.vars`
-/// (`.dev.vars.<env>` instead, for an environment that has one), else its `.env` (dotenv
-/// format), as text variables over the config's `[vars]`. The file read and its variables, in
-/// file order; none when no such file exists.
-fn local_secrets(dir: &Path, env: Option<&str>) -> anyhow::Result<(Option<PathBuf>, Vars)> {
-    let for_env = env.map(|env| format!(".dev.vars.{env}"));
-    let Some(file) = for_env
-        .iter()
-        .map(String::as_str)
-        .chain([".dev.vars", ".env"])
+/// Where `edge dev` looks for local secrets, in order: `.dev.vars.<env>` (with `--env`),
+/// `.dev.vars`, `.env`; the first that exists is used (as wrangler), in dotenv format, as text
+/// variables over the config's `[vars]`.
+fn secrets_candidates(dir: &Path, env: Option<&str>) -> Vec<PathBuf> {
+    env.map(|env| format!(".dev.vars.{env}"))
+        .into_iter()
+        .chain([".dev.vars".to_owned(), ".env".to_owned()])
         .map(|name| dir.join(name))
-        .find(|path| path.is_file())
-    else {
+        .collect()
+}
+
+/// The `KEY=VALUE` lines of a secrets file; an error says which line is wrong, never what it
+/// holds (it may be a secret).
+fn read_secrets(file: &Path) -> Result<Vars, String> {
+    dotenvy::from_path_iter(file)
+        .and_then(|lines| lines.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| match e {
+            dotenvy::Error::LineParse(text, _) => {
+                let line = std::fs::read_to_string(file)
+                    .ok()
+                    .and_then(|all| all.lines().position(|l| l.contains(text.as_str())))
+                    .map_or_else(String::new, |i| format!("line {} ", i + 1));
+                format!("{line}is not KEY=VALUE (quote a value that has spaces)")
+            }
+            dotenvy::Error::Io(e) => e.to_string(),
+            _ => "cannot be read".into(),
+        })
+}
+
+/// The local secrets file in use at start and what it holds (for the banner; a file that does
+/// not parse stops `edge dev` before it starts).
+fn local_secrets(candidates: &[PathBuf]) -> anyhow::Result<(Option<PathBuf>, Vars)> {
+    let Some(file) = candidates.iter().find(|path| path.is_file()) else {
         return Ok((None, Vec::new()));
     };
-    let vars = dotenvy::from_path_iter(&file)
-        .and_then(|lines| lines.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            // The parser quotes the bad line, which may hold a secret: say where, not what.
-            let what = match e {
-                dotenvy::Error::LineParse(text, _) => {
-                    let line = std::fs::read_to_string(&file)
-                        .ok()
-                        .and_then(|all| all.lines().position(|l| l.contains(text.as_str())))
-                        .map_or_else(String::new, |i| format!("line {} ", i + 1));
-                    format!("{line}is not KEY=VALUE (quote a value that has spaces)")
-                }
-                dotenvy::Error::Io(e) => e.to_string(),
-                _ => "cannot be read".into(),
-            };
-            anyhow::anyhow!("{}: {what}", file.display())
-        })?;
-    Ok((Some(file), vars))
+    let vars = read_secrets(file).map_err(|what| anyhow::anyhow!("{}: {what}", file.display()))?;
+    Ok((Some(file.clone()), vars))
 }
 
 /// `KEY=VALUE` of `--var`.

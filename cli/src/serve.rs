@@ -169,6 +169,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // Each app's top level: a node serves what its apps' folders say.
         env: None,
         cf: args.cf.config()?,
+        local_vars: None,
     };
     let (node, errors) = Node::from_apps_dir(&args.apps, options)
         .with_context(|| format!("cannot start a node for {}", args.apps.display()))?;

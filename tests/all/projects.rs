@@ -82,6 +82,52 @@ async fn edge_dev_reads_local_secrets_from_dev_vars_and_never_prints_them() {
     assert_eq!(got["secret"], "s3cret-value".len());
     let logs = edge.logs();
     assert!(!logs.contains("s3cret"), "{logs}");
+    // An edited .dev.vars is served without a restart, as with wrangler.
+    std::fs::write(
+        dir.join(".dev.vars"),
+        "API_KEY=\"s3cret-value\"\nGREETING=\"edited\"\n",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while get_json(&client(), &edge.url("/"), None).await["greeting"] != "edited" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded\n{}",
+            edge.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // One that does not parse is shown once, by line, and the version before keeps serving.
+    std::fs::write(
+        dir.join(".dev.vars"),
+        "GREETING=\"broken\"\nTOKEN s3cret-value\n",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let shown = loop {
+        let res = client().get(edge.url("/")).send().await.unwrap();
+        let text = res.text().await.unwrap();
+        if text.contains("not KEY=VALUE") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not shown: {text}\n{}",
+            edge.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(shown.contains(".dev.vars: line 2"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert_eq!(
+        get_json(&client(), &edge.url("/"), None).await["greeting"],
+        "edited"
+    );
+    std::fs::write(
+        dir.join(".dev.vars"),
+        "# local secrets\nAPI_KEY=\"s3cret-value\"\nGREETING=\"from .dev.vars\"\n",
+    )
+    .unwrap();
     // `--var` wins over .dev.vars, as over [vars].
     drop(edge);
     let edge = Edge::dev_dir(&dir, &["--var", "GREETING=from --var"]);

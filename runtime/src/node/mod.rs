@@ -11,6 +11,7 @@ use std::time::Duration;
 
 mod fingerprint;
 mod host;
+mod local_vars;
 mod reload;
 mod settle;
 mod table;
@@ -25,6 +26,7 @@ use crate::limits::NodeLimits;
 use crate::router::RouteConflict;
 use crate::tenant::{Tenant, TenantShared};
 
+pub use local_vars::{LocalVars, ReadVars};
 pub use reload::Reloaded;
 use table::Table;
 pub use watch::{WatchError, WatchReload, Watcher};
@@ -74,6 +76,9 @@ pub struct NodeOptions {
     /// The node's part of `request.cf`: its colo name, fixed geo values, the trusted geo
     /// header.
     pub cf: std::sync::Arc<crate::worker::CfConfig>,
+    /// `edge dev`'s local secrets (`.dev.vars`), read each time the app loads, under
+    /// [`NodeOptions::vars`] (which wins).
+    pub local_vars: Option<LocalVars>,
 }
 
 /// Which apps the operator grants something an app cannot grant itself: private-network
@@ -121,6 +126,7 @@ impl Default for NodeOptions {
             vars: Vec::new(),
             env: None,
             cf: Default::default(),
+            local_vars: None,
         }
     }
 }
@@ -197,7 +203,7 @@ impl Node {
         let shared = shared(&options)?;
         let tenant = new_tenant(app, &options, shared.clone())?;
         Ok(Self::new(
-            Table::single(tenant, fingerprint::of_folder(dir)),
+            Table::single(tenant, single_fingerprint(dir, &options)),
             Source::Single(dir.to_path_buf()),
             options,
             shared,
@@ -395,7 +401,11 @@ fn new_tenant(
     for warning in &app.warnings {
         tracing::warn!(tenant = %app.name, "{warning}");
     }
-    for (key, value) in &options.vars {
+    let local = match &options.local_vars {
+        Some(local) => local.load()?,
+        None => Vec::new(),
+    };
+    for (key, value) in local.iter().chain(&options.vars) {
         app.vars
             .insert(key.clone(), serde_json::Value::String(value.clone()));
     }
@@ -404,6 +414,16 @@ fn new_tenant(
         tracing::warn!(tenant = %app.name, "{}: {message}", app.file.display());
     }
     Tenant::new(app, limits, shared)
+}
+
+/// The fingerprint of `edge dev`'s app folder: its files, and its local secrets files (which
+/// the folder's fingerprint leaves out, being hidden).
+fn single_fingerprint(dir: &Path, options: &NodeOptions) -> u64 {
+    let folder = fingerprint::of_folder(dir);
+    match &options.local_vars {
+        Some(local) => folder ^ local.fingerprint().rotate_left(1),
+        None => folder,
+    }
 }
 
 fn shared(options: &NodeOptions) -> Result<Arc<TenantShared>, NodeError> {

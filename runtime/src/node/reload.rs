@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::table::{self, Scanned, Table};
-use super::{Node, NodeError, Source, fingerprint};
+use super::{Node, NodeError, Source};
 use crate::config::{AppConfig, ConfigError};
 
 /// What a reload changed, by app name.
@@ -160,7 +160,7 @@ impl Node {
                         &self.options.bindings,
                         self.options.env.as_deref(),
                     ),
-                    fingerprint: fingerprint::of_folder(dir),
+                    fingerprint: super::single_fingerprint(dir, &self.options),
                 };
                 Ok(self.read_single(scanned, previous, keep))
             }

@@ -70,15 +70,16 @@ impl Node {
         };
         let (tx, rx) = mpsc::unbounded_channel::<Change>();
         let filter_root = root.clone();
+        // Hidden files are left out, but for `edge dev`'s local secrets.
+        let local_vars = self.options.local_vars.clone();
+        let shown = move |p: &PathBuf| {
+            !is_hidden(&filter_root, p) || local_vars.as_ref().is_some_and(|l| l.is_candidate(p))
+        };
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let change = match event {
                     Ok(event) => {
-                        let paths: Vec<PathBuf> = event
-                            .paths
-                            .into_iter()
-                            .filter(|p| !is_hidden(&filter_root, p))
-                            .collect();
+                        let paths: Vec<PathBuf> = event.paths.into_iter().filter(&shown).collect();
                         if paths.is_empty() {
                             return;
                         }
