@@ -175,6 +175,7 @@ async fn request_cf_tells_where_and_how_a_request_came() {
     assert_eq!(got["plain"], "undefined");
     assert_eq!(got["geoHeader"], serde_json::Value::Null);
     assert_eq!(got["isRequest"], true);
+    assert_eq!(got["subclass"], true);
 
     // A node that names no trusted header passes the header through and uses none of it.
     let plain = Edge::dev_with("request-cf", &["--cf", "country=DE"]);

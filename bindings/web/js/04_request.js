@@ -4,21 +4,20 @@
 // has a `cf` getter: runtime/js/host.js). A request made by the script has the `cf` of its
 // `init` (`new Request(url, { cf })`), or else that of the request it copies
 // (`new Request(request)`, `request.clone()`). deno_fetch's Request knows nothing of it, so the
-// global `Request` is deno_fetch's class seen through a Proxy, as `Response` is
-// (01_response.js).
+// global `Request` stands in for deno_fetch's class (below).
 import { core, primordials } from "ext:core/mod.js";
 
 const {
   ObjectDefineProperty,
   ObjectGetOwnPropertyDescriptor,
   ObjectPrototypeIsPrototypeOf,
-  Proxy,
   ReflectApply,
   ReflectConstruct,
   SafeWeakMap,
   WeakMapPrototypeGet,
   WeakMapPrototypeHas,
   WeakMapPrototypeSet,
+  TypeError,
 } = primordials;
 
 const requestMod = core.loadExtScript("ext:deno_fetch/23_request.js");
@@ -43,23 +42,33 @@ ObjectDefineProperty(Base.prototype, "cf", {
   },
 });
 
-/** The global `Request`: deno_fetch's class, keeping `cf`. */
-export const Request = new Proxy(Base, {
+/**
+ * The global `Request`: deno_fetch's class, keeping `cf`. A function standing in for the class
+ * (same prototype, so `instanceof` and subclasses work) rather than a Proxy of it, which the
+ * QuickJS engine does not treat as a constructor.
+ */
+export function Request(input, init = undefined) {
+  if (new.target === undefined) {
+    throw new TypeError("Failed to construct 'Request': Please use the 'new' operator.");
+  }
+  const request = ReflectConstruct(Base, [input, init], new.target);
+  const fromInit = init !== null && init !== undefined && typeof init === "object"
+    ? init.cf
+    : undefined;
+  if (fromInit !== undefined) {
+    WeakMapPrototypeSet(given, request, fromInit);
+  } else if (ObjectPrototypeIsPrototypeOf(Base.prototype, input)) {
+    const copied = cfOf(input);
+    if (copied !== undefined) WeakMapPrototypeSet(given, request, copied);
+  }
+  return request;
+}
+ObjectDefineProperty(Request, "prototype", {
   __proto__: null,
-  construct(target, args, newTarget) {
-    const request = ReflectConstruct(target, args, newTarget);
-    const init = args[1];
-    const fromInit = init !== null && init !== undefined && typeof init === "object"
-      ? init.cf
-      : undefined;
-    if (fromInit !== undefined) {
-      WeakMapPrototypeSet(given, request, fromInit);
-    } else if (ObjectPrototypeIsPrototypeOf(Base.prototype, args[0])) {
-      const copied = cfOf(args[0]);
-      if (copied !== undefined) WeakMapPrototypeSet(given, request, copied);
-    }
-    return request;
-  },
+  value: Base.prototype,
+  writable: false,
+  enumerable: false,
+  configurable: false,
 });
 
 // A clone keeps its original's `cf`.
