@@ -13,6 +13,7 @@ const {
   ArrayPrototypePush,
   ArrayPrototypeSlice,
   PromisePrototypeThen,
+  PromiseResolve,
   ArrayPrototypeSymbolIterator,
   ObjectPrototypeIsPrototypeOf,
   SafeFinalizationRegistry,
@@ -107,15 +108,49 @@ class ContentToken {
   }
 }
 
+/**
+ * Whether content given to a token method is a stream (a `ReadableStream`, or a `Response`
+ * whose body is used): Workers inserts its text once read.
+ */
+function isStreamed(content) {
+  return ObjectPrototypeIsPrototypeOf(streams.ReadableStreamPrototype, content) ||
+    ObjectPrototypeIsPrototypeOf(Response.prototype, content);
+}
+
 /** The text of content given to a token method (`{ html: true }` inserts it as HTML). */
 function contentText(content) {
-  if (typeof content === "string") return content;
-  if (content === null || (typeof content !== "object" && typeof content !== "function")) {
-    return String(content);
+  return typeof content === "string" ? content : String(content);
+}
+
+/** Reads streamed content to text (UTF-8). */
+function readContent(content) {
+  const response = ObjectPrototypeIsPrototypeOf(Response.prototype, content)
+    ? content
+    : new Response(content);
+  return response.text();
+}
+
+/**
+ * Applies a content method: at once for text; for a stream, once it has been read: the
+ * handler's token stays valid until then, since the rewriter waits for `session.deferred`
+ * before going on (and, to keep the order of calls, every later content call of that handler
+ * after it).
+ */
+function insert(token, op, content, options) {
+  const html = isHtml(options);
+  const session = sessionOf(token);
+  if (session.deferred === null && !isStreamed(content)) {
+    invoke(token, op, contentText(content), "", html);
+    return;
   }
-  throw new TypeError(
-    "HTMLRewriter content must be a string (streamed content is not supported by edge)",
-  );
+  const text = isStreamed(content) ? readContent(content) : contentText(content);
+  const previous = session.deferred ?? PromiseResolve();
+  const next = PromisePrototypeThen(previous, async () => {
+    invoke(token, op, await text, "", html);
+  });
+  // Awaited by the rewriter; if the handler failed first, its rejection is nobody's.
+  PromisePrototypeThen(next, undefined, () => {});
+  session.deferred = next;
 }
 
 function isHtml(options) {
@@ -132,7 +167,7 @@ function tokenMethods(Class, ops) {
     const method = takesContent
       ? {
         [name](content, options) {
-          invoke(this, op, contentText(content), "", isHtml(options));
+          insert(this, op, content, options);
           return this;
         },
       }[name]
@@ -365,6 +400,8 @@ class HTMLRewriter {
       documents: ArrayPrototypeSlice(this.#documents),
       // Whether the step being driven gave the new body something.
       enqueued: false,
+      // Content calls of the running handler waiting for streamed content (`insert`).
+      deferred: null,
     };
     const token = {};
     let finished = false;
@@ -431,6 +468,12 @@ class HTMLRewriter {
         const result = ReflectApply(fn, self, [tokenObject]);
         if (result !== null && typeof result === "object" && typeof result.then === "function") {
           await result;
+        }
+        // Streamed content the handler inserted goes in before the rewriter goes on.
+        while (session.deferred !== null) {
+          const deferred = session.deferred;
+          await deferred;
+          if (session.deferred === deferred) session.deferred = null;
         }
         step = op_edge_html_return(session.rid);
       }
