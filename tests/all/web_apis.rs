@@ -104,6 +104,11 @@ async fn workers_globals_behave_as_on_workers() {
             },
         })
     );
+    // The readable side of an identity stream is a byte stream: a BYOB reader gets the bytes
+    // into its own views, and the writer's buffer is left as it was (answers of `wrangler dev`).
+    let byob = get_json(&client(), &edge.url("/byob"), None).await;
+    let want = json!([[1, 2], false, [3, 4, 5], false, true, 0, 5]);
+    assert_eq!(byob, json!({ "identity": want, "fixed": want }));
     // A FixedLengthStream's readable side as a body sets Content-Length (not chunked).
     let res = client().get(edge.url("/fixed")).send().await.unwrap();
     assert_eq!(res.headers()["content-length"], "11");

@@ -18,6 +18,10 @@ const {
   PromisePrototypeCatch,
   PromisePrototypeThen,
   SafeFinalizationRegistry,
+  SafeWeakMap,
+  TypedArrayPrototypeSlice,
+  WeakMapPrototypeGet,
+  WeakMapPrototypeSet,
   PromiseReject,
   ReflectApply,
   RegExpPrototypeExec,
@@ -135,8 +139,47 @@ function byteChunk(chunk) {
   }
 }
 
+/** The byte-stream readable side of each byte-only transform stream, made on first use. */
+const byteReadables = new SafeWeakMap();
+
+/**
+ * A transform stream of bytes whose readable side is a byte stream (`type: "bytes"`), as
+ * Workers' identity streams are: a BYOB reader (`getReader({ mode: "byob" })`) fills the views
+ * it is given. The chunks written are copied once, so the writer's buffers stay its own.
+ */
+class ByteTransformStream extends streams.TransformStream {
+  get readable() {
+    let readable = WeakMapPrototypeGet(byteReadables, this);
+    if (readable === undefined) {
+      const reader = super.readable.getReader();
+      readable = new streams.ReadableStream({
+        type: "bytes",
+        async pull(controller) {
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) {
+              controller.close();
+              controller.byobRequest?.respond(0);
+              return;
+            }
+            // A byte stream takes no empty chunk: an empty write passes nothing on.
+            if (value.byteLength === 0) continue;
+            controller.enqueue(TypedArrayPrototypeSlice(value));
+            return;
+          }
+        },
+        cancel(reason) {
+          return reader.cancel(reason);
+        },
+      });
+      WeakMapPrototypeSet(byteReadables, this, readable);
+    }
+    return readable;
+  }
+}
+
 /** Workers' `IdentityTransformStream`: bytes written come out unchanged. */
-class IdentityTransformStream extends streams.TransformStream {
+class IdentityTransformStream extends ByteTransformStream {
   constructor() {
     super({
       transform(chunk, controller) {
@@ -150,7 +193,7 @@ class IdentityTransformStream extends streams.TransformStream {
  * Workers' `FixedLengthStream(length)`: an identity stream of exactly `length` bytes (more, or
  * fewer at close, is an error), whose readable side as a response body sets Content-Length.
  */
-class FixedLengthStream extends streams.TransformStream {
+class FixedLengthStream extends ByteTransformStream {
   constructor(expectedLength) {
     const expected = typeof expectedLength === "bigint" ? Number(expectedLength) : expectedLength;
     if (!NumberIsSafeInteger(expected) || expected < 0) {
