@@ -58,8 +58,11 @@ pub struct DevArgs {
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format, logging::DEV_FILTER);
     let state_dir = args.persist_to.unwrap_or_else(|| args.dir.join(".edge"));
-    let candidates = secrets_candidates(&args.dir, args.env.as_deref());
-    let (secrets_file, secrets) = local_secrets(&candidates)?;
+    let local_vars = LocalVars::new(
+        secrets_candidates(&args.dir, args.env.as_deref()),
+        Arc::new(read_secrets),
+    );
+    let (secrets_file, secrets) = local_secrets(&local_vars)?;
     let options = NodeOptions {
         idle_timeout: Duration::from_secs(args.idle_timeout),
         limits: args.limits.node_limits(),
@@ -79,7 +82,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         )?,
         // `.dev.vars` (or `.env`) is read each time the app loads, under `--var` (which wins
         // over it, as it wins over `[vars]`): an edited file is served without a restart.
-        local_vars: Some(LocalVars::new(candidates, Arc::new(read_secrets))),
+        local_vars: Some(local_vars),
         vars: args.vars,
         env: args.env,
         cf: args.cf.config()?,
@@ -147,12 +150,12 @@ fn read_secrets(file: &Path) -> Result<Vars, String> {
 
 /// The local secrets file in use at start and what it holds (for the banner; a file that does
 /// not parse stops `edge dev` before it starts).
-fn local_secrets(candidates: &[PathBuf]) -> anyhow::Result<(Option<PathBuf>, Vars)> {
-    let Some(file) = candidates.iter().find(|path| path.is_file()) else {
+fn local_secrets(local: &LocalVars) -> anyhow::Result<(Option<PathBuf>, Vars)> {
+    let Some(file) = local.file() else {
         return Ok((None, Vec::new()));
     };
     let vars = read_secrets(file).map_err(|what| anyhow::anyhow!("{}: {what}", file.display()))?;
-    Ok((Some(file.clone()), vars))
+    Ok((Some(file.to_path_buf()), vars))
 }
 
 /// `KEY=VALUE` of `--var`.

@@ -71,20 +71,9 @@ const SET_NAME = 24;
 const PUBLIC_ID = 25;
 const SYSTEM_ID = 26;
 
-// Handler bits: `session::has`.
-const HAS_FIRST = 1;
-const HAS_COMMENTS = 2;
-const HAS_TEXT = 4;
-const HAS_END = 8;
-
-// Event kinds: `session::Kind`.
-const ELEMENT = 0;
-const COMMENT = 1;
-const TEXT_CHUNK = 2;
+// Event kinds (`session::Kind`): 0-2 are an `on` call's handlers and 3-6 an `onDocument`
+// call's, in the order of `ELEMENT_HANDLERS` and `DOCUMENT_HANDLERS` below; 7 an end tag's.
 const DOCTYPE = 3;
-const DOC_COMMENT = 4;
-const DOC_TEXT = 5;
-const DOC_END = 6;
 const END_TAG = 7;
 
 /** The most bytes given to lol_html in one op (so one op's time stays short). */
@@ -297,6 +286,19 @@ tokenMethods(Doctype, [["remove", REMOVE, false]]);
 class DocumentEnd extends ContentToken {}
 tokenMethods(DocumentEnd, [["append", APPEND, true]]);
 
+/**
+ * The methods of an `on` handler object, then of an `onDocument` one, each with the class of the
+ * token it is given. Their order is the events' (`session::Kind`) and the handler bits'
+ * (`session::has`: the method at position i is bit `1 << i`).
+ */
+const ELEMENT_HANDLERS = [["element", Element], ["comments", Comment], ["text", Text]];
+const DOCUMENT_HANDLERS = [
+  ["doctype", Doctype],
+  ["comments", Comment],
+  ["text", Text],
+  ["end", DocumentEnd],
+];
+
 /** A handler object's method `name`: a function, or undefined; anything else is refused. */
 function method(handlers, name, where) {
   const fn = handlers[name];
@@ -314,6 +316,18 @@ function handlerObject(handlers, where) {
     );
   }
   return handlers;
+}
+
+/** A handler object's methods of `kinds` (in their order) and the bits of those it has. */
+function handlersOf(handlers, kinds, where) {
+  const fns = [];
+  let bits = 0;
+  for (let i = 0; i < kinds.length; i++) {
+    const fn = method(handlers, kinds[i][0], where);
+    ArrayPrototypePush(fns, fn);
+    if (fn !== undefined) bits |= 1 << i;
+  }
+  return { handlers, fns, bits };
 }
 
 // A transform whose new body is dropped unread gives its rewriter back when collected.
@@ -341,20 +355,16 @@ class HTMLRewriter {
     selector = String(selector);
     handlerObject(handlers, "on");
     op_edge_html_selector(selector);
-    const element = method(handlers, "element", "on");
-    const comments = method(handlers, "comments", "on");
-    const text = method(handlers, "text", "on");
-    ArrayPrototypePush(this.#elements, { selector, handlers, element, comments, text });
+    ArrayPrototypePush(this.#elements, {
+      selector,
+      ...handlersOf(handlers, ELEMENT_HANDLERS, "on"),
+    });
     return this;
   }
 
   onDocument(handlers) {
     handlerObject(handlers, "onDocument");
-    const doctype = method(handlers, "doctype", "onDocument");
-    const comments = method(handlers, "comments", "onDocument");
-    const text = method(handlers, "text", "onDocument");
-    const end = method(handlers, "end", "onDocument");
-    ArrayPrototypePush(this.#documents, { handlers, doctype, comments, text, end });
+    ArrayPrototypePush(this.#documents, handlersOf(handlers, DOCUMENT_HANDLERS, "onDocument"));
     return this;
   }
 
@@ -375,19 +385,11 @@ class HTMLRewriter {
     let reader = body.getReader();
     const elements = [];
     for (let i = 0; i < this.#elements.length; i++) {
-      const e = this.#elements[i];
-      const bits = (e.element ? HAS_FIRST : 0) | (e.comments ? HAS_COMMENTS : 0) |
-        (e.text ? HAS_TEXT : 0);
-      ArrayPrototypePush(elements, [e.selector, bits]);
+      ArrayPrototypePush(elements, [this.#elements[i].selector, this.#elements[i].bits]);
     }
     const documents = [];
     for (let i = 0; i < this.#documents.length; i++) {
-      const d = this.#documents[i];
-      ArrayPrototypePush(
-        documents,
-        (d.doctype ? HAS_FIRST : 0) | (d.comments ? HAS_COMMENTS : 0) |
-          (d.text ? HAS_TEXT : 0) | (d.end ? HAS_END : 0),
-      );
+      ArrayPrototypePush(documents, this.#documents[i].bits);
     }
     const contentType = response.headers.get("content-type") ?? "";
     // The rewriter is made when the new body is first read: a transformed response that is
@@ -435,35 +437,14 @@ class HTMLRewriter {
           MapPrototypeDelete(session.endTags, index);
           self = undefined;
           tokenObject = new EndTag(session, epoch);
-        } else if (kind <= TEXT_CHUNK) {
-          const on = session.elements[index];
-          self = on.handlers;
-          if (kind === ELEMENT) {
-            fn = on.element;
-            tokenObject = new Element(session, epoch);
-          } else if (kind === COMMENT) {
-            fn = on.comments;
-            tokenObject = new Comment(session, epoch);
-          } else {
-            fn = on.text;
-            tokenObject = new Text(session, epoch);
-          }
         } else {
-          const on = session.documents[index];
+          const forDocument = kind >= DOCTYPE;
+          const on = (forDocument ? session.documents : session.elements)[index];
+          const which = forDocument ? kind - DOCTYPE : kind;
+          const Token = (forDocument ? DOCUMENT_HANDLERS : ELEMENT_HANDLERS)[which][1];
+          fn = on.fns[which];
           self = on.handlers;
-          if (kind === DOCTYPE) {
-            fn = on.doctype;
-            tokenObject = new Doctype(session, epoch);
-          } else if (kind === DOC_COMMENT) {
-            fn = on.comments;
-            tokenObject = new Comment(session, epoch);
-          } else if (kind === DOC_TEXT) {
-            fn = on.text;
-            tokenObject = new Text(session, epoch);
-          } else {
-            fn = on.end;
-            tokenObject = new DocumentEnd(session, epoch);
-          }
+          tokenObject = new Token(session, epoch);
         }
         const result = ReflectApply(fn, self, [tokenObject]);
         if (result !== null && typeof result === "object" && typeof result.then === "function") {

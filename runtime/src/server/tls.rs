@@ -299,29 +299,26 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let rtt_ms = super::tcp_rtt::rtt_ms(&stream);
-        let mut conn = Conn {
-            node: node.clone(),
-            ids: ids.clone(),
-            peer,
-            scheme: "https",
-            cf: Arc::new(ConnectionCf {
-                node: node.options().cf.clone(),
-                tls: None,
-                rtt_ms,
-            }),
-            _admitted: Arc::new(admitted),
-        };
+        let (node, ids) = (node.clone(), ids.clone());
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let handshake =
                 tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
             match handshake.await {
                 Ok(Ok(tls)) => {
-                    conn.cf = Arc::new(ConnectionCf {
-                        node: conn.cf.node.clone(),
+                    let cf = Arc::new(ConnectionCf {
+                        node: node.options().cf.clone(),
                         tls: negotiated(tls.get_ref().1),
                         rtt_ms,
                     });
+                    let conn = Conn {
+                        node,
+                        ids,
+                        peer,
+                        scheme: "https",
+                        cf,
+                        _admitted: Arc::new(admitted),
+                    };
                     super::serve_any(tls, conn).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
