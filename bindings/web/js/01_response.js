@@ -65,7 +65,10 @@ export const Response = new Proxy(Base, {
   __proto__: null,
   construct(target, args, newTarget) {
     const isManual = wantsManual(args[1], "Failed to construct 'Response'");
-    const response = ReflectConstruct(target, args, newTarget);
+    // `new Response(...)` reaches here with the Proxy as new.target; constructing with the class
+    // itself gives the same object (the Proxy forwards `prototype`) on V8's fast path, where a
+    // Proxy new.target has the engine look its prototype up through the Proxy every time.
+    const response = ReflectConstruct(target, args, newTarget === Response ? target : newTarget);
     if (isManual) WeakSetPrototypeAdd(manual, response);
     return response;
   },

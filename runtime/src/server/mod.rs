@@ -392,32 +392,29 @@ async fn handle(
         return (res, Some(slots));
     }
     let max_body = tenant.limits().request_body_bytes;
+    let url = request_url(scheme, host, &parts.uri);
+    // What the access log needs of the request, before the request itself moves on.
+    let logged = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO)
+        .then(|| (parts.method.clone(), path.to_owned()));
     let respond = async {
-        let res = invoke(
-            &tenant,
-            &parts,
-            body,
-            (scheme, host, cf),
-            request_id,
-            max_body,
-        )
-        .await
-        .unwrap_or_else(|e| error_response(request_id, &e));
+        let res = invoke(&tenant, parts, body, (url, cf), request_id, max_body)
+            .await
+            .unwrap_or_else(|e| error_response(request_id, &e));
         tenant
             .counters()
             .responded(res.status().as_u16(), started.elapsed());
         res
     };
     // The access log costs a span and a line per request: only when enabled.
-    if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
+    let Some((method, path)) = logged else {
         return (respond.await, Some(slots));
-    }
+    };
     let span = tracing::info_span!(
         target: ACCESS_LOG,
         "request",
         tenant = tenant.name(),
         %request_id,
-        method = %parts.method,
+        %method,
         path,
     );
     let res = async {
@@ -478,25 +475,28 @@ async fn test_scheduled(
     }
 }
 
-async fn invoke(
-    tenant: &crate::tenant::Tenant,
-    parts: &http::request::Parts,
-    body: Incoming,
-    (scheme, host, cf): (&str, &str, &Arc<ConnectionCf>),
-    request_id: RequestId,
-    max_body: u64,
-) -> Result<Response<ResponseBody>, InvokeError> {
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let mut url = String::with_capacity(8 + host.len() + path_and_query.len());
+/// The URL the app sees: `scheme://host/path?query`.
+fn request_url(scheme: &str, host: &str, uri: &http::Uri) -> String {
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + path_and_query.len());
     url.push_str(scheme);
     url.push_str("://");
     url.push_str(host);
     url.push_str(path_and_query);
-    let mut headers = parts.headers.clone();
+    url
+}
+
+/// Hands the request to its app and waits for the answer. The request's head moves into the
+/// invocation as it is (its headers are not copied).
+async fn invoke(
+    tenant: &crate::tenant::Tenant,
+    parts: http::request::Parts,
+    body: Incoming,
+    (url, cf): (String, &Arc<ConnectionCf>),
+    request_id: RequestId,
+    max_body: u64,
+) -> Result<Response<ResponseBody>, InvokeError> {
+    let mut headers = parts.headers;
     let cf = RequestCf::of(cf, parts.version, &mut headers);
     if body.size_hint().lower() > max_body {
         linger::discard(body);
@@ -547,7 +547,7 @@ async fn invoke(
         .dispatch(
             request_id,
             Event::Fetch(FetchRequest {
-                method: parts.method.clone(),
+                method: parts.method,
                 url,
                 headers,
                 body,
