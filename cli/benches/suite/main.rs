@@ -10,7 +10,8 @@
 //! Deno and workerd come from the npm registry, pinned, into `target/bench-peers` (or
 //! `$EDGE_BENCH_PEERS`) on first use.
 //!
-//! Scenarios, one module each: `hello`, `json`, `cold_start`, `density`, `cpu`, `kv`, `queues`,
+//! Scenarios, one module each: `hello` (with `bare-hyper`, a server doing no work at all, as
+//! its ceiling: see `bare.rs`), `json`, `cold_start`, `density`, `cpu`, `kv`, `queues`,
 //! `wasm` (against `wasmtime serve`, installed with cargo into the peers cache), `reload` (save →
 //! serving, against `deno serve --watch` and `workerd serve --watch`). The README's
 //! Performance section says what each one measures.
@@ -18,6 +19,7 @@
 #![allow(clippy::print_stdout, reason = "a benchmark's report is its output")]
 
 mod apps;
+mod bare;
 mod clock;
 mod cold_start;
 mod cpu;
@@ -90,6 +92,11 @@ fn workspace_dir() -> PathBuf {
 }
 
 fn main() {
+    // The `hello` scenario's ceiling reference runs as a child of the suite: this same binary.
+    if std::env::args().nth(1).as_deref() == Some(bare::FLAG) {
+        bare::serve();
+        return;
+    }
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(message) => {

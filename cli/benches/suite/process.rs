@@ -145,6 +145,16 @@ pub fn deno(bin: &Path, main: &Path, flags: &[&str], env: &[(&str, &OsStr)]) -> 
     spawn_announcing(command, "deno", Stream::Stderr, "Listening on")
 }
 
+/// Starts the `bare-hyper` reference server (`bare.rs`): this suite's own binary run again with
+/// its hidden flag, in a process of its own. Returns once it prints its address.
+pub fn bare_hyper() -> Server {
+    let exe = std::env::current_exe().expect("the suite's own binary");
+    let mut command = Command::new(exe);
+    command.arg(crate::bare::FLAG);
+    // It prints `listening on http://127.0.0.1:PORT` on stdout.
+    spawn_announcing(command, crate::bare::SYSTEM, Stream::Stdout, "listening on")
+}
+
 /// Starts `wasmtime serve` on `component` (with WASI's `cli` interfaces, which a Rust guest's
 /// standard library imports) on 127.0.0.1, a free port, and returns once it prints its address.
 pub fn wasmtime_serve(bin: &Path, component: &Path) -> Server {

@@ -90,6 +90,10 @@ pub fn block(report: &Value) -> String {
     out.push_str("\nTargets:\n\n");
     for t in &targets::check(report) {
         out.push_str(&wrap(&format!("- {}", targets::sentence(t)), "  ", WIDTH));
+        if let Some(line) = targets::ceiling_line(t) {
+            let line = format!("  - ceiling: {line}");
+            out.push_str(&wrap(&line, "    ", WIDTH));
+        }
     }
     out
 }
@@ -98,20 +102,25 @@ pub fn block(report: &Value) -> String {
 const WIDTH: usize = 100;
 
 /// `text` broken into lines of at most `width` characters at spaces (a longer word stays
-/// whole), continuation lines starting with `indent`; each line ends with a newline.
+/// whole), the first line keeping `text`'s leading spaces, continuation lines starting with
+/// `indent`; each line ends with a newline.
 fn wrap(text: &str, indent: &str, width: usize) -> String {
     let mut out = String::new();
-    let mut line = String::new();
+    let mut line = text[..text.len() - text.trim_start().len()].to_string();
+    // Whether `line` holds only its leading spaces or the indent, no word yet.
+    let mut fresh = true;
     for word in text.split_whitespace() {
-        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+        if !fresh && line.chars().count() + 1 + word.chars().count() > width {
             out.push_str(&line);
             out.push('\n');
             line = indent.to_string();
+            fresh = true;
         }
-        if !line.is_empty() && line != indent {
+        if !fresh {
             line.push(' ');
         }
         line.push_str(word);
+        fresh = false;
     }
     out.push_str(&line);
     out.push('\n');

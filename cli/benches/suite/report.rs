@@ -100,6 +100,9 @@ impl Report {
         println!("\n== targets");
         for t in json["targets"].as_array().into_iter().flatten() {
             println!("  {}", targets::sentence(t));
+            if let Some(line) = targets::ceiling_line(t) {
+                println!("    ceiling: {line}");
+            }
         }
     }
 

@@ -1,19 +1,35 @@
 //! Results as tables: one row per measured figure, edge (on V8) first, then edge on QuickJS and
-//! each peer with the ratio edge/that; for the console and for README.md, from the report's
-//! JSON `results`.
+//! each peer with the ratio edge/that, and last the `hello` scenario's ceiling (`bare-hyper`,
+//! a server doing no work); for the console and for README.md, from the report's JSON
+//! `results`.
 
 use serde_json::{Value, json};
 
 /// The systems in the order their columns appear: edge's default build (V8), edge on the
-/// quickjs engine, the peers.
-pub const SYSTEMS: [&str; 6] = [
+/// quickjs engine, the peers, the ceiling reference of `hello` (empty on other scenarios).
+pub const SYSTEMS: [&str; 7] = [
     "edge",
     "edge-quickjs",
     "deno",
     "workerd",
     "quickjs",
     "wasmtime",
+    crate::bare::SYSTEM,
 ];
+
+/// Metrics of the load generator rather than of the system under test (wrk's own CPU per
+/// request): kept in the JSON results, left out of the tables and ratios.
+pub const LOAD_METRICS: [&str; 1] = ["wrk_cpu_us_per_req"];
+
+/// How system `i` of [`SYSTEMS`] is named in column headers.
+fn column_name(i: usize) -> &'static str {
+    match SYSTEMS[i] {
+        "quickjs" => "plain QuickJS-NG",
+        "edge-quickjs" => "edge on QuickJS",
+        "bare-hyper" => "bare hyper (no work)",
+        other => other,
+    }
+}
 
 /// Whether column `i` of [`SYSTEMS`] is a build of edge (compared like for like, variant for
 /// variant).
@@ -88,6 +104,9 @@ fn median_of(
 pub fn rows(results: &[Value]) -> Vec<Row> {
     let mut keys: Vec<(String, String, String)> = Vec::new();
     for r in results {
+        if LOAD_METRICS.iter().any(|m| r["metric"] == *m) {
+            continue;
+        }
         let key = (
             r["scenario"].as_str().unwrap_or("").to_string(),
             r["variant"].as_str().unwrap_or("").to_string(),
@@ -192,25 +211,31 @@ fn present(rows: &[Row]) -> Vec<usize> {
 pub fn console(rows: &[Row]) -> String {
     let columns = present(rows);
     let mut lines = vec![];
+    let names: Vec<String> = columns
+        .iter()
+        .map(|&i| {
+            if i == 0 {
+                "edge".to_string()
+            } else {
+                format!("{} (edge/{})", column_name(i), SYSTEMS[i])
+            }
+        })
+        .collect();
+    let widths: Vec<usize> = names.iter().map(|n| n.chars().count().max(24)).collect();
     let mut header = format!("  {:<12} {:<26}", "variant", "measure");
-    for &i in &columns {
-        let name = if i == 0 {
-            "edge".to_string()
-        } else {
-            format!("{} (edge/{0})", SYSTEMS[i])
-        };
-        header.push_str(&format!(" {name:>24}"));
+    for (name, width) in names.iter().zip(&widths) {
+        header.push_str(&format!(" {name:>width$}"));
     }
     lines.push(header);
     for row in rows {
         let mut line = format!("  {:<12} {:<26}", row.variant, label(&row.metric));
-        for &i in &columns {
+        for (&i, width) in columns.iter().zip(&widths) {
             let cell = if i == 0 {
                 row.values[0].map(number).unwrap_or_default()
             } else {
                 peer_cell(row.values[0], row.values[i])
             };
-            line.push_str(&format!(" {cell:>24}"));
+            line.push_str(&format!(" {cell:>width$}"));
         }
         lines.push(line);
     }
@@ -220,18 +245,13 @@ pub fn console(rows: &[Row]) -> String {
 /// The rows as a Markdown table.
 pub fn markdown(rows: &[Row]) -> String {
     let columns = present(rows);
-    let name = |i: usize| match SYSTEMS[i] {
-        "quickjs" => "plain QuickJS-NG",
-        "edge-quickjs" => "edge on QuickJS",
-        other => other,
-    };
     let mut out = String::from("| scenario | measure |");
     let mut rule = String::from("| --- | --- |");
     for &i in &columns {
         if i == 0 {
             out.push_str(" edge (V8) |");
         } else {
-            out.push_str(&format!(" {} (edge/{}) |", name(i), SYSTEMS[i]));
+            out.push_str(&format!(" {} (edge/{}) |", column_name(i), SYSTEMS[i]));
         }
         rule.push_str(" ---: |");
     }

@@ -1,8 +1,10 @@
 //! Load from `wrk`, a separate process with the same settings for every system, and the
-//! interleaving of runs across systems round by round.
+//! interleaving of runs across systems round by round. Each run also measures wrk's own CPU
+//! time per request: with one wrk thread, a rate above one core's worth of it cannot be driven.
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::process::Server;
 use crate::report::{Report, Sample};
@@ -19,6 +21,8 @@ pub struct Run {
     pub p50_ms: f64,
     /// 99th percentile latency, ms.
     pub p99_ms: f64,
+    /// wrk's own CPU time (user + system) per completed request (`N requests in …`), µs.
+    pub wrk_cpu_us_per_req: f64,
 }
 
 /// One wrk load: connections, length and an optional Lua script (for a body or varying paths).
@@ -61,10 +65,14 @@ impl Load<'_> {
         if let Some(script) = self.script {
             command.arg("-s").arg(script);
         }
+        command.arg(format!("http://127.0.0.1:{port}/"));
+        // wrk is the only child reaped between these two readings: the servers are reaped
+        // when dropped, and other helpers run between runs, not during one.
+        let cpu_before = children_cpu();
         let out = command
-            .arg(format!("http://127.0.0.1:{port}/"))
             .output()
             .expect("run wrk: run `bash .ci/prereqs --bench` (or `apt-get install wrk`)");
+        let wrk_cpu = children_cpu().saturating_sub(cpu_before);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
@@ -83,10 +91,16 @@ impl Load<'_> {
                 .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
                 .unwrap_or_else(|| panic!("no `{prefix}` in wrk's output:\n{text}"))
         };
+        let requests = text
+            .lines()
+            .find_map(|l| l.trim().split_once(" requests in "))
+            .and_then(|(n, _)| n.trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no `N requests in` in wrk's output:\n{text}"));
         let run = Run {
             rps: field("Requests/sec:").parse().unwrap_or(0.0),
             p50_ms: duration_ms(&field("50%")),
             p99_ms: duration_ms(&field("99%")),
+            wrk_cpu_us_per_req: wrk_cpu.as_secs_f64() * 1e6 / requests.max(1) as f64,
         };
         assert!(run.rps > 0.0, "no request was answered:\n{text}");
         run
@@ -101,8 +115,9 @@ fn interleaved(servers: &[(&str, &Server)], load: Load<'_>, rounds: usize) -> Ve
         for (i, (name, server)) in servers.iter().enumerate() {
             let run = load.run(server);
             println!(
-                "  round {round}/{rounds} {name:<8} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
-                run.rps, run.p50_ms, run.p99_ms
+                "  round {round}/{rounds} {name:<12} {:>10.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  \
+                 wrk {:>5.2} µs CPU/req",
+                run.rps, run.p50_ms, run.p99_ms, run.wrk_cpu_us_per_req
             );
             runs[i].push(run);
         }
@@ -141,7 +156,9 @@ fn duration_ms(s: &str) -> f64 {
 }
 
 /// Records one system's runs of a variant: throughput as `rate_metric` (requests/s times
-/// `per_request`, e.g. 10 for ten KV reads per request), and the p50 and p99 latencies.
+/// `per_request`, e.g. 10 for ten KV reads per request), the p50 and p99 latencies, and wrk's
+/// CPU per request against it (`wrk_cpu_us_per_req`, kept out of the tables: see
+/// `table::LOAD_METRICS`).
 fn record(
     report: &mut Report,
     scenario: &'static str,
@@ -161,4 +178,29 @@ fn record(
     report.add(sample(rate_metric, rate_unit, &|r| r.rps * per_request));
     report.add(sample("p50_ms", "ms", &|r| r.p50_ms));
     report.add(sample("p99_ms", "ms", &|r| r.p99_ms));
+    report.add(sample("wrk_cpu_us_per_req", "µs", &|r| {
+        r.wrk_cpu_us_per_req
+    }));
+}
+
+/// CPU time (user + system) used so far by this process's terminated and reaped children.
+#[allow(
+    unsafe_code,
+    reason = "getrusage has no wrapper in std; both uses are documented below"
+)]
+fn children_cpu() -> Duration {
+    // SAFETY: `rusage` is plain integers, for which all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_CHILDREN is a valid `who`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(
+        rc,
+        0,
+        "getrusage(RUSAGE_CHILDREN): {}",
+        std::io::Error::last_os_error()
+    );
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
