@@ -13,6 +13,8 @@ pub struct Settings {
     pub shared_kv: Vec<String>,
     /// `--queue-quota-mb`, in bytes.
     pub queue_quota: Option<u64>,
+    /// `--cache-mb` and `--cache-app-mb`.
+    pub cache: edge_cache::Bounds,
 }
 
 /// The bindings of a node keeping their data in `store`.
@@ -26,6 +28,9 @@ pub fn registry(store: NodeStore, settings: Settings) -> anyhow::Result<Registry
         .register(edge_cron::Cron)
         .register(edge_queue::Queues {
             queue_quota: settings.queue_quota,
+        })
+        .register(edge_cache::Cache {
+            bounds: settings.cache,
         }))
 }
 

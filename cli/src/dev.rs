@@ -77,6 +77,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
             crate::bindings::Settings {
                 kv_namespace_quota: args.limits.kv_namespace_quota(),
                 queue_quota: args.limits.queue_quota(),
+                cache: args.limits.cache_bounds(),
                 ..Default::default()
             },
         )?,

@@ -76,6 +76,14 @@ pub struct LimitArgs {
     /// it fails. 0 for no quota.
     #[arg(long, default_value_t = 1024, value_name = "MB")]
     queue_quota_mb: u64,
+    /// Bytes the node's Cache API may hold for all apps together, in MiB; past it the least
+    /// recently used entries (of any app) are evicted.
+    #[arg(long, default_value_t = 1024, value_name = "MB")]
+    cache_mb: u64,
+    /// Bytes one app's caches (`caches.default` and every `caches.open`) may hold, in MiB; past
+    /// it the app's own least recently used entries are evicted.
+    #[arg(long, default_value_t = 256, value_name = "MB")]
+    cache_app_mb: u64,
     /// Do not enforce CPU and wall-clock limits. Only for measuring what enforcing them costs;
     /// never on a node with untrusted apps.
     #[arg(long)]
@@ -114,6 +122,14 @@ impl LimitArgs {
     /// The most one queue may hold, if there is a quota.
     pub fn queue_quota(&self) -> Option<u64> {
         (self.queue_quota_mb > 0).then(|| self.queue_quota_mb.saturating_mul(1 << 20))
+    }
+
+    /// What the node's Cache API may hold.
+    pub fn cache_bounds(&self) -> edge_cache::Bounds {
+        edge_cache::Bounds {
+            node_bytes: self.cache_mb.saturating_mul(1 << 20),
+            app_bytes: self.cache_app_mb.min(self.cache_mb).saturating_mul(1 << 20),
+        }
     }
 
     /// What the front door allows one request.

@@ -161,6 +161,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             crate::bindings::Settings {
                 kv_namespace_quota: args.limits.kv_namespace_quota(),
                 queue_quota: args.limits.queue_quota(),
+                cache: args.limits.cache_bounds(),
                 shared_kv: args.share_kv,
             },
         )?,

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod cache_api;
 mod cli;
 mod connections;
 mod corpus;

@@ -22,8 +22,11 @@ pub trait Binding: Send + Sync + 'static {
     /// The kind, as the JavaScript side and the logs know it (`"kv"`).
     fn kind(&self) -> &'static str;
 
-    /// The top-level `edge.toml` key holding its entries (`"kv_namespaces"`).
-    fn config_key(&self) -> &'static str;
+    /// The top-level `edge.toml` key holding its entries (`Some("kv_namespaces")`), or `None`
+    /// for an ambient binding, which every app has without declaring it (the Cache API's
+    /// `caches`): its [`Binding::configure`] is called for every app, with no entries, and its
+    /// storage is opened when the first app loads.
+    fn config_key(&self) -> Option<&'static str>;
 
     /// Reads the binding's entries from its section of an app's `edge.toml`, each with the
     /// name it puts on `env` (if any). Only called when the key is present. The runtime checks

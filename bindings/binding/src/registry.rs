@@ -94,7 +94,9 @@ impl Registry {
     pub fn register<B: Registrable>(mut self, binding: B) -> Self {
         assert!(
             self.find_kind(binding.kind()).is_none()
-                && self.find_key(binding.config_key()).is_none(),
+                && binding
+                    .config_key()
+                    .is_none_or(|key| self.find_key(key).is_none()),
             "binding kind {:?} or key {:?} registered twice",
             binding.kind(),
             binding.config_key()
@@ -132,9 +134,9 @@ impl Registry {
         }
     }
 
-    /// The config key of `kind`'s entries.
+    /// The config key of `kind`'s entries (`None` for an unknown kind or one no app declares).
     pub fn config_key(&self, kind: &str) -> Option<&'static str> {
-        self.find_kind(kind).map(|b| b.config_key())
+        self.find_kind(kind).and_then(|b| b.config_key())
     }
 
     /// Opens the storage of every binding of `kinds` not yet open (at node start: the kinds
@@ -148,9 +150,12 @@ impl Registry {
         Ok(())
     }
 
-    /// Whether any binding's storage is open.
+    /// Whether any declared binding's storage is open (an ambient one, the Cache API's, is
+    /// every app's and opens its file on first use; it needs no admin endpoint for the CLI).
     pub fn any_open(&self) -> bool {
-        self.bindings.iter().any(|b| b.is_open())
+        self.bindings
+            .iter()
+            .any(|b| b.config_key().is_some() && b.is_open())
     }
 
     /// What `app` gets for its `declared` bindings, opening storage as needed. The error
@@ -165,12 +170,13 @@ impl Registry {
         for b in self.bindings.iter() {
             let mine: Vec<&DeclaredBinding> =
                 declared.iter().filter(|d| d.kind == b.kind()).collect();
-            if mine.is_empty() {
+            // An ambient binding (no config key: the Cache API) is every app's.
+            if mine.is_empty() && b.config_key().is_some() {
                 continue;
             }
             let state = b
                 .configure(&self.store, app, &mine)
-                .map_err(|e| (b.config_key(), e))?;
+                .map_err(|e| (b.config_key().unwrap_or(b.kind()), e))?;
             for (index, d) in mine.iter().enumerate() {
                 if let Some(name) = &d.name {
                     list.push((name.clone(), b.kind(), index as u32));
@@ -241,7 +247,7 @@ impl Registry {
     }
 
     fn find_key(&self, key: &str) -> Option<&Arc<dyn Erased>> {
-        self.bindings.iter().find(|b| b.config_key() == key)
+        self.bindings.iter().find(|b| b.config_key() == Some(key))
     }
 }
 
@@ -290,7 +296,7 @@ impl AppBindings {
 /// A binding with its type erased, and its storage once open.
 trait Erased: Any + Send + Sync {
     fn kind(&self) -> &'static str;
-    fn config_key(&self) -> &'static str;
+    fn config_key(&self) -> Option<&'static str>;
     fn parse(&self, section: &Section<'_>) -> Result<Vec<DeclaredBinding>, ConfigIssue>;
     fn claimed(&self, resource: &str, owner: &str) -> String;
     fn open(&self, store: &NodeStore) -> Result<(), StoreError>;
@@ -358,7 +364,7 @@ impl<B: Registrable> Erased for Typed<B> {
         self.binding.kind()
     }
 
-    fn config_key(&self) -> &'static str {
+    fn config_key(&self) -> Option<&'static str> {
         self.binding.config_key()
     }
 
@@ -489,8 +495,8 @@ mod tests {
         fn kind(&self) -> &'static str {
             "thing"
         }
-        fn config_key(&self) -> &'static str {
-            "things"
+        fn config_key(&self) -> Option<&'static str> {
+            Some("things")
         }
         fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<String>>, ConfigIssue> {
             let raw: Vec<Raw> = section.deserialize()?;

@@ -65,8 +65,8 @@ impl Binding for Cron {
         "cron"
     }
 
-    fn config_key(&self) -> &'static str {
-        "triggers"
+    fn config_key(&self) -> Option<&'static str> {
+        Some("triggers")
     }
 
     fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<CronEntry>>, ConfigIssue> {

@@ -85,8 +85,8 @@ impl Binding for Kv {
         "kv"
     }
 
-    fn config_key(&self) -> &'static str {
-        "kv_namespaces"
+    fn config_key(&self) -> Option<&'static str> {
+        Some("kv_namespaces")
     }
 
     fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<KvEntry>>, ConfigIssue> {

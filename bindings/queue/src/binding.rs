@@ -223,8 +223,8 @@ impl Binding for Queues {
         "queue"
     }
 
-    fn config_key(&self) -> &'static str {
-        "queues"
+    fn config_key(&self) -> Option<&'static str> {
+        Some("queues")
     }
 
     fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<QueueEntry>>, ConfigIssue> {

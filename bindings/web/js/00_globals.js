@@ -3,7 +3,7 @@
 import { core, internals, primordials } from "ext:core/mod.js";
 import { Response, fixedLengths } from "ext:edge_web/01_response.js";
 import { HTMLRewriter } from "ext:edge_web/03_html_rewriter.js";
-import { Request } from "ext:edge_web/04_request.js";
+import { Request, withWorkersUrlMessage } from "ext:edge_web/04_request.js";
 
 const {
   ArrayBufferIsView,
@@ -93,7 +93,7 @@ function reworded(err) {
 const edgeFetch = {
   fetch(input, init = undefined) {
     return PromisePrototypeCatch(ReflectApply(denoFetch, this, [input, init]), (err) => {
-      throw reworded(err);
+      throw withWorkersUrlMessage(reworded(err));
     });
   },
 }.fetch;

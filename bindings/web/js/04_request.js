@@ -13,11 +13,14 @@ const {
   ObjectPrototypeIsPrototypeOf,
   ReflectApply,
   ReflectConstruct,
+  RegExpPrototypeExec,
+  SafeRegExp,
   SafeWeakMap,
   WeakMapPrototypeGet,
   WeakMapPrototypeHas,
   WeakMapPrototypeSet,
   TypeError,
+  TypeErrorPrototype,
 } = primordials;
 
 const requestMod = core.loadExtScript("ext:deno_fetch/23_request.js");
@@ -43,6 +46,17 @@ ObjectDefineProperty(Base.prototype, "cf", {
 });
 
 /**
+ * Deno's "Invalid URL: 'x'" in Workers' words ("Invalid URL: x"), which scripts and their tests
+ * match on; other errors as they are.
+ */
+export function withWorkersUrlMessage(err) {
+  if (!ObjectPrototypeIsPrototypeOf(TypeErrorPrototype, err)) return err;
+  const quoted = RegExpPrototypeExec(QUOTED_URL, err.message);
+  return quoted === null ? err : new TypeError(`Invalid URL: ${quoted[1]}`);
+}
+const QUOTED_URL = new SafeRegExp("^Invalid URL: '(.*)'$", "s");
+
+/**
  * The global `Request`: deno_fetch's class, keeping `cf`. A function standing in for the class
  * (same prototype, so `instanceof` and subclasses work) rather than a Proxy of it, which the
  * QuickJS engine does not treat as a constructor.
@@ -51,7 +65,12 @@ export function Request(input, init = undefined) {
   if (new.target === undefined) {
     throw new TypeError("Failed to construct 'Request': Please use the 'new' operator.");
   }
-  const request = ReflectConstruct(Base, [input, init], new.target);
+  let request;
+  try {
+    request = ReflectConstruct(Base, [input, init], new.target);
+  } catch (err) {
+    throw withWorkersUrlMessage(err);
+  }
   const fromInit = init !== null && init !== undefined && typeof init === "object"
     ? init.cf
     : undefined;

@@ -346,8 +346,8 @@ mod tests {
         fn kind(&self) -> &'static str {
             "thing"
         }
-        fn config_key(&self) -> &'static str {
-            "things"
+        fn config_key(&self) -> Option<&'static str> {
+            Some("things")
         }
         fn parse(&self, section: &Section<'_>) -> Result<Vec<Declared<u32>>, ConfigIssue> {
             let raw: Vec<Thing> = section.deserialize()?;

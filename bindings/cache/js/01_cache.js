@@ -1,0 +1,228 @@
+// The Cache API: the global `caches` (a CacheStorage), with `caches.default` and
+// `caches.open(name)` giving a Cache with `match`, `put` and `delete`, as on Workers. The
+// checks Workers makes before a call reaches its cache (and their messages) are here; the HTTP
+// rules (what is stored, for how long, 304, Range) are in Rust (bindings/cache/src).
+import { core, primordials } from "ext:core/mod.js";
+import { Response } from "ext:edge_web/01_response.js";
+import { Request } from "ext:edge_web/04_request.js";
+
+const {
+  ArrayPrototypeIncludes,
+  ArrayPrototypePush,
+  ObjectDefineProperties,
+  ObjectDefineProperty,
+  ObjectPrototypeIsPrototypeOf,
+  String,
+  StringPrototypeIncludes,
+  StringPrototypeIndexOf,
+  StringPrototypeSlice,
+  Symbol,
+  SymbolToStringTag,
+  TypeError,
+  TypedArrayPrototypeGetByteLength,
+  TypedArrayPrototypeGetSymbolToStringTag,
+  Uint8Array,
+} = primordials;
+const {
+  op_cache_match,
+  op_cache_put_begin,
+  op_cache_put_chunk,
+  op_cache_put_end,
+  op_cache_put_abort,
+  op_cache_delete,
+} = core.ops;
+
+const illegal = Symbol("Cache");
+// Statuses whose responses have no body.
+const NULL_BODY = [101, 204, 205, 304];
+const MAX_NAME_BYTES = 1024;
+
+/** The request a Cache method was given: a Request, or a URL (anything but undefined, as a string). */
+function toRequest(input, method) {
+  if (ObjectPrototypeIsPrototypeOf(Request.prototype, input)) return input;
+  if (input === undefined) {
+    throw new TypeError(`Failed to execute '${method}' on 'Cache': parameter 1 is not of type 'Request or string'.`);
+  }
+  return new Request(String(input));
+}
+
+/**
+ * The key Workers' cache files a request under: `cf.cacheKey` when set, else its URL without
+ * the fragment (the cache is asked over HTTP, where a fragment never goes).
+ */
+function keyOf(request) {
+  const cacheKey = request.cf?.cacheKey;
+  if (cacheKey) return String(cacheKey);
+  const url = request.url;
+  const hash = StringPrototypeIndexOf(url, "#");
+  return hash === -1 ? url : StringPrototypeSlice(url, 0, hash);
+}
+
+/** What a method Workers declares but does not implement does: throw at once. */
+function notImplemented(method, on) {
+  throw new Error(`Failed to execute '${method}' on '${on}': the method is not implemented.`);
+}
+
+class Cache {
+  /** `null` for `caches.default`, else the name given to `caches.open`. */
+  #name;
+
+  constructor(key = undefined, name = null) {
+    if (key !== illegal) throw new TypeError("Illegal constructor");
+    this.#name = name;
+  }
+
+  add(_request) {
+    return notImplemented("add", "Cache");
+  }
+
+  addAll(_requests) {
+    return notImplemented("addAll", "Cache");
+  }
+
+  matchAll(_request, _options) {
+    return notImplemented("matchAll", "Cache");
+  }
+
+  keys(_request, _options) {
+    return notImplemented("keys", "Cache");
+  }
+
+  async match(request, options = undefined) {
+    const req = toRequest(request, "match");
+    if (!options?.ignoreMethod && req.method !== "GET") return undefined;
+    const headers = req.headers;
+    const reply = await op_cache_match({
+      cache: this.#name,
+      key: keyOf(req),
+      range: headers.get("range"),
+      ifNoneMatch: headers.get("if-none-match"),
+      ifModifiedSince: headers.get("if-modified-since"),
+    });
+    if (reply === null) return undefined;
+    const nullBody = ArrayPrototypeIncludes(NULL_BODY, reply.status);
+    return new Response(nullBody ? null : (reply.body ?? new Uint8Array(0)), {
+      status: reply.status,
+      statusText: reply.statusText,
+      headers: reply.headers,
+    });
+  }
+
+  async put(request, response) {
+    // Arguments are checked in order, as Workers converts them.
+    if (request === undefined) toRequest(request, "put");
+    if (!ObjectPrototypeIsPrototypeOf(Response.prototype, response)) {
+      throw new TypeError("Failed to execute 'put' on 'Cache': parameter 2 is not of type 'Response'.");
+    }
+    if (response.type === "error") {
+      throw new TypeError("Cache is unable to store an error response");
+    }
+    const req = toRequest(request, "put");
+    if (req.method !== "GET") throw new TypeError("Cannot cache response to non-GET request.");
+    if (response.status === 206) {
+      throw new TypeError("Cannot cache response to a range request (206 Partial Content).");
+    }
+    const vary = response.headers.get("vary");
+    if (vary !== null && StringPrototypeIncludes(vary, "*")) {
+      throw new TypeError("Cannot cache response with 'Vary: *' header.");
+    }
+    // A 304 is not worth caching and would answer later plain requests wrongly: dropped, as
+    // Workers does, without an error.
+    if (response.status === 304) return undefined;
+    if (response.bodyUsed) {
+      throw new TypeError("Body has already been used. It can only be used once. Use tee() first if you need to read it twice.");
+    }
+    const headers = [];
+    for (const pair of response.headers) ArrayPrototypePush(headers, pair);
+    const id = op_cache_put_begin({
+      cache: this.#name,
+      key: keyOf(req),
+      status: response.status,
+      headers,
+      authorized: req.headers.has("authorization"),
+    });
+    const body = response.body;
+    if (body !== null) {
+      // Read now (the body is disturbed when put returns, as on Workers), chunk by chunk into
+      // the cache; a response that is not stored is read and dropped.
+      const reader = body.getReader();
+      let taking = id !== 0;
+      try {
+        while (true) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          if (TypedArrayPrototypeGetSymbolToStringTag(value) !== "Uint8Array") {
+            throw new TypeError("This ReadableStream did not return bytes.");
+          }
+          if (taking && TypedArrayPrototypeGetByteLength(value) > 0 && !op_cache_put_chunk(id, value)) {
+            // Past the entry or app bound: nothing will be stored, the rest is not read.
+            taking = false;
+            await reader.cancel();
+            break;
+          }
+        }
+      } catch (e) {
+        if (id !== 0) op_cache_put_abort(id);
+        throw e;
+      }
+    }
+    if (id !== 0) await op_cache_put_end(id);
+    return undefined;
+  }
+
+  async delete(request, options = undefined) {
+    const req = toRequest(request, "delete");
+    if (!options?.ignoreMethod && req.method !== "GET") return false;
+    return await op_cache_delete(this.#name, keyOf(req));
+  }
+
+  get [SymbolToStringTag]() {
+    return "Cache";
+  }
+}
+
+const defaultCache = new Cache(illegal, null);
+
+class CacheStorage {
+  constructor(key = undefined) {
+    if (key !== illegal) throw new TypeError("Illegal constructor");
+    // An own, read-only property, as on Workers.
+    ObjectDefineProperty(this, "default", { value: defaultCache, enumerable: true });
+  }
+
+  match(_request, _options) {
+    return notImplemented("match", "CacheStorage");
+  }
+
+  has(_cacheName) {
+    return notImplemented("has", "CacheStorage");
+  }
+
+  delete(_cacheName) {
+    return notImplemented("delete", "CacheStorage");
+  }
+
+  keys() {
+    return notImplemented("keys", "CacheStorage");
+  }
+
+  async open(cacheName) {
+    const name = String(cacheName);
+    if (TypedArrayPrototypeGetByteLength(core.encode(name)) >= MAX_NAME_BYTES) {
+      throw new TypeError("Cache name is too long.");
+    }
+    return new Cache(illegal, name);
+  }
+
+  get [SymbolToStringTag]() {
+    return "CacheStorage";
+  }
+}
+
+const caches = new CacheStorage(illegal);
+
+ObjectDefineProperties(globalThis, {
+  Cache: core.propNonEnumerable(Cache),
+  CacheStorage: core.propNonEnumerable(CacheStorage),
+  caches: { value: caches, writable: true, enumerable: true, configurable: true },
+});

@@ -1,0 +1,232 @@
+//! The deno_core adapter: the global `caches` in JavaScript. The ops only convert and call
+//! [`AppCache`]; `js/01_cache.js` gives them Workers' `CacheStorage` and `Cache` shape and
+//! checks what Workers checks before a call reaches the cache.
+//!
+//! An isolate reaches only its own app's entries: the [`AppCache`] it is given carries the
+//! app's name, which is part of every key, and scripts name only a cache and a URL.
+//!
+//! `put` streams: the script's response body is handed over chunk by chunk
+//! (`op_cache_put_chunk`), counted against the app's bound on bytes waiting outside the heap,
+//! so a large body never sits in the heap whole.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use deno_core::{OpState, ToJsBuffer, op2};
+use serde::{Deserialize, Serialize};
+
+use crate::answer::Conditions;
+use crate::app::{AppCache, Pending};
+use crate::backend::EntryKey;
+use crate::error::CacheError;
+use crate::policy::Storable;
+
+/// Most puts one isolate may have reading their bodies at once; past it a put stores nothing.
+const MAX_OPEN_PUTS: usize = 1024;
+
+deno_core::extension!(
+    edge_cache,
+    deps = [edge_web, edge_binding],
+    ops = [
+        op_cache_match,
+        op_cache_put_begin,
+        op_cache_put_chunk,
+        op_cache_put_end,
+        op_cache_put_abort,
+        op_cache_delete,
+    ],
+    esm_entry_point = "ext:edge_cache/01_cache.js",
+    esm = [dir "js", "01_cache.js"],
+    state = |state| {
+        state.put(Installed(None));
+        state.put(OpenPuts::default());
+    },
+);
+
+/// The app's cache in an isolate's op state, once installed.
+struct Installed(Option<AppCache>);
+
+impl edge_binding::js::JsBinding for crate::Cache {
+    fn extension(&self) -> Option<deno_core::Extension> {
+        Some(edge_cache::init())
+    }
+
+    fn install(&self, app: &AppCache, state: &mut OpState) {
+        state.put(Installed(Some(app.clone())));
+    }
+}
+
+/// Puts reading their bodies, by id.
+#[derive(Default)]
+struct OpenPuts {
+    next: u32,
+    open: HashMap<u32, OpenPut>,
+}
+
+struct OpenPut {
+    key: EntryKey,
+    status: u16,
+    storable: Storable,
+    body: Vec<u8>,
+    /// `None` once the body went past a bound: the rest is read and dropped.
+    pending: Option<Pending>,
+}
+
+fn app(state: &OpState) -> Result<AppCache, CacheError> {
+    state
+        .borrow::<Installed>()
+        .0
+        .clone()
+        .ok_or(CacheError::Closed)
+}
+
+/// What `match` asks.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MatchQuery {
+    cache: Option<String>,
+    key: String,
+    #[serde(flatten)]
+    conditions: Conditions,
+}
+
+/// What `match` answers.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MatchReply {
+    status: u16,
+    status_text: String,
+    headers: Vec<(String, String)>,
+    body: Option<ToJsBuffer>,
+}
+
+/// `cache.match(request)`: the stored answer, or `null`.
+#[op2]
+#[serde]
+async fn op_cache_match(
+    state: Rc<RefCell<OpState>>,
+    #[serde] query: MatchQuery,
+) -> Result<Option<MatchReply>, CacheError> {
+    let app = app(&state.borrow())?;
+    let key = app.key(query.cache.as_deref(), query.key);
+    let answer = app.lookup(&key, &query.conditions).await?;
+    Ok(answer.map(|a| MatchReply {
+        status: a.status,
+        status_text: a.status_text,
+        headers: a.headers,
+        body: a.body.map(ToJsBuffer::from),
+    }))
+}
+
+/// The response `put` is given, before its body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PutHead {
+    cache: Option<String>,
+    key: String,
+    status: u16,
+    headers: Vec<(String, String)>,
+    /// The request carried `Authorization`.
+    authorized: bool,
+}
+
+/// Starts a `put`: the id its body chunks go to, or 0 if the response is not stored (the
+/// script still reads its body, as Workers does).
+#[op2]
+fn op_cache_put_begin(state: &mut OpState, #[serde] head: PutHead) -> Result<u32, CacheError> {
+    let app = app(state)?;
+    let Ok(storable) = app.admit(head.status, &head.headers, head.authorized) else {
+        return Ok(0);
+    };
+    let puts = state.borrow_mut::<OpenPuts>();
+    if puts.open.len() >= MAX_OPEN_PUTS {
+        app.skipped();
+        return Ok(0);
+    }
+    let Some(pending) = app.reserve(None, 0) else {
+        app.skipped();
+        return Ok(0);
+    };
+    puts.next = puts.next.wrapping_add(1).max(1);
+    while puts.open.contains_key(&puts.next) {
+        puts.next = puts.next.wrapping_add(1).max(1);
+    }
+    let id = puts.next;
+    puts.open.insert(
+        id,
+        OpenPut {
+            key: app.key(head.cache.as_deref(), head.key),
+            status: head.status,
+            storable,
+            body: Vec::new(),
+            pending: Some(pending),
+        },
+    );
+    Ok(id)
+}
+
+/// Adds a chunk to the body of put `id`; false once the body went past a bound (nothing will
+/// be stored; the script may stop sending).
+#[op2(fast)]
+fn op_cache_put_chunk(state: &mut OpState, id: u32, #[buffer] chunk: &[u8]) -> bool {
+    let Ok(app) = app(state) else {
+        return false;
+    };
+    let puts = state.borrow_mut::<OpenPuts>();
+    let Some(put) = puts.open.get_mut(&id) else {
+        return false;
+    };
+    let Some(pending) = put.pending.take() else {
+        return false;
+    };
+    match app.reserve(Some(pending), chunk.len() as u64) {
+        Some(pending) => {
+            put.body.extend_from_slice(chunk);
+            put.pending = Some(pending);
+            true
+        }
+        None => {
+            put.body = Vec::new();
+            false
+        }
+    }
+}
+
+/// Ends put `id`: stores the entry (resolving once the cache has it); whether it was stored.
+#[op2]
+async fn op_cache_put_end(state: Rc<RefCell<OpState>>, id: u32) -> Result<bool, CacheError> {
+    let (app, put) = {
+        let mut state = state.borrow_mut();
+        let app = app(&state)?;
+        let put = state.borrow_mut::<OpenPuts>().open.remove(&id);
+        (app, put)
+    };
+    let Some(mut put) = put else {
+        return Ok(false);
+    };
+    // Counted as waiting until the cache has the bytes.
+    let Some(_pending) = put.pending.take() else {
+        app.skipped();
+        return Ok(false);
+    };
+    app.store(put.key, put.status, put.storable, put.body).await
+}
+
+/// Drops put `id` (its body errored).
+#[op2(fast)]
+fn op_cache_put_abort(state: &mut OpState, id: u32) {
+    state.borrow_mut::<OpenPuts>().open.remove(&id);
+}
+
+/// `cache.delete(request)`: whether a fresh entry was removed.
+#[op2]
+async fn op_cache_delete(
+    state: Rc<RefCell<OpState>>,
+    #[string] cache: Option<String>,
+    #[string] key: String,
+) -> Result<bool, CacheError> {
+    let app = app(&state.borrow())?;
+    let key = app.key(cache.as_deref(), key);
+    app.delete(&key).await
+}
