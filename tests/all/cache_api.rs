@@ -154,3 +154,119 @@ async fn an_app_past_its_cache_bound_evicts_only_its_own_oldest_entries() {
     assert_eq!(ask(&edge, "a", "/big?size=1").await, "miss");
     assert_eq!(ask(&edge, "a", "/3?size=1").await, "400000");
 }
+
+/// An origin on loopback that counts its requests and answers `hit N` with `no-store`.
+async fn counting_origin() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = s.read(&mut buf).await;
+                let body = format!("hit {n}");
+                let res = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(res.as_bytes()).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+/// `fetch` with `cf.cacheTtl`, `cf.cacheTtlByStatus` or `cf.cacheKey` goes through the app's
+/// default cache, as a Worker's subrequest goes through Cloudflare's; without them it does not.
+#[tokio::test]
+async fn fetch_with_cf_cache_options_goes_through_the_default_cache() {
+    let dir = scratch("cache-fetch");
+    std::fs::write(
+        dir.join("edge.toml"),
+        "name = \"cache-fetch\"\nmain = \"index.js\"\n\n[outbound]\nallow_private = true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        r#"const MODES = {
+  ttl: { cacheTtl: 300 },
+  never: { cacheTtlByStatus: { "200-299": -1 } },
+  key: { cacheTtl: 300, cacheKey: "one-key" },
+};
+export default {
+  async fetch(request) {
+    const url = new URL(request.url);
+    const target = url.searchParams.get("url");
+    const mode = url.searchParams.get("mode");
+    if (mode === "peek") {
+      const key = url.searchParams.get("key");
+      const hit = await caches.default.match(new Request("https://peek.test/", { cf: { cacheKey: key } }));
+      return new Response(hit ? await hit.text() : "miss");
+    }
+    const cf = MODES[mode];
+    const res = await fetch(target, cf ? { cf } : {});
+    return Response.json({ text: await res.text(), status: res.headers.get("cf-cache-status"), url: res.url });
+  },
+};
+"#,
+    )
+    .unwrap();
+    let (port, hits) = counting_origin().await;
+    let edge = Edge::dev_dir(&dir, &[]);
+    let c = client();
+    let get = |path: String| {
+        let c = c.clone();
+        let url = edge.url(&path);
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let origin = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let json = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap();
+    // Stored as the first response is read; wait until the cache has it (its writer commits
+    // in the background).
+    let wait_cached = |key: String| {
+        let get = get.clone();
+        async move {
+            for _ in 0..100 {
+                if get(format!("/?mode=peek&key={key}")).await != "miss" {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("{key} never reached the cache");
+        }
+    };
+
+    // cacheTtl: stored despite the origin's no-store; the second fetch never reaches it.
+    let first = json(get(format!("/?mode=ttl&url={}", origin("/a"))).await);
+    assert_eq!(first["text"], "hit 1");
+    wait_cached(origin("/a")).await;
+    let second = json(get(format!("/?mode=ttl&url={}", origin("/a"))).await);
+    assert_eq!(second["text"], "hit 1", "{second}");
+    assert_eq!(second["status"], "HIT");
+    assert_eq!(second["url"], origin("/a"));
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A negative cacheTtlByStatus for its status: not stored.
+    for want in ["hit 2", "hit 3"] {
+        let got = json(get(format!("/?mode=never&url={}", origin("/b"))).await);
+        assert_eq!(got["text"], want);
+    }
+    // No cf cache options: the origin's no-store holds, every fetch reaches it.
+    for want in ["hit 4", "hit 5"] {
+        let got = json(get(format!("/?url={}", origin("/a"))).await);
+        assert_eq!(got["text"], want);
+        assert_eq!(got["status"], serde_json::Value::Null);
+    }
+    // cacheKey: two URLs, one entry.
+    let keyed = json(get(format!("/?mode=key&url={}", origin("/c1"))).await);
+    assert_eq!(keyed["text"], "hit 6");
+    wait_cached("one-key".into()).await;
+    let keyed = json(get(format!("/?mode=key&url={}", origin("/c2"))).await);
+    assert_eq!(keyed["text"], "hit 6");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 6);
+}

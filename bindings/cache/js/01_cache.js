@@ -9,6 +9,11 @@ import { Request } from "ext:edge_web/04_request.js";
 const {
   ArrayPrototypeIncludes,
   ArrayPrototypePush,
+  Number,
+  NumberIsFinite,
+  ObjectKeys,
+  PromisePrototypeCatch,
+  PromisePrototypeThen,
   ObjectDefineProperties,
   ObjectDefineProperty,
   ObjectPrototypeIsPrototypeOf,
@@ -31,6 +36,9 @@ const {
   op_cache_put_abort,
   op_cache_delete,
 } = core.ops;
+
+const { toInnerResponse } = core.loadExtScript("ext:deno_fetch/23_response.js");
+const { InnerBody } = core.loadExtScript("ext:deno_fetch/22_body.js");
 
 const illegal = Symbol("Cache");
 // Statuses whose responses have no body.
@@ -61,6 +69,41 @@ function keyOf(request) {
 /** What a method Workers declares but does not implement does: throw at once. */
 function notImplemented(method, on) {
   throw new Error(`Failed to execute '${method}' on '${on}': the method is not implemented.`);
+}
+
+/** A reply of `op_cache_match` as a Response. */
+function responseOf(reply) {
+  const nullBody = ArrayPrototypeIncludes(NULL_BODY, reply.status);
+  return new Response(nullBody ? null : (reply.body ?? new Uint8Array(0)), {
+    status: reply.status,
+    statusText: reply.statusText,
+    headers: reply.headers,
+  });
+}
+
+/**
+ * Reads `body` into put `id` (the response's body or a tee of it; id 0: read and dropped);
+ * true when all of it went.
+ */
+async function fill(id, body) {
+  const reader = body.getReader();
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) return true;
+      if (TypedArrayPrototypeGetSymbolToStringTag(value) !== "Uint8Array") {
+        throw new TypeError("This ReadableStream did not return bytes.");
+      }
+      if (id !== 0 && TypedArrayPrototypeGetByteLength(value) > 0 && !op_cache_put_chunk(id, value)) {
+        // Past the entry or app bound: nothing will be stored, the rest is not read.
+        await reader.cancel();
+        return false;
+      }
+    }
+  } catch (e) {
+    if (id !== 0) op_cache_put_abort(id);
+    throw e;
+  }
 }
 
 class Cache {
@@ -100,12 +143,7 @@ class Cache {
       ifModifiedSince: headers.get("if-modified-since"),
     });
     if (reply === null) return undefined;
-    const nullBody = ArrayPrototypeIncludes(NULL_BODY, reply.status);
-    return new Response(nullBody ? null : (reply.body ?? new Uint8Array(0)), {
-      status: reply.status,
-      statusText: reply.statusText,
-      headers: reply.headers,
-    });
+    return responseOf(reply);
   }
 
   async put(request, response) {
@@ -140,31 +178,13 @@ class Cache {
       status: response.status,
       headers,
       authorized: req.headers.has("authorization"),
+      forcedTtl: null,
     });
     const body = response.body;
     if (body !== null) {
       // Read now (the body is disturbed when put returns, as on Workers), chunk by chunk into
       // the cache; a response that is not stored is read and dropped.
-      const reader = body.getReader();
-      let taking = id !== 0;
-      try {
-        while (true) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          if (TypedArrayPrototypeGetSymbolToStringTag(value) !== "Uint8Array") {
-            throw new TypeError("This ReadableStream did not return bytes.");
-          }
-          if (taking && TypedArrayPrototypeGetByteLength(value) > 0 && !op_cache_put_chunk(id, value)) {
-            // Past the entry or app bound: nothing will be stored, the rest is not read.
-            taking = false;
-            await reader.cancel();
-            break;
-          }
-        }
-      } catch (e) {
-        if (id !== 0) op_cache_put_abort(id);
-        throw e;
-      }
+      if (!(await fill(id, body))) return undefined;
     }
     if (id !== 0) await op_cache_put_end(id);
     return undefined;
@@ -226,3 +246,91 @@ ObjectDefineProperties(globalThis, {
   CacheStorage: core.propNonEnumerable(CacheStorage),
   caches: { value: caches, writable: true, enumerable: true, configurable: true },
 });
+
+// `fetch(url, { cf: { cacheTtl, cacheTtlByStatus, cacheEverything, cacheKey } })` goes through the
+// app's default cache, as a Worker's subrequest goes through Cloudflare's: a fresh entry answers
+// (with `cf-cache-status: HIT`), else the response is fetched and stored as it is read -- for
+// `cacheTtl` seconds (statuses 200, 206, 301, 302, 303, 404, 410) or the `cacheTtlByStatus` time
+// of its status ("200-299": 86400; 0 or less: not stored) whatever its headers say, or else as
+// its own caching headers say. A fetch without those options is not cached.
+const innerFetch = globalThis.fetch;
+const FORCEABLE = [200, 206, 301, 302, 303, 404, 410];
+
+function cachesFetch(cf) {
+  return cf !== null && typeof cf === "object" &&
+    (cf.cacheTtl !== undefined || cf.cacheTtlByStatus !== undefined ||
+      cf.cacheEverything === true || cf.cacheKey !== undefined);
+}
+
+/** The TTL `cf` forces on a response of `status`, or null to go by its headers. */
+function forcedTtl(cf, status) {
+  const byStatus = cf.cacheTtlByStatus;
+  if (byStatus !== null && typeof byStatus === "object") {
+    for (const range of ObjectKeys(byStatus)) {
+      const dash = StringPrototypeIndexOf(range, "-");
+      const low = Number(dash === -1 ? range : StringPrototypeSlice(range, 0, dash));
+      const high = Number(dash === -1 ? range : StringPrototypeSlice(range, dash + 1));
+      const ttl = Number(byStatus[range]);
+      if (status >= low && status <= high && NumberIsFinite(ttl)) return ttl;
+    }
+  }
+  const ttl = cf.cacheTtl;
+  if (typeof ttl === "number" && NumberIsFinite(ttl) && ArrayPrototypeIncludes(FORCEABLE, status)) {
+    return ttl;
+  }
+  return null;
+}
+
+async function cachedFetch(input, init, cf) {
+  const request = new Request(input, init);
+  if (request.method !== "GET") return await innerFetch(request);
+  const key = keyOf(request);
+  const reply = await op_cache_match({
+    cache: null,
+    key,
+    range: null,
+    ifNoneMatch: null,
+    ifModifiedSince: null,
+  });
+  if (reply !== null) {
+    const hit = responseOf(reply);
+    toInnerResponse(hit).urlList = [request.url];
+    return hit;
+  }
+  const response = await innerFetch(request);
+  const ttl = forcedTtl(cf, response.status);
+  if (ttl !== null && ttl <= 0) return response;
+  const headers = [];
+  for (const pair of response.headers) ArrayPrototypePush(headers, pair);
+  const id = op_cache_put_begin({
+    cache: null,
+    key,
+    status: response.status,
+    headers,
+    authorized: request.headers.has("authorization"),
+    forcedTtl: ttl,
+  });
+  if (id === 0) return response;
+  const body = response.body;
+  if (body === null) {
+    await op_cache_put_end(id);
+    return response;
+  }
+  // One branch for the script, one stored as it arrives (a failed fetch body stores nothing).
+  const { 0: forScript, 1: forCache } = body.tee();
+  toInnerResponse(response).body = new InnerBody(forScript);
+  PromisePrototypeThen(
+    fill(id, forCache),
+    (whole) => whole ? PromisePrototypeCatch(op_cache_put_end(id), () => {}) : undefined,
+    () => {},
+  );
+  return response;
+}
+
+globalThis.fetch = {
+  fetch(input, init = undefined) {
+    const cf = init?.cf ?? (ObjectPrototypeIsPrototypeOf(Request.prototype, input) ? input.cf : undefined);
+    if (!cachesFetch(cf)) return innerFetch(input, init);
+    return cachedFetch(input, init, cf);
+  },
+}.fetch;

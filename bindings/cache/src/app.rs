@@ -118,14 +118,20 @@ impl AppCache {
     }
 
     /// Whether a response with `status` and `headers` (to a request with `Authorization` if
-    /// `authorized`) would be stored now, and how.
+    /// `authorized`) would be stored now, and how; with `forced_ttl` (a fetch's `cf.cacheTtl`)
+    /// for that long whatever its caching headers say.
     pub fn admit(
         &self,
         status: u16,
         headers: &[(String, String)],
         authorized: bool,
+        forced_ttl: Option<u64>,
     ) -> Result<Storable, NotStored> {
-        let decided = policy::decide(status, headers, authorized, SystemTime::now());
+        let now = SystemTime::now();
+        let decided = match forced_ttl {
+            Some(ttl) => policy::decide_forced(headers, ttl, now),
+            None => policy::decide(status, headers, authorized, now),
+        };
         if decided.is_err() {
             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
         }

@@ -129,6 +129,8 @@ struct PutHead {
     headers: Vec<(String, String)>,
     /// The request carried `Authorization`.
     authorized: bool,
+    /// Seconds to keep it whatever its headers say (a fetch's `cf.cacheTtl`).
+    forced_ttl: Option<f64>,
 }
 
 /// Starts a `put`: the id its body chunks go to, or 0 if the response is not stored (the
@@ -136,7 +138,16 @@ struct PutHead {
 #[op2]
 fn op_cache_put_begin(state: &mut OpState, #[serde] head: PutHead) -> Result<u32, CacheError> {
     let app = app(state)?;
-    let Ok(storable) = app.admit(head.status, &head.headers, head.authorized) else {
+    // A negative or fractional TTL from the script: negative stores nothing, the rest is whole
+    // seconds (`as` saturates).
+    let forced_ttl = head.forced_ttl.map(|t| {
+        if t.is_finite() && t > 0.0 {
+            t as u64
+        } else {
+            0
+        }
+    });
+    let Ok(storable) = app.admit(head.status, &head.headers, head.authorized, forced_ttl) else {
         return Ok(0);
     };
     let puts = state.borrow_mut::<OpenPuts>();

@@ -204,6 +204,35 @@ pub fn decide(
     })
 }
 
+/// Decides how a response fetched with `cf.cacheTtl` or `cf.cacheTtlByStatus` is stored: for
+/// `ttl` seconds whatever its caching headers say, as Cloudflare's "Edge Cache TTL" does — but
+/// never with a cookie (unless `private=Set-Cookie` drops it), and not at all for a `ttl` of 0.
+pub fn decide_forced(
+    headers: &[(String, String)],
+    ttl: u64,
+    now: SystemTime,
+) -> Result<Storable, NotStored> {
+    let drop_cookies = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("cache-control")
+            && CacheControl::parse([v.as_str()]).0.iter().any(|(n, v)| {
+                n == "private"
+                    && v.as_deref()
+                        .is_some_and(|v| v.eq_ignore_ascii_case("set-cookie"))
+            })
+    });
+    if !drop_cookies && header(headers, "set-cookie").is_some() {
+        return Err(NotStored::SetCookie);
+    }
+    if ttl == 0 {
+        return Err(NotStored::Stale);
+    }
+    Ok(Storable {
+        headers: stored_headers(headers, drop_cookies, now),
+        ttl,
+        age: 0,
+    })
+}
+
 /// The headers a cache stores of a response.
 fn stored_headers(
     headers: &[(String, String)],
@@ -368,6 +397,21 @@ mod tests {
             kept.headers
                 .contains(&("cache-control".into(), "max-age=60".into()))
         );
+    }
+
+    #[test]
+    fn a_forced_ttl_overrides_the_headers_but_not_cookies() {
+        let forced =
+            |pairs: &[(&str, &str)], ttl| decide_forced(&h(pairs), ttl, now()).map(|s| s.ttl);
+        assert_eq!(
+            forced(&[("cache-control", "no-store, private")], 30),
+            Ok(30)
+        );
+        assert_eq!(
+            forced(&[("set-cookie", "a=1")], 30),
+            Err(NotStored::SetCookie)
+        );
+        assert_eq!(forced(&[], 0), Err(NotStored::Stale));
     }
 
     #[test]
