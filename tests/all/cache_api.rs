@@ -229,7 +229,6 @@ export default {
     // Stored as the first response is read; wait until the cache has it (its writer commits
     // in the background).
     let wait_cached = |key: String| {
-        let get = get.clone();
         async move {
             for _ in 0..100 {
                 if get(format!("/?mode=peek&key={key}")).await != "miss" {
