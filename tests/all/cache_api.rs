@@ -228,16 +228,14 @@ export default {
     let json = |s: String| serde_json::from_str::<serde_json::Value>(&s).unwrap();
     // Stored as the first response is read; wait until the cache has it (its writer commits
     // in the background).
-    let wait_cached = |key: String| {
-        async move {
-            for _ in 0..100 {
-                if get(format!("/?mode=peek&key={key}")).await != "miss" {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+    let wait_cached = |key: String| async move {
+        for _ in 0..100 {
+            if get(format!("/?mode=peek&key={key}")).await != "miss" {
+                return;
             }
-            panic!("{key} never reached the cache");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        panic!("{key} never reached the cache");
     };
 
     // cacheTtl: stored despite the origin's no-store; the second fetch never reaches it.
@@ -268,4 +266,86 @@ export default {
     let keyed = json(get(format!("/?mode=key&url={}", origin("/c2"))).await);
     assert_eq!(keyed["text"], "hit 6");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 6);
+}
+
+/// Polls `app`'s `/` until its status is `want` (the node follows its apps folder).
+async fn until_status(edge: &Edge, app: &str, want: u16) {
+    for _ in 0..250 {
+        let res = client()
+            .get(edge.url("/"))
+            .header("host", format!("{app}.localhost"))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    panic!("{app} never answered {want}; log:\n{}", edge.logs());
+}
+
+/// A name the node stops serving loses its entries: whoever deploys that name next (another
+/// tenant, perhaps) starts with an empty cache.
+#[tokio::test]
+async fn an_app_removed_from_the_node_leaves_no_entries_for_the_next_app_of_its_name() {
+    let apps = scratch("cache-removed-apps");
+    two_apps(&apps);
+    let edge = Edge::serve(&apps, &[]);
+    assert_eq!(ask(&edge, "a", "/secret?op=put").await, "put");
+    assert_eq!(ask(&edge, "a", "/secret").await, "from a");
+    let kept = scratch("cache-removed-kept").join("a");
+    std::fs::rename(apps.join("a"), &kept).unwrap();
+    until_status(&edge, "a", 404).await;
+    std::fs::rename(&kept, apps.join("a")).unwrap();
+    until_status(&edge, "a", 200).await;
+    assert_eq!(ask(&edge, "a", "/secret").await, "miss");
+    // The other app's entries were not touched.
+    assert_eq!(ask(&edge, "b", "/secret").await, "miss");
+}
+
+/// Keys and headers past their bounds are not stored (a key can be a 16 MiB `cf.cacheKey`,
+/// headers as large as a script likes): the puts resolve, nothing is held, the node serves.
+#[tokio::test]
+async fn oversized_keys_and_headers_are_not_stored() {
+    let dir = scratch("cache-oversized");
+    std::fs::write(
+        dir.join("edge.toml"),
+        "name = \"cache-oversized\"\nmain = \"index.js\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        r#"export default {
+  async fetch() {
+    const c = caches.default;
+    const cc = { "cache-control": "max-age=60" };
+    const longKey = new Request("https://x.test/", { cf: { cacheKey: "k".repeat(17 << 10) } });
+    await c.put(longKey, new Response("a", { headers: cc }));
+    const bigHeaders = new Response("b", { headers: { ...cc, "x-big": "v".repeat(129 << 10) } });
+    await c.put("https://x.test/big-headers", bigHeaders);
+    await c.put("https://x.test/fine", new Response("c", { headers: cc }));
+    return Response.json({
+      longKey: (await c.match(longKey)) === undefined,
+      bigHeaders: (await c.match("https://x.test/big-headers")) === undefined,
+      fine: await (await c.match("https://x.test/fine")).text(),
+    });
+  },
+};
+"#,
+    )
+    .unwrap();
+    let edge = Edge::dev_dir(&dir, &[]);
+    let got: serde_json::Value = client()
+        .get(edge.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({ "longKey": true, "bigHeaders": true, "fine": "c" })
+    );
 }

@@ -60,8 +60,8 @@ pub trait Binding: Send + Sync + 'static {
     ) -> Self::App;
 
     /// Follows what the node serves: `apps` are the served apps that declare entries of this
-    /// kind, with them (called at start and after every change; an empty list when none does
-    /// any more). A trigger (cron, a queue consumer) starts, changes or stops its work here,
+    /// kind, with them (every served app, with none, for an ambient binding; called at start
+    /// and after every change; an empty list when none does any more). A trigger (cron, a queue consumer) starts, changes or stops its work here,
     /// and runs handlers through `host`. Must be called inside a tokio runtime.
     fn attach(
         &self,

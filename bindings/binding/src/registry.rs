@@ -191,7 +191,8 @@ impl Registry {
     /// Tells every binding which apps are served now and what each declares (at start, and
     /// after every change of what the node serves), with the `host` that runs their handlers:
     /// triggers (cron, queue consumers) start, follow or stop accordingly. A binding no app
-    /// declares is told too (with no apps) if its storage is open.
+    /// declares is told too (with no apps) if its storage is open; an ambient one is told of
+    /// every app.
     pub fn attach(&self, apps: &[(&str, &[DeclaredBinding])], host: &Arc<dyn Host>) {
         for b in self.bindings.iter() {
             let mine: Vec<(&str, Vec<&DeclaredBinding>)> = apps
@@ -200,7 +201,8 @@ impl Registry {
                     let of_kind = declared.iter().filter(|d| d.kind == b.kind()).collect();
                     (*app, of_kind)
                 })
-                .filter(|(_, d): &(&str, Vec<_>)| !d.is_empty())
+                // An ambient binding is every app's: it is told of every app served.
+                .filter(|(_, d): &(&str, Vec<_>)| !d.is_empty() || b.config_key().is_none())
                 .collect();
             if mine.is_empty() && !b.is_open() {
                 continue;

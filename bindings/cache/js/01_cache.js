@@ -30,6 +30,7 @@ const {
 } = primordials;
 const {
   op_cache_match,
+  op_cache_take_body,
   op_cache_put_begin,
   op_cache_put_chunk,
   op_cache_put_end,
@@ -71,10 +72,22 @@ function notImplemented(method, on) {
   throw new Error(`Failed to execute '${method}' on '${on}': the method is not implemented.`);
 }
 
-/** A reply of `op_cache_match` as a Response. */
+/**
+ * A reply of `op_cache_match` as a Response: its body copied out of the cache into a buffer of
+ * the isolate's own (counted against its memory limit).
+ */
 function responseOf(reply) {
+  let body = null;
+  if (reply.body !== 0) {
+    try {
+      body = new Uint8Array(reply.length);
+    } finally {
+      // Let the parked body go even when the buffer could not be had (memory limit).
+      op_cache_take_body(reply.body, body ?? new Uint8Array(0));
+    }
+  }
   const nullBody = ArrayPrototypeIncludes(NULL_BODY, reply.status);
-  return new Response(nullBody ? null : (reply.body ?? new Uint8Array(0)), {
+  return new Response(nullBody ? null : (body ?? new Uint8Array(0)), {
     status: reply.status,
     statusText: reply.statusText,
     headers: reply.headers,
@@ -86,8 +99,8 @@ function responseOf(reply) {
  * true when all of it went.
  */
 async function fill(id, body) {
-  const reader = body.getReader();
   try {
+    const reader = body.getReader();
     while (true) {
       const { value, done } = await reader.read();
       if (done) return true;
@@ -104,6 +117,16 @@ async function fill(id, body) {
     if (id !== 0) op_cache_put_abort(id);
     throw e;
   }
+}
+
+/** Stores what put `id` read, or lets it go if it did not read it all. */
+function finish(id, whole) {
+  if (id === 0) return undefined;
+  if (!whole) {
+    op_cache_put_abort(id);
+    return undefined;
+  }
+  return op_cache_put_end(id);
 }
 
 class Cache {
@@ -141,6 +164,7 @@ class Cache {
       range: headers.get("range"),
       ifNoneMatch: headers.get("if-none-match"),
       ifModifiedSince: headers.get("if-modified-since"),
+      ifRange: headers.get("if-range"),
     });
     if (reply === null) return undefined;
     return responseOf(reply);
@@ -180,13 +204,17 @@ class Cache {
       authorized: req.headers.has("authorization"),
       forcedTtl: null,
     });
-    const body = response.body;
-    if (body !== null) {
-      // Read now (the body is disturbed when put returns, as on Workers), chunk by chunk into
-      // the cache; a response that is not stored is read and dropped.
-      if (!(await fill(id, body))) return undefined;
+    let body;
+    try {
+      body = response.body;
+    } catch (e) {
+      finish(id, false);
+      throw e;
     }
-    if (id !== 0) await op_cache_put_end(id);
+    // Read now (the body is disturbed when put returns, as on Workers), chunk by chunk into
+    // the cache; a response that is not stored is read and dropped.
+    const whole = body === null ? true : await fill(id, body);
+    await finish(id, whole);
     return undefined;
   }
 
@@ -254,7 +282,10 @@ ObjectDefineProperties(globalThis, {
 // of its status ("200-299": 86400; 0 or less: not stored) whatever its headers say, or else as
 // its own caching headers say. A fetch without those options is not cached.
 const innerFetch = globalThis.fetch;
-const FORCEABLE = [200, 206, 301, 302, 303, 404, 410];
+const FORCEABLE = [200, 301, 302, 303, 404, 410];
+// A request that asks for part of a resource, or for it only if changed, or with credentials,
+// is not answered from or stored into the cache: its answer is not the resource's.
+const UNCACHED_REQUEST_HEADERS = ["range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "authorization"];
 
 function cachesFetch(cf) {
   return cf !== null && typeof cf === "object" &&
@@ -284,6 +315,9 @@ function forcedTtl(cf, status) {
 async function cachedFetch(input, init, cf) {
   const request = new Request(input, init);
   if (request.method !== "GET") return await innerFetch(request);
+  for (const name of UNCACHED_REQUEST_HEADERS) {
+    if (request.headers.has(name)) return await innerFetch(request);
+  }
   const key = keyOf(request);
   const reply = await op_cache_match({
     cache: null,
@@ -291,6 +325,7 @@ async function cachedFetch(input, init, cf) {
     range: null,
     ifNoneMatch: null,
     ifModifiedSince: null,
+    ifRange: null,
   });
   if (reply !== null) {
     const hit = responseOf(reply);
@@ -299,7 +334,7 @@ async function cachedFetch(input, init, cf) {
   }
   const response = await innerFetch(request);
   const ttl = forcedTtl(cf, response.status);
-  if (ttl !== null && ttl <= 0) return response;
+  if ((ttl !== null && ttl <= 0) || response.status === 206) return response;
   const headers = [];
   for (const pair of response.headers) ArrayPrototypePush(headers, pair);
   const id = op_cache_put_begin({
@@ -313,7 +348,7 @@ async function cachedFetch(input, init, cf) {
   if (id === 0) return response;
   const body = response.body;
   if (body === null) {
-    await op_cache_put_end(id);
+    await finish(id, true);
     return response;
   }
   // One branch for the script, one stored as it arrives (a failed fetch body stores nothing).
@@ -321,7 +356,10 @@ async function cachedFetch(input, init, cf) {
   toInnerResponse(response).body = new InnerBody(forScript);
   PromisePrototypeThen(
     fill(id, forCache),
-    (whole) => whole ? PromisePrototypeCatch(op_cache_put_end(id), () => {}) : undefined,
+    (whole) => {
+      const stored = finish(id, whole);
+      if (stored !== undefined) PromisePrototypeCatch(stored, () => {});
+    },
     () => {},
   );
   return response;

@@ -1,8 +1,10 @@
 //! What `match` answers for a stored entry and the request's conditions, as Workers' cache
-//! does: `304` for a matching `If-None-Match` (weak comparison) or a `Last-Modified` not after
-//! `If-Modified-Since`; `206` for `Range` (one part with `Content-Range`, several as
-//! `multipart/byteranges`), `416` for a range the body cannot satisfy; else the whole entry.
-//! Every answer carries `cf-cache-status: HIT` and the entry's current `Age`.
+//! does, in RFC 9110's order: `304` for a matching `If-None-Match` (weak comparison; `*`
+//! matches any entry), or, without `If-None-Match`, for a `Last-Modified` not after
+//! `If-Modified-Since`; then, for a stored `200`, `206` for `Range` (one part with
+//! `Content-Range`, several as `multipart/byteranges`) unless an `If-Range` names another
+//! version, `416` for a range the body cannot satisfy; else the whole entry. Every answer
+//! carries `cf-cache-status: HIT` and the entry's current `Age`.
 
 use crate::backend::Entry;
 use crate::policy::http_date;
@@ -18,6 +20,8 @@ pub struct Conditions {
     pub if_none_match: Option<String>,
     /// `If-Modified-Since`.
     pub if_modified_since: Option<String>,
+    /// `If-Range`.
+    pub if_range: Option<String>,
 }
 
 /// A `match` answer.
@@ -64,12 +68,11 @@ fn etag(value: &str) -> Option<&str> {
 }
 
 fn not_modified(entry: &Entry, conditions: &Conditions) -> bool {
-    if let (Some(wanted), Some(have)) = (
-        conditions.if_none_match.as_deref(),
-        get(&entry.headers, "etag").and_then(etag),
-    ) && (wanted.trim() == "*" || wanted.split(',').any(|w| etag(w) == Some(have)))
-    {
-        return true;
+    if let Some(wanted) = conditions.if_none_match.as_deref() {
+        // With If-None-Match, If-Modified-Since is not looked at (RFC 9110 13.2.2).
+        let have = get(&entry.headers, "etag").and_then(etag);
+        return wanted.trim() == "*"
+            || have.is_some_and(|have| wanted.split(',').any(|w| etag(w) == Some(have)));
     }
     if let (Some(since), Some(modified)) = (
         conditions.if_modified_since.as_deref().and_then(http_date),
@@ -80,6 +83,25 @@ fn not_modified(entry: &Entry, conditions: &Conditions) -> bool {
     false
 }
 
+/// Whether the entry is the version an `If-Range` names (a strong entity tag, or the exact
+/// `Last-Modified` date); a request without one always is.
+fn range_applies(entry: &Entry, conditions: &Conditions) -> bool {
+    let Some(validator) = conditions.if_range.as_deref().map(str::trim) else {
+        return true;
+    };
+    if validator.starts_with('"') || validator.starts_with("W/") {
+        let stored = get(&entry.headers, "etag").map(str::trim);
+        return !validator.starts_with("W/") && stored == Some(validator);
+    }
+    match (
+        http_date(validator),
+        get(&entry.headers, "last-modified").and_then(http_date),
+    ) {
+        (Some(asked), Some(modified)) => asked == modified,
+        _ => false,
+    }
+}
+
 /// The answer for `entry` at `now` (ms since the epoch). `boundary` names the parts of a
 /// multipart answer (random per answer, from the caller).
 pub fn answer(mut entry: Entry, conditions: &Conditions, now: u64, boundary: &str) -> Answer {
@@ -87,20 +109,6 @@ pub fn answer(mut entry: Entry, conditions: &Conditions, now: u64, boundary: &st
     let age = entry.age + now.saturating_sub(entry.stored_at) / 1000;
     set(&mut entry.headers, "cf-cache-status", "HIT".into());
     set(&mut entry.headers, "age", age.to_string());
-    let ranges = conditions
-        .range
-        .as_deref()
-        .map_or(Ranges::Whole, |r| range::parse(r, len));
-    if ranges == Ranges::Unsatisfiable {
-        let mut headers = vec![("content-range".to_string(), format!("bytes */{len}"))];
-        headers.push(("cf-cache-status".into(), "HIT".into()));
-        return Answer {
-            status: 416,
-            status_text: "Range Not Satisfiable".into(),
-            headers,
-            body: None,
-        };
-    }
     if not_modified(&entry, conditions) {
         // With the stored length, as Workers' cache answers.
         set(&mut entry.headers, "content-length", len.to_string());
@@ -108,6 +116,20 @@ pub fn answer(mut entry: Entry, conditions: &Conditions, now: u64, boundary: &st
             status: 304,
             status_text: "Not Modified".into(),
             headers: entry.headers,
+            body: None,
+        };
+    }
+    let ranges = match conditions.range.as_deref() {
+        Some(r) if entry.status == 200 && range_applies(&entry, conditions) => range::parse(r, len),
+        _ => Ranges::Whole,
+    };
+    if ranges == Ranges::Unsatisfiable {
+        let mut headers = vec![("content-range".to_string(), format!("bytes */{len}"))];
+        headers.push(("cf-cache-status".into(), "HIT".into()));
+        return Answer {
+            status: 416,
+            status_text: "Range Not Satisfiable".into(),
+            headers,
             body: None,
         };
     }
@@ -226,6 +248,12 @@ mod tests {
             with(|c| c.if_none_match = Some("\"v2\"".into())).status,
             200
         );
+        // A failed If-None-Match is not saved by a current If-Modified-Since.
+        let both = with(|c| {
+            c.if_none_match = Some("\"v2\"".into());
+            c.if_modified_since = Some("Sun, 06 Dec 2026 11:00:00 GMT".into());
+        });
+        assert_eq!(both.status, 200);
         let ims = |v: &str| with(|c| c.if_modified_since = Some(v.into())).status;
         assert_eq!(ims("Sun, 06 Dec 2026 10:00:00 GMT"), 304);
         assert_eq!(ims("Sun, 06 Dec 2026 09:59:59 GMT"), 200);
@@ -241,6 +269,25 @@ mod tests {
         let a = with(|c| c.range = Some("bytes=10-".into()));
         assert_eq!((a.status, a.body.is_none()), (416, true));
         assert_eq!(header(&a, "content-range"), Some("bytes */10"));
+        // 304 is decided before the range.
+        let a = with(|c| {
+            c.range = Some("bytes=99-".into());
+            c.if_none_match = Some("\"v1\"".into());
+        });
+        assert_eq!(a.status, 304);
+        // If-Range naming another version: the whole body; naming this one: the range.
+        let range_if = |v: &str| {
+            with(|c| {
+                c.range = Some("bytes=0-1".into());
+                c.if_range = Some(v.into());
+            })
+            .status
+        };
+        assert_eq!(range_if("\"v0\""), 200);
+        assert_eq!(range_if("\"v1\""), 206);
+        assert_eq!(range_if("W/\"v1\""), 200);
+        assert_eq!(range_if("Sun, 06 Dec 2026 10:00:00 GMT"), 206);
+        assert_eq!(range_if("Sun, 06 Dec 2026 10:00:01 GMT"), 200);
         let a = with(|c| c.range = Some("bytes=0-0,-1".into()));
         assert_eq!(a.status, 206);
         assert_eq!(

@@ -83,6 +83,10 @@ pub trait CacheBackend: Send + Sync + 'static {
     /// Removes `key`; whether there was a fresh entry.
     fn delete<'a>(&'a self, key: &'a EntryKey, now: u64) -> CacheFuture<'a, bool>;
 
+    /// Removes every entry of an app not in `apps` (the apps the node serves now): a name
+    /// the node no longer serves may be taken by another tenant, who must not find them.
+    fn retain_apps(&self, apps: &[Arc<str>]);
+
     /// What the backend holds now.
     fn usage(&self) -> Usage;
 }

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use edge_binding::{
     AppInfo, Binding, ConfigIssue, Declared, MetricKind, MetricSample, NodeStore, Section,
@@ -65,7 +66,7 @@ impl Binding for Cache {
             backend: Arc::new(Lazy {
                 store: store.clone(),
                 bounds: self.bounds,
-                opened: Mutex::new(None),
+                state: Mutex::default(),
             }),
             counters: Arc::default(),
         })
@@ -79,6 +80,22 @@ impl Binding for Cache {
             node.counters.clone(),
             app.memory_limit,
         )
+    }
+
+    fn attach(
+        &self,
+        node: &Arc<CacheNode>,
+        apps: &[(&str, Vec<&Never>)],
+        _host: &Arc<dyn edge_binding::Host>,
+    ) {
+        // An app the node no longer serves loses its entries: its name may be another
+        // tenant's next.
+        node.backend.retain_apps(
+            &apps
+                .iter()
+                .map(|(name, _)| Arc::from(*name))
+                .collect::<Vec<_>>(),
+        );
     }
 
     fn metrics(&self, node: &Arc<CacheNode>) -> Vec<MetricSample> {
@@ -150,31 +167,69 @@ impl Binding for Cache {
 struct Lazy {
     store: NodeStore,
     bounds: Bounds,
-    opened: Mutex<Option<Arc<dyn CacheBackend>>>,
+    state: Mutex<LazyState>,
 }
 
+#[derive(Default)]
+struct LazyState {
+    backend: Option<Arc<dyn CacheBackend>>,
+    /// The last failure to open, and when: tried again only after [`RETRY_OPEN`].
+    failed: Option<(Instant, String)>,
+    /// The apps the node serves, once told: others' entries are removed when the file opens.
+    served: Option<Vec<Arc<str>>>,
+}
+
+/// How long after a failure to open the file the next use tries again (another process may
+/// have let go of it); in between, cache calls fail at once with the same error.
+const RETRY_OPEN: Duration = Duration::from_secs(5);
+
 impl Lazy {
-    /// The backend, opening it if it is not open yet (a failure is tried again on the next
-    /// use: another process may have let go of the file).
+    /// The backend, opening it if it is not open yet.
     fn backend(&self) -> Result<Arc<dyn CacheBackend>, CacheError> {
-        let mut opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(backend) = &*opened {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(backend) = &state.backend {
             return Ok(backend.clone());
+        }
+        if let Some((at, error)) = &state.failed
+            && at.elapsed() < RETRY_OPEN
+        {
+            return Err(CacheError::Storage(error.clone()));
         }
         let backend: Arc<dyn CacheBackend> = match self.store.dir() {
             Some(dir) => {
                 let path = RedbBackend::file_in(dir);
-                let backend = RedbBackend::open(&path, self.bounds).map_err(|e| {
-                    tracing::error!("cannot open the cache store: {e}");
-                    CacheError::Storage(e.to_string())
-                })?;
-                tracing::info!(path = %path.display(), "cache store open");
-                Arc::new(backend)
+                match RedbBackend::open(&path, self.bounds) {
+                    Ok(backend) => {
+                        tracing::info!(path = %path.display(), "cache store open");
+                        Arc::new(backend)
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            "cannot open the cache store (tried again in {} s): {e}",
+                            RETRY_OPEN.as_secs()
+                        );
+                        state.failed = Some((Instant::now(), e.to_string()));
+                        return Err(CacheError::Storage(e.to_string()));
+                    }
+                }
             }
             None => Arc::new(MemoryBackend::new(self.bounds)),
         };
-        *opened = Some(backend.clone());
+        if let Some(served) = &state.served {
+            backend.retain_apps(served);
+        }
+        state.failed = None;
+        state.backend = Some(backend.clone());
         Ok(backend)
+    }
+
+    /// Learns which apps the node serves; removes the others' entries if the file is open.
+    fn serve(&self, apps: Vec<Arc<str>>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(backend) = &state.backend {
+            backend.retain_apps(&apps);
+        }
+        state.served = Some(apps);
     }
 }
 
@@ -191,8 +246,16 @@ impl CacheBackend for Lazy {
         Box::pin(async move { self.backend()?.delete(key, now).await })
     }
 
+    fn retain_apps(&self, apps: &[Arc<str>]) {
+        self.serve(apps.to_vec());
+    }
+
     fn usage(&self) -> Usage {
-        let opened = self.opened.lock().unwrap_or_else(|p| p.into_inner());
-        opened.as_ref().map(|b| b.usage()).unwrap_or_default()
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .backend
+            .as_ref()
+            .map(|b| b.usage())
+            .unwrap_or_default()
     }
 }

@@ -9,6 +9,10 @@ pub enum CacheError {
     #[cfg_attr(feature = "js", class(generic))]
     #[error("the cache storage failed: {0}")]
     Storage(String),
+    /// The app has too much waiting to be written: one memory limit of puts and deletes.
+    #[cfg_attr(feature = "js", class(generic))]
+    #[error("Unable to delete cached response: too many cache writes are waiting.")]
+    Busy,
     /// The node is shutting down or the storage is gone.
     #[cfg_attr(feature = "js", class(generic))]
     #[error("the cache is closed")]

@@ -7,6 +7,31 @@ use std::sync::Arc;
 
 use crate::backend::{EntryKey, Usage};
 
+/// Bytes an entry costs beyond its body, headers and key: the index's own records, the file's
+/// row overhead, the key stored twice. Charged so that many tiny entries cannot hold far more
+/// memory and disk than the bounds say.
+pub const ENTRY_OVERHEAD: u64 = 512;
+/// Most expired entries one insert removes (the writer sweeps the rest when idle), so no put
+/// pays for a large backlog of others' expiries.
+pub(crate) const EXPIRED_PER_INSERT: usize = 256;
+/// Most entries one insert may evict; an entry that would need more is not stored.
+pub(crate) const MAX_EVICTIONS_PER_INSERT: usize = 4096;
+
+/// What an entry of `entry_bytes` (body and headers) under `key` is charged.
+pub fn charge(key: &EntryKey, entry_bytes: u64) -> u64 {
+    entry_bytes
+        .saturating_add(2 * key.size())
+        .saturating_add(ENTRY_OVERHEAD)
+}
+
+/// What an insert did: whether the entry went in, and what left to make room (expired or
+/// evicted), to be removed from storage either way.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    pub(crate) stored: bool,
+    pub(crate) gone: Vec<EntryKey>,
+}
+
 /// The bytes a backend may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bounds {
@@ -64,6 +89,11 @@ impl Index {
         }
     }
 
+    /// Forgets everything (the bounds stay).
+    pub(crate) fn clear(&mut self) {
+        *self = Self::new(self.bounds);
+    }
+
     /// Whether an entry of `size` bytes can be held at all.
     pub(crate) fn fits(&self, size: u64) -> bool {
         size <= self.bounds.app_bytes && size <= self.bounds.node_bytes
@@ -89,18 +119,20 @@ impl Index {
         slot.seq = seq;
     }
 
-    /// Adds `key` (replacing it if held) and returns what must go to stay within the bounds:
-    /// entries expired at `now`, then the app's least recently used, then the node's. The
-    /// caller has checked [`Index::fits`].
+    /// Adds `key` (replacing it if held), removing what must go to stay within the bounds:
+    /// some entries expired at `now`, then the app's least recently used, then, past the
+    /// node's bound, the least recently used of the app holding the most. If that would take
+    /// more than [`MAX_EVICTIONS_PER_INSERT`] evictions the entry is not added (what was
+    /// evicted stays evicted). The caller has checked [`Index::fits`].
     pub(crate) fn insert(
         &mut self,
         key: EntryKey,
         size: u64,
         expires_at: u64,
         now: u64,
-    ) -> Vec<EntryKey> {
+    ) -> Inserted {
         self.remove(&key);
-        let mut gone = self.expired(now, usize::MAX);
+        let mut gone = self.expired(now, EXPIRED_PER_INSERT);
         self.seq += 1;
         let seq = self.seq;
         let key = Arc::new(key);
@@ -118,21 +150,58 @@ impl Index {
             },
         );
         self.total += size;
+        let mut evictions = 0;
         while self.apps[&key.app].bytes > self.bounds.app_bytes {
             let oldest = self.apps[&key.app].lru.values().next().cloned();
             match oldest {
-                Some(old) if *old != *key => gone.push(self.evict(&old)),
+                Some(old) if *old != *key && evictions < MAX_EVICTIONS_PER_INSERT => {
+                    gone.push(self.evict(&old));
+                    evictions += 1;
+                }
                 _ => break,
             }
         }
-        while self.total > self.bounds.node_bytes {
-            let oldest = self.lru.values().next().cloned();
+        while self.total > self.bounds.node_bytes && evictions < MAX_EVICTIONS_PER_INSERT {
+            // The app holding the most gives way first: filling the node evicts the filler.
+            let Some(largest) = self
+                .apps
+                .iter()
+                .max_by_key(|(_, a)| a.bytes)
+                .map(|(name, _)| name.clone())
+            else {
+                break;
+            };
+            let oldest = self.apps[&largest]
+                .lru
+                .values()
+                .find(|k| ***k != *key)
+                .cloned();
             match oldest {
-                Some(old) if *old != *key => gone.push(self.evict(&old)),
-                _ => break,
+                Some(old) => {
+                    gone.push(self.evict(&old));
+                    evictions += 1;
+                }
+                None => break,
             }
         }
-        gone
+        let over = self.apps[&key.app].bytes > self.bounds.app_bytes
+            || self.total > self.bounds.node_bytes;
+        if over {
+            self.remove(&key);
+        }
+        Inserted {
+            stored: !over,
+            gone,
+        }
+    }
+
+    /// Every key of an app not in `apps` (apps the node no longer serves).
+    pub(crate) fn others(&self, apps: &[Arc<str>]) -> Vec<EntryKey> {
+        self.apps
+            .iter()
+            .filter(|(name, _)| !apps.contains(name))
+            .flat_map(|(_, a)| a.lru.values().map(|k| (**k).clone()))
+            .collect()
     }
 
     fn evict(&mut self, key: &EntryKey) -> EntryKey {
@@ -204,26 +273,58 @@ mod tests {
             node_bytes: 1000,
             app_bytes: 300,
         });
-        assert!(index.insert(key("b", "1"), 200, 10_000, 0).is_empty());
-        assert!(index.insert(key("a", "1"), 100, 10_000, 0).is_empty());
-        assert!(index.insert(key("a", "2"), 100, 10_000, 0).is_empty());
+        assert!(index.insert(key("b", "1"), 200, 10_000, 0).gone.is_empty());
+        assert!(index.insert(key("a", "1"), 100, 10_000, 0).gone.is_empty());
+        assert!(index.insert(key("a", "2"), 100, 10_000, 0).gone.is_empty());
         index.touch(&key("a", "1"));
         // a/2 is a's least recently used; b's entry is not a's to evict.
-        assert_eq!(index.insert(key("a", "3"), 150, 10_000, 0), [key("a", "2")]);
+        assert_eq!(
+            index.insert(key("a", "3"), 150, 10_000, 0),
+            Inserted {
+                stored: true,
+                gone: vec![key("a", "2")]
+            }
+        );
         assert_eq!(index.usage().bytes, 450);
         assert_eq!(index.usage().evicted, 1);
     }
 
     #[test]
-    fn the_node_past_its_bound_evicts_the_oldest_of_anyone() {
+    fn the_node_past_its_bound_evicts_from_the_app_holding_the_most() {
         let mut index = Index::new(Bounds {
             node_bytes: 300,
             app_bytes: 300,
         });
-        index.insert(key("a", "1"), 150, 10_000, 0);
-        index.insert(key("b", "1"), 150, 10_000, 0);
-        assert_eq!(index.insert(key("c", "1"), 100, 10_000, 0), [key("a", "1")]);
+        index.insert(key("a", "1"), 100, 10_000, 0);
+        index.insert(key("b", "1"), 100, 10_000, 0);
+        index.insert(key("b", "2"), 100, 10_000, 0);
+        // a's entry is the oldest, but b holds the most.
+        assert_eq!(
+            index.insert(key("c", "1"), 100, 10_000, 0).gone,
+            [key("b", "1")]
+        );
         assert!(!index.fits(301));
+        assert_eq!(index.others(&["a".into(), "c".into()]), [key("b", "2")]);
+    }
+
+    #[test]
+    fn an_insert_that_would_evict_without_end_stores_nothing() {
+        let mut index = Index::new(Bounds {
+            node_bytes: u64::MAX,
+            app_bytes: MAX_EVICTIONS_PER_INSERT as u64 + 10,
+        });
+        for i in 0..MAX_EVICTIONS_PER_INSERT + 10 {
+            index.insert(key("a", &i.to_string()), 1, 10_000, 0);
+        }
+        let big = index.insert(
+            key("a", "big"),
+            MAX_EVICTIONS_PER_INSERT as u64 + 10,
+            10_000,
+            0,
+        );
+        assert!(!big.stored);
+        assert_eq!(big.gone.len(), MAX_EVICTIONS_PER_INSERT);
+        assert_eq!(index.usage().entries, 10);
     }
 
     #[test]
@@ -233,7 +334,10 @@ mod tests {
         index.insert(key("a", "x"), 10, 100, 0);
         index.insert(key("a", "x"), 30, 100, 0);
         assert_eq!(index.usage().bytes, 40);
-        assert_eq!(index.insert(key("a", "y"), 1, 100, 6), [key("a", "old")]);
+        assert_eq!(
+            index.insert(key("a", "y"), 1, 100, 6).gone,
+            [key("a", "old")]
+        );
         assert_eq!(index.usage().entries, 2);
         assert!(index.remove(&key("a", "x")));
         assert!(!index.remove(&key("a", "x")));

@@ -6,14 +6,16 @@
 //! app's name, which is part of every key, and scripts name only a cache and a URL.
 //!
 //! `put` streams: the script's response body is handed over chunk by chunk
-//! (`op_cache_put_chunk`), counted against the app's bound on bytes waiting outside the heap,
-//! so a large body never sits in the heap whole.
+//! (`op_cache_put_chunk`), counted (with the key and headers) against the app's bound on bytes
+//! waiting outside the heap, so a large body never sits in the heap whole. `match` parks the
+//! body it found and the script copies it into a buffer of its own (`op_cache_take_body`), so
+//! what a script holds of the cache is in its heap and counts against its memory limit.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use deno_core::{OpState, ToJsBuffer, op2};
+use deno_core::{OpState, op2};
 use serde::{Deserialize, Serialize};
 
 use crate::answer::Conditions;
@@ -24,12 +26,17 @@ use crate::policy::Storable;
 
 /// Most puts one isolate may have reading their bodies at once; past it a put stores nothing.
 const MAX_OPEN_PUTS: usize = 1024;
+/// Most bytes of a key (URL or `cf.cacheKey`): a longer one is never stored or found.
+pub const MAX_KEY_BYTES: usize = 16 << 10;
+/// Most bytes of a stored response's headers: past it the response is not stored.
+pub const MAX_HEADER_BYTES: usize = 128 << 10;
 
 deno_core::extension!(
     edge_cache,
     deps = [edge_web, edge_binding],
     ops = [
         op_cache_match,
+        op_cache_take_body,
         op_cache_put_begin,
         op_cache_put_chunk,
         op_cache_put_end,
@@ -41,6 +48,7 @@ deno_core::extension!(
     state = |state| {
         state.put(Installed(None));
         state.put(OpenPuts::default());
+        state.put(Found::default());
     },
 );
 
@@ -91,14 +99,24 @@ struct MatchQuery {
     conditions: Conditions,
 }
 
-/// What `match` answers.
+/// What `match` answers: the head, and the length of the body parked under `body` (0: none).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct MatchReply {
     status: u16,
     status_text: String,
     headers: Vec<(String, String)>,
-    body: Option<ToJsBuffer>,
+    /// The parked body's id, 0 when the answer has no body.
+    body: u32,
+    length: usize,
+}
+
+/// Bodies `match` found, waiting for the script to copy them (at once: in the continuation of
+/// the same promise).
+#[derive(Default)]
+struct Found {
+    next: u32,
+    parked: HashMap<u32, Vec<u8>>,
 }
 
 /// `cache.match(request)`: the stored answer, or `null`.
@@ -108,15 +126,46 @@ async fn op_cache_match(
     state: Rc<RefCell<OpState>>,
     #[serde] query: MatchQuery,
 ) -> Result<Option<MatchReply>, CacheError> {
+    if query.key.len() > MAX_KEY_BYTES {
+        return Ok(None);
+    }
     let app = app(&state.borrow())?;
     let key = app.key(query.cache.as_deref(), query.key);
-    let answer = app.lookup(&key, &query.conditions).await?;
-    Ok(answer.map(|a| MatchReply {
-        status: a.status,
-        status_text: a.status_text,
-        headers: a.headers,
-        body: a.body.map(ToJsBuffer::from),
+    let Some(answer) = app.lookup(&key, &query.conditions).await? else {
+        return Ok(None);
+    };
+    let (body, length) = match answer.body {
+        Some(bytes) => {
+            let mut state = state.borrow_mut();
+            let found = state.borrow_mut::<Found>();
+            found.next = found.next.wrapping_add(1).max(1);
+            while found.parked.contains_key(&found.next) {
+                found.next = found.next.wrapping_add(1).max(1);
+            }
+            let length = bytes.len();
+            found.parked.insert(found.next, bytes);
+            (found.next, length)
+        }
+        None => (0, 0),
+    };
+    Ok(Some(MatchReply {
+        status: answer.status,
+        status_text: answer.status_text,
+        headers: answer.headers,
+        body,
+        length,
     }))
+}
+
+/// Copies the body `match` parked under `id` into `into` (the script's buffer of its length)
+/// and lets it go; given an empty buffer (the script could not allocate one), only lets it go.
+#[op2(fast)]
+fn op_cache_take_body(state: &mut OpState, id: u32, #[buffer] into: &mut [u8]) {
+    if let Some(bytes) = state.borrow_mut::<Found>().parked.remove(&id)
+        && bytes.len() == into.len()
+    {
+        into.copy_from_slice(&bytes);
+    }
 }
 
 /// The response `put` is given, before its body.
@@ -138,6 +187,11 @@ struct PutHead {
 #[op2]
 fn op_cache_put_begin(state: &mut OpState, #[serde] head: PutHead) -> Result<u32, CacheError> {
     let app = app(state)?;
+    let header_bytes: usize = head.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if head.key.len() > MAX_KEY_BYTES || header_bytes > MAX_HEADER_BYTES {
+        app.skipped();
+        return Ok(0);
+    }
     // A negative or fractional TTL from the script: negative stores nothing, the rest is whole
     // seconds (`as` saturates).
     let forced_ttl = head.forced_ttl.map(|t| {
@@ -155,7 +209,8 @@ fn op_cache_put_begin(state: &mut OpState, #[serde] head: PutHead) -> Result<u32
         app.skipped();
         return Ok(0);
     }
-    let Some(pending) = app.reserve(None, 0) else {
+    // The key and headers wait outside the heap too.
+    let Some(pending) = app.reserve(None, (head.key.len() + header_bytes) as u64) else {
         app.skipped();
         return Ok(0);
     };
@@ -198,7 +253,9 @@ fn op_cache_put_chunk(state: &mut OpState, id: u32, #[buffer] chunk: &[u8]) -> b
             true
         }
         None => {
-            put.body = Vec::new();
+            // Nothing will be stored: the slot goes now (the script stops sending).
+            puts.open.remove(&id);
+            app.skipped();
             false
         }
     }
@@ -237,7 +294,15 @@ async fn op_cache_delete(
     #[string] cache: Option<String>,
     #[string] key: String,
 ) -> Result<bool, CacheError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Ok(false);
+    }
     let app = app(&state.borrow())?;
+    // The key waits outside the heap until the writer has it; past the app's bound the delete
+    // fails (deletes not awaited in a loop cannot queue without end).
+    let Some(_pending) = app.reserve(None, key.len() as u64) else {
+        return Err(CacheError::Busy);
+    };
     let key = app.key(cache.as_deref(), key);
     app.delete(&key).await
 }

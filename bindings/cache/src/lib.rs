@@ -32,6 +32,6 @@ pub use app::{AppCache, Counters, MAX_ENTRY_BYTES, Pending, now_ms};
 pub use backend::{CacheBackend, CacheFuture, Entry, EntryKey, Usage};
 pub use binding::{Cache, CacheNode, Never};
 pub use error::CacheError;
-pub use index::Bounds;
+pub use index::{Bounds, ENTRY_OVERHEAD, charge};
 pub use memory::MemoryBackend;
 pub use redb::RedbBackend;

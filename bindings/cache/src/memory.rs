@@ -1,10 +1,10 @@
 //! [`MemoryBackend`]: entries in memory, gone with the process (`edge check`, tests).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::backend::{CacheBackend, CacheFuture, Entry, EntryKey, Usage};
-use crate::index::{Bounds, Index};
+use crate::index::{Bounds, Index, charge};
 
 /// A cache held in memory, within `bounds`.
 pub struct MemoryBackend {
@@ -38,15 +38,18 @@ impl CacheBackend for MemoryBackend {
     fn put<'a>(&'a self, key: EntryKey, entry: Entry) -> CacheFuture<'a, bool> {
         let mut inner = self.lock();
         let (index, entries) = &mut *inner;
-        let size = entry.size() + key.size();
+        let size = charge(&key, entry.size());
         if !index.fits(size) {
             return Box::pin(std::future::ready(Ok(false)));
         }
-        for gone in index.insert(key.clone(), size, entry.expires_at, entry.stored_at) {
-            entries.remove(&gone);
+        let inserted = index.insert(key.clone(), size, entry.expires_at, entry.stored_at);
+        for gone in &inserted.gone {
+            entries.remove(gone);
         }
-        entries.insert(key, entry);
-        Box::pin(std::future::ready(Ok(true)))
+        if inserted.stored {
+            entries.insert(key, entry);
+        }
+        Box::pin(std::future::ready(Ok(inserted.stored)))
     }
 
     fn delete<'a>(&'a self, key: &'a EntryKey, now: u64) -> CacheFuture<'a, bool> {
@@ -55,6 +58,15 @@ impl CacheBackend for MemoryBackend {
         index.remove(key);
         let fresh = entries.remove(key).is_some_and(|e| e.expires_at > now);
         Box::pin(std::future::ready(Ok(fresh)))
+    }
+
+    fn retain_apps(&self, apps: &[Arc<str>]) {
+        let mut inner = self.lock();
+        let (index, entries) = &mut *inner;
+        for key in index.others(apps) {
+            index.remove(&key);
+            entries.remove(&key);
+        }
     }
 
     fn usage(&self) -> Usage {

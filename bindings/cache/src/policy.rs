@@ -72,11 +72,11 @@ impl CacheControl {
         self.0.iter().any(|(n, _)| n == name)
     }
 
-    /// `name`'s argument, if the directive is present with one.
+    /// `name`'s argument, if the directive is present with one (its first occurrence, the
+    /// one [`CacheControl::has`] finds).
     pub fn arg(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
-            .rev()
             .find(|(n, _)| n == name)
             .and_then(|(_, v)| v.as_deref())
     }

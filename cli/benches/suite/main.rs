@@ -11,7 +11,7 @@
 //! `$EDGE_BENCH_PEERS`) on first use.
 //!
 //! Scenarios, one module each: `hello` (with `bare-hyper`, a server doing no work at all, as
-//! its ceiling: see `bare.rs`), `json`, `cold_start`, `density`, `cpu`, `kv`, `queues`,
+//! its ceiling: see `bare.rs`), `json`, `cold_start`, `density`, `cpu`, `kv`, `cache`, `queues`,
 //! `wasm` (against `wasmtime serve`, installed with cargo into the peers cache), `reload` (save →
 //! serving, against `deno serve --watch` and `workerd serve --watch`). The README's
 //! Performance section says what each one measures.
@@ -20,6 +20,7 @@
 
 mod apps;
 mod bare;
+mod cache;
 mod clock;
 mod cold_start;
 mod cpu;
@@ -54,13 +55,14 @@ use settings::Settings;
 type Scenario = fn(&Settings, &Path, &mut Report);
 
 /// Every scenario in the order the suite runs them, with the function that runs it.
-const SCENARIOS: [(&str, Scenario); 10] = [
+const SCENARIOS: [(&str, Scenario); 11] = [
     ("hello", hello::run),
     ("json", json::run),
     ("cold_start", cold_start::run),
     ("density", density::run),
     ("cpu", cpu::run),
     ("kv", kv::run),
+    ("cache", cache::run),
     ("queues", queues::run),
     ("wasm", wasm::run),
     ("reload", reload::run),

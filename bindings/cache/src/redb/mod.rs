@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use crate::backend::{CacheBackend, CacheFuture, Entry, EntryKey, Usage};
 use crate::error::CacheError;
-use crate::index::{Bounds, Index};
+use crate::index::{Bounds, Index, charge};
 
 /// Each entry's status, headers and times (JSON of [`Record`]), by (app, cache, key).
 const META: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("meta");
@@ -53,42 +53,14 @@ impl RedbBackend {
     pub fn open(path: &Path, bounds: Bounds) -> Result<Self, edge_binding::StoreError> {
         let failed = |e: &dyn std::fmt::Display| edge_binding::StoreError::failed(path, e);
         let db = edge_binding::open_redb(path)?;
-        let now = crate::now_ms();
-        let mut index = Index::new(bounds);
-        let mut gone = Vec::new();
         {
             let txn = db.begin_write().map_err(|e| failed(&e))?;
+            txn.open_table(META).map_err(|e| failed(&e))?;
             txn.open_table(BODY).map_err(|e| failed(&e))?;
-            let mut records = Vec::new();
-            {
-                let meta = txn.open_table(META).map_err(|e| failed(&e))?;
-                for row in meta.iter().map_err(|e| failed(&e))? {
-                    let (key, value) = row.map_err(|e| failed(&e))?;
-                    let (app, cache, url) = key.value();
-                    let key = EntryKey {
-                        app: app.into(),
-                        cache: cache.into(),
-                        url: url.to_string(),
-                    };
-                    match serde_json::from_slice::<Record>(value.value()) {
-                        Ok(r) => records.push((key, r)),
-                        // Not ours to read: drop it rather than refuse to start.
-                        Err(_) => gone.push(key),
-                    }
-                }
-            }
-            records.sort_by_key(|(_, r)| r.entry.stored_at);
-            for (key, r) in records {
-                let size = r.entry.size() + r.body_len + key.size();
-                if r.entry.expires_at <= now || !index.fits(size) {
-                    gone.push(key);
-                    continue;
-                }
-                gone.extend(index.insert(key, size, r.entry.expires_at, now));
-            }
-            writer::remove(&txn, &gone).map_err(|e| failed(&e))?;
             txn.commit().map_err(|e| failed(&e))?;
         }
+        let mut index = Index::new(bounds);
+        rebuild(&db, &mut index, crate::now_ms()).map_err(|e| failed(&e))?;
         let db = Arc::new(db);
         let index = Arc::new(Mutex::new(index));
         let (tx, rx) = mpsc::channel();
@@ -147,6 +119,51 @@ impl RedbBackend {
     }
 }
 
+/// Makes `index` what the file holds (oldest first, so eviction order survives a reopen),
+/// removing from the file what is expired at `now`, unreadable or past the bounds.
+pub(super) fn rebuild(db: &Database, index: &mut Index, now: u64) -> Result<(), CacheError> {
+    index.clear();
+    let mut records = Vec::new();
+    let mut gone = Vec::new();
+    {
+        let txn = db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        for row in meta.iter()? {
+            let (key, value) = row?;
+            let (app, cache, url) = key.value();
+            let key = EntryKey {
+                app: app.into(),
+                cache: cache.into(),
+                url: url.to_string(),
+            };
+            match serde_json::from_slice::<Record>(value.value()) {
+                Ok(r) => records.push((key, r)),
+                // Not ours to read: dropped rather than refusing to start.
+                Err(_) => gone.push(key),
+            }
+        }
+    }
+    records.sort_by_key(|(_, r)| r.entry.stored_at);
+    for (key, r) in records {
+        let size = charge(&key, r.entry.size() + r.body_len);
+        if r.entry.expires_at <= now || !index.fits(size) {
+            gone.push(key);
+            continue;
+        }
+        let inserted = index.insert(key.clone(), size, r.entry.expires_at, now);
+        gone.extend(inserted.gone);
+        if !inserted.stored {
+            gone.push(key);
+        }
+    }
+    if !gone.is_empty() {
+        let txn = db.begin_write()?;
+        writer::remove(&txn, &gone)?;
+        txn.commit()?;
+    }
+    Ok(())
+}
+
 impl Drop for RedbBackend {
     fn drop(&mut self) {
         // The writer syncs what it has and stops when its queue closes; waiting for it lets go
@@ -192,6 +209,11 @@ impl CacheBackend for RedbBackend {
             sent?;
             answer.await.map_err(|_| CacheError::Closed)?
         })
+    }
+
+    fn retain_apps(&self, apps: &[Arc<str>]) {
+        // Fire and forget: the writer removes them in its next batch.
+        let _ = self.send(writer::Job::Retain(apps.to_vec()));
     }
 
     fn usage(&self) -> Usage {

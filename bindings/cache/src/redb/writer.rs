@@ -1,9 +1,20 @@
-//! The cache's writer thread: applies queued puts and deletes, a batch per transaction,
-//! committed without a sync; syncs the file at most once a second while writes arrive, and
-//! once more when the backend closes.
+//! The cache's writer thread: applies queued puts and deletes, a batch per transaction.
+//!
+//! - **Fair**: what has queued up is sorted into one queue per app, and a batch takes one job
+//!   from each in turn, so one app's flood of writes does not hold back another's.
+//! - **Planned, then written**: the in-memory index decides each job (what is stored, what is
+//!   evicted) under its lock; the file is written after, without the lock, so readers' hits
+//!   never wait for disk. If a commit fails, the index is rebuilt from the file.
+//! - **Synced lazily**: puts are committed without a sync, and the file is synced at most once
+//!   a second while writes come (a crash loses at most that second of puts, never the file);
+//!   a batch with a delete is synced before it answers, so a deleted entry never comes back.
+//! - **Swept when idle**: entries that expired are removed a batch at a time when nothing
+//!   else is waiting.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, WriteTransaction};
@@ -12,10 +23,14 @@ use tokio::sync::oneshot;
 use super::{BODY, META, Record};
 use crate::backend::{Entry, EntryKey};
 use crate::error::CacheError;
-use crate::index::Index;
+use crate::index::{Index, charge};
 
 /// How long written data may wait for a sync.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// How often an idle writer sweeps expired entries.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+/// Most expired entries one sweep removes.
+const SWEEP_BATCH: usize = 1024;
 /// Most jobs in one transaction.
 const MAX_BATCH: usize = 256;
 /// Stop adding to a batch past this many body bytes.
@@ -35,57 +50,117 @@ pub(super) enum Job {
         now: u64,
         done: oneshot::Sender<Result<bool, CacheError>>,
     },
+    /// Remove every entry of apps not in the list.
+    Retain(Vec<Arc<str>>),
 }
 
 impl Job {
     fn bytes(&self) -> usize {
         match self {
             Job::Put { entry, .. } => entry.body.len(),
-            Job::Delete { .. } => 0,
+            _ => 0,
         }
+    }
+
+    fn app(&self) -> Option<&Arc<str>> {
+        match self {
+            Job::Put { key, .. } | Job::Delete { key, .. } => Some(&key.app),
+            Job::Retain(_) => None,
+        }
+    }
+}
+
+/// Jobs waiting, one queue per app, taken from in turn.
+#[derive(Default)]
+struct Waiting {
+    queues: HashMap<Option<Arc<str>>, VecDeque<Job>>,
+    turn: VecDeque<Option<Arc<str>>>,
+}
+
+impl Waiting {
+    fn push(&mut self, job: Job) {
+        let app = job.app().cloned();
+        let queue = self.queues.entry(app.clone()).or_default();
+        if queue.is_empty() {
+            self.turn.push_back(app);
+        }
+        queue.push_back(job);
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        let app = self.turn.pop_front()?;
+        let queue = self.queues.get_mut(&app)?;
+        let job = queue.pop_front();
+        if queue.is_empty() {
+            self.queues.remove(&app);
+        } else {
+            self.turn.push_back(app);
+        }
+        job
+    }
+
+    fn is_empty(&self) -> bool {
+        self.turn.is_empty()
     }
 }
 
 /// Runs until every sender is gone.
 pub(super) fn run(db: &Database, index: &Mutex<Index>, rx: Receiver<Job>) {
     let mut unsynced: Option<Instant> = None;
-    loop {
-        let first = match unsynced {
-            None => match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
-            },
-            Some(since) => match rx.recv_timeout(SYNC_EVERY.saturating_sub(since.elapsed())) {
-                Ok(job) => job,
+    let mut swept = Instant::now();
+    let mut waiting = Waiting::default();
+    let mut open = true;
+    while open || !waiting.is_empty() {
+        if waiting.is_empty() {
+            let wait = match unsynced {
+                Some(since) => SYNC_EVERY.saturating_sub(since.elapsed()),
+                None => SWEEP_EVERY.saturating_sub(swept.elapsed()),
+            };
+            match rx.recv_timeout(wait) {
+                Ok(job) => waiting.push(job),
                 Err(RecvTimeoutError::Timeout) => {
-                    sync(db);
-                    unsynced = None;
+                    if unsynced.take().is_some() {
+                        sync(db);
+                    }
+                    if swept.elapsed() >= SWEEP_EVERY {
+                        sweep(db, index);
+                        swept = Instant::now();
+                    }
                     continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => {
-                    sync(db);
-                    return;
-                }
-            },
-        };
-        let mut batch = vec![first];
-        let mut bytes = batch[0].bytes();
-        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(job) => {
-                    bytes += job.bytes();
-                    batch.push(job);
-                }
-                Err(_) => break,
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        apply(db, index, batch);
-        let since = *unsynced.get_or_insert_with(Instant::now);
-        if since.elapsed() >= SYNC_EVERY {
-            sync(db);
+        // Everything that has queued up, sorted by app.
+        loop {
+            match rx.try_recv() {
+                Ok(job) => waiting.push(job),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            let Some(job) = waiting.pop() else { break };
+            bytes += job.bytes();
+            batch.push(job);
+        }
+        let durable = apply(db, index, batch);
+        if durable {
             unsynced = None;
+        } else {
+            let since = *unsynced.get_or_insert_with(Instant::now);
+            if since.elapsed() >= SYNC_EVERY {
+                sync(db);
+                unsynced = None;
+            }
         }
     }
+    sync(db);
 }
 
 /// Makes every commit so far durable.
@@ -103,70 +178,151 @@ fn sync(db: &Database) {
     }
 }
 
-fn apply(db: &Database, index: &Mutex<Index>, batch: Vec<Job>) {
-    let mut answers = Vec::with_capacity(batch.len());
-    let result = (|| -> Result<(), CacheError> {
-        let mut txn = db.begin_write()?;
-        // Not synced one by one: see the module doc. A database shared with other processes
-        // cannot skip the sync; then every commit is synced.
-        let _ = txn.set_durability(Durability::None);
+/// What the index decided for a job, to write to the file.
+enum Planned {
+    Store {
+        key: EntryKey,
+        entry: Entry,
+        done: oneshot::Sender<Result<bool, CacheError>>,
+    },
+    Answer {
+        done: oneshot::Sender<Result<bool, CacheError>>,
+        answer: bool,
+    },
+    Delete {
+        key: EntryKey,
+        now: u64,
+        done: oneshot::Sender<Result<bool, CacheError>>,
+    },
+}
+
+/// Applies `batch`; whether it was committed durably (it held a delete).
+fn apply(db: &Database, index: &Mutex<Index>, batch: Vec<Job>) -> bool {
+    let mut planned = Vec::with_capacity(batch.len());
+    let mut gone = Vec::new();
+    let mut durable = false;
+    {
         let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
         for job in batch {
             match job {
                 Job::Put { key, entry, done } => {
-                    let stored = put(&txn, &mut index, key, entry)?;
-                    answers.push((done, Ok(stored)));
+                    let size = charge(&key, entry.size());
+                    if !index.fits(size) {
+                        planned.push(Planned::Answer {
+                            done,
+                            answer: false,
+                        });
+                        continue;
+                    }
+                    let inserted =
+                        index.insert(key.clone(), size, entry.expires_at, entry.stored_at);
+                    gone.extend(inserted.gone);
+                    if inserted.stored {
+                        planned.push(Planned::Store { key, entry, done });
+                    } else {
+                        planned.push(Planned::Answer {
+                            done,
+                            answer: false,
+                        });
+                    }
                 }
                 Job::Delete { key, now, done } => {
                     index.remove(&key);
-                    let fresh = delete(&txn, &key, now)?;
-                    answers.push((done, Ok(fresh)));
+                    durable = true;
+                    planned.push(Planned::Delete { key, now, done });
+                }
+                Job::Retain(apps) => {
+                    for key in index.others(&apps) {
+                        index.remove(&key);
+                        gone.push(key);
+                    }
+                    durable = true;
                 }
             }
         }
-        drop(index);
+    }
+    let mut answers = Vec::with_capacity(planned.len());
+    let result = (|| -> Result<(), CacheError> {
+        let mut txn = db.begin_write()?;
+        if !durable {
+            // Not synced one by one: see the module doc. A database shared with other
+            // processes cannot skip the sync; then every commit is synced.
+            let _ = txn.set_durability(Durability::None);
+        }
+        remove(&txn, &gone)?;
+        for plan in planned {
+            match plan {
+                Planned::Store {
+                    key,
+                    mut entry,
+                    done,
+                } => {
+                    write(&txn, &key, &mut entry)?;
+                    answers.push((done, true));
+                }
+                Planned::Answer { done, answer } => answers.push((done, answer)),
+                Planned::Delete { key, now, done } => {
+                    let fresh = delete(&txn, &key, now)?;
+                    answers.push((done, fresh));
+                }
+            }
+        }
         txn.commit()?;
         Ok(())
     })();
     match result {
         Ok(()) => {
             for (done, answer) in answers {
-                let _ = done.send(answer);
+                let _ = done.send(Ok(answer));
             }
         }
         Err(e) => {
-            tracing::error!("cache: a write failed: {e}");
+            tracing::error!("cache: a write failed: {e}; reading the index from the file again");
             for (done, _) in answers {
                 let _ = done.send(Err(e.clone()));
             }
+            // The index was changed for writes that did not happen: make it the file's again.
+            let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = super::rebuild(db, &mut index, crate::now_ms()) {
+                tracing::error!("cache: reading the index from the file failed: {e}");
+            }
         }
+    }
+    durable
+}
+
+/// Removes up to a batch of expired entries.
+fn sweep(db: &Database, index: &Mutex<Index>) {
+    let expired = index
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .expired(crate::now_ms(), SWEEP_BATCH);
+    if expired.is_empty() {
+        return;
+    }
+    let result = (|| -> Result<(), CacheError> {
+        let mut txn = db.begin_write()?;
+        let _ = txn.set_durability(Durability::None);
+        remove(&txn, &expired)?;
+        txn.commit()?;
+        Ok(())
+    })();
+    if let Err(e) = result {
+        tracing::error!("cache: removing expired entries failed: {e}");
     }
 }
 
-fn put(
-    txn: &WriteTransaction,
-    index: &mut Index,
-    key: EntryKey,
-    entry: Entry,
-) -> Result<bool, CacheError> {
-    let size = entry.size() + key.size();
-    if !index.fits(size) {
-        return Ok(false);
-    }
-    let gone = index.insert(key.clone(), size, entry.expires_at, entry.stored_at);
-    remove(txn, &gone)?;
+fn write(txn: &WriteTransaction, key: &EntryKey, entry: &mut Entry) -> Result<(), CacheError> {
+    let body = std::mem::take(&mut entry.body);
     let record = serde_json::to_vec(&Record {
-        body_len: entry.body.len() as u64,
-        entry: Entry {
-            body: Vec::new(),
-            ..entry.clone()
-        },
+        body_len: body.len() as u64,
+        entry: std::mem::take(entry),
     })
     .map_err(|e| CacheError::Storage(e.to_string()))?;
     let k = (&*key.app, &*key.cache, key.url.as_str());
     txn.open_table(META)?.insert(k, record.as_slice())?;
-    txn.open_table(BODY)?.insert(k, entry.body.as_slice())?;
-    Ok(true)
+    txn.open_table(BODY)?.insert(k, body.as_slice())?;
+    Ok(())
 }
 
 fn delete(txn: &WriteTransaction, key: &EntryKey, now: u64) -> Result<bool, CacheError> {
