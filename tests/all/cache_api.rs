@@ -7,37 +7,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{Edge, client, fixture, scratch};
+use crate::harness::{Edge, client, differences_from, expected, get_json, scratch};
 
 #[tokio::test]
 async fn the_cache_api_answers_as_workers_does() {
-    let expect: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("cache-api").join("expect.json")).unwrap(),
-    )
-    .unwrap();
+    let expect = expected("cache-api");
     let edge = Edge::dev("cache-api");
-    let c = client();
-    let mut failures = Vec::new();
-    for (route, want) in expect["routes"].as_object().unwrap() {
-        let res = c.get(edge.url(route)).send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        let got = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        if !status.is_success() || &got != want {
-            failures.push(format!("{route}: {status}\n  want {want}\n  got  {got}"));
-        }
-    }
+    let failures = differences_from(&edge, &expect).await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-
     // Where edge differs from `wrangler dev`, on purpose.
-    let got: serde_json::Value = c
-        .get(edge.url("/differences"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = get_json(&client(), &edge.url("/differences"), None).await;
     let wrangler = &expect["differences"];
     // A response without caching headers gets Cloudflare's default edge TTL for its status
     // (2 h for a 200), as on Workers in production; `wrangler dev` keeps it for no time.
@@ -53,6 +32,14 @@ async fn the_cache_api_answers_as_workers_does() {
     // (miniflare leaves a stray comma).
     assert_eq!(wrangler["privateSetCookie"], ", max-age=60");
     assert_eq!(got["privateSetCookie"], "max-age=60");
+}
+
+/// A scratch app folder with this `edge.toml` and `index.js`.
+fn scratch_app(name: &str, toml: &str, script: &str) -> std::path::PathBuf {
+    let dir = scratch(name);
+    std::fs::write(dir.join("edge.toml"), toml).unwrap();
+    std::fs::write(dir.join("index.js"), script).unwrap();
+    dir
 }
 
 /// Two apps whose scripts use the same cache keys; each answers with what it finds.
@@ -185,14 +172,9 @@ async fn counting_origin() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsiz
 /// default cache, as a Worker's subrequest goes through Cloudflare's; without them it does not.
 #[tokio::test]
 async fn fetch_with_cf_cache_options_goes_through_the_default_cache() {
-    let dir = scratch("cache-fetch");
-    std::fs::write(
-        dir.join("edge.toml"),
+    let dir = scratch_app(
+        "cache-fetch",
         "name = \"cache-fetch\"\nmain = \"index.js\"\n\n[outbound]\nallow_private = true\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("index.js"),
         r#"const MODES = {
   ttl: { cacheTtl: 300 },
   never: { cacheTtlByStatus: { "200-299": -1 } },
@@ -214,8 +196,7 @@ export default {
   },
 };
 "#,
-    )
-    .unwrap();
+    );
     let (port, hits) = counting_origin().await;
     let edge = Edge::dev_dir(&dir, &[]);
     let c = client();
@@ -308,14 +289,9 @@ async fn an_app_removed_from_the_node_leaves_no_entries_for_the_next_app_of_its_
 /// headers as large as a script likes): the puts resolve, nothing is held, the node serves.
 #[tokio::test]
 async fn oversized_keys_and_headers_are_not_stored() {
-    let dir = scratch("cache-oversized");
-    std::fs::write(
-        dir.join("edge.toml"),
+    let dir = scratch_app(
+        "cache-oversized",
         "name = \"cache-oversized\"\nmain = \"index.js\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("index.js"),
         r#"export default {
   async fetch() {
     const c = caches.default;
@@ -333,17 +309,9 @@ async fn oversized_keys_and_headers_are_not_stored() {
   },
 };
 "#,
-    )
-    .unwrap();
+    );
     let edge = Edge::dev_dir(&dir, &[]);
-    let got: serde_json::Value = client()
-        .get(edge.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = get_json(&client(), &edge.url("/"), None).await;
     assert_eq!(
         got,
         serde_json::json!({ "longKey": true, "bigHeaders": true, "fine": "c" })

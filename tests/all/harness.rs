@@ -341,3 +341,34 @@ pub fn cpu_time(pid: u32) -> Duration {
     // USER_HZ is 100 on Linux.
     Duration::from_millis(ticks * 10)
 }
+
+/// Asks `edge` for each route of `expect["routes"]` (a fixture's `expect.json`: what `wrangler
+/// dev` answered on the same fixture) and returns how each answer that differs differed. A
+/// route whose expected answer is a string is compared as text, any other as JSON.
+pub async fn differences_from(edge: &Edge, expect: &serde_json::Value) -> Vec<String> {
+    let c = client();
+    let mut failures = Vec::new();
+    for (route, want) in expect["routes"]
+        .as_object()
+        .expect("expect.json has routes")
+    {
+        let res = c.get(edge.url(route)).send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let got = match want {
+            serde_json::Value::String(_) => serde_json::Value::String(text),
+            _ => serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        };
+        if !status.is_success() || &got != want {
+            failures.push(format!("{route}: {status}\n  want {want}\n  got  {got}"));
+        }
+    }
+    failures
+}
+
+/// The JSON of a fixture's `expect.json`.
+pub fn expected(fixture_name: &str) -> serde_json::Value {
+    let path = fixture(fixture_name).join("expect.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
