@@ -278,7 +278,7 @@ ObjectDefineProperties(globalThis, {
 // `fetch(url, { cf: { cacheTtl, cacheTtlByStatus, cacheEverything, cacheKey } })` goes through the
 // app's default cache, as a Worker's subrequest goes through Cloudflare's: a fresh entry answers
 // (with `cf-cache-status: HIT`), else the response is fetched and stored as it is read -- for
-// `cacheTtl` seconds (statuses 200, 206, 301, 302, 303, 404, 410) or the `cacheTtlByStatus` time
+// `cacheTtl` seconds (statuses 200, 301, 302, 303, 404, 410) or the `cacheTtlByStatus` time
 // of its status ("200-299": 86400; 0 or less: not stored) whatever its headers say, or else as
 // its own caching headers say. A fetch without those options is not cached.
 const innerFetch = globalThis.fetch;
