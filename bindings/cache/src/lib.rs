@@ -4,7 +4,7 @@
 //!   shared cache, with Cloudflare's rules: `Set-Cookie`, default edge TTLs); [`range`] and
 //!   [`answer`] make what `match` returns (`304`, `206`, `416`, `cf-cache-status: HIT`).
 //! - [`CacheBackend`] is the engine-free storage trait: [`RedbBackend`] (one `cache.redb` per
-//!   node, unsynced batched writes, least-recently-used eviction within a node bound and a
+//!   node, group-committed writes, least-recently-used eviction within a node bound and a
 //!   per-app bound) and [`MemoryBackend`] implement it.
 //! - [`AppCache`] is what one app is handed: its own entries only, the rules, a bound on body
 //!   bytes waiting to be stored.

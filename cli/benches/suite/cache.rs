@@ -1,4 +1,4 @@
-//! `cache`: the Cache API through a JavaScript handler, edge (`cache.redb`, unsynced batched
+//! `cache`: the Cache API through a JavaScript handler, edge (`cache.redb`, group-committed
 //! writes) against Deno's Cache API (`deno serve`, SQLite) running the same logic
 //! (`cache/edge.js`, `cache/deno.ts`: a named cache, as Deno has no `caches.default`); workerd
 //! self-hosted has no cache to compare. One app, one isolate on each side, `wrk -t1 -c32`,

@@ -1,10 +1,8 @@
 //! [`RedbBackend`]: the node's cache in one redb file (`cache.redb` in the data directory).
 //!
 //! Reads run on the caller's thread in a read transaction (they never wait for writes). Writes
-//! go to one writer thread ([`writer`]), which applies whatever has queued up in one
-//! transaction. The cache is ephemeral, as Workers' is: commits are not synced one by one, the
-//! writer syncs the file at most once a second while writes arrive (so a crash loses at most
-//! the last second of puts, never the file). What the file holds is indexed in memory
+//! go to one writer thread ([`writer`]), which applies whatever has queued up in one synced
+//! transaction (group commit), so what a put or delete resolved survives a crash. What the file holds is indexed in memory
 //! ([`crate::index`]) when it opens, so the byte bounds and least-recently-used eviction need no
 //! scan of the file.
 
@@ -166,7 +164,7 @@ pub(super) fn rebuild(db: &Database, index: &mut Index, now: u64) -> Result<(), 
 
 impl Drop for RedbBackend {
     fn drop(&mut self) {
-        // The writer syncs what it has and stops when its queue closes; waiting for it lets go
+        // The writer finishes what is queued and stops when its queue closes; waiting for it lets go
         // of the file, so it can be opened again at once.
         self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         let thread = self

@@ -5,9 +5,11 @@
 //! - **Planned, then written**: the in-memory index decides each job (what is stored, what is
 //!   evicted) under its lock; the file is written after, without the lock, so readers' hits
 //!   never wait for disk. If a commit fails, the index is rebuilt from the file.
-//! - **Synced lazily**: puts are committed without a sync, and the file is synced at most once
-//!   a second while writes come (a crash loses at most that second of puts, never the file);
-//!   a batch with a delete is synced before it answers, so a deleted entry never comes back.
+//! - **Group commit**: a batch is one transaction, synced before its jobs are answered, so what
+//!   a put or delete resolved survives a crash, and one sync serves the whole batch. (Committing
+//!   unsynced and syncing once a second was tried: the once-a-second sync of a second's worth of
+//!   pages held up every put behind it, p99 170 ms under the `cache` benchmark's load against
+//!   about 11 ms this way.)
 //! - **Swept when idle**: entries that expired are removed a batch at a time when nothing
 //!   else is waiting.
 
@@ -17,7 +19,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-use redb::{Database, Durability, WriteTransaction};
+use redb::{Database, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::{BODY, META, Record};
@@ -25,8 +27,6 @@ use crate::backend::{Entry, EntryKey};
 use crate::error::CacheError;
 use crate::index::{Index, charge};
 
-/// How long written data may wait for a sync.
-const SYNC_EVERY: Duration = Duration::from_secs(1);
 /// How often an idle writer sweeps expired entries.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// Most expired entries one sweep removes.
@@ -106,26 +106,16 @@ impl Waiting {
 
 /// Runs until every sender is gone.
 pub(super) fn run(db: &Database, index: &Mutex<Index>, rx: Receiver<Job>) {
-    let mut unsynced: Option<Instant> = None;
     let mut swept = Instant::now();
     let mut waiting = Waiting::default();
     let mut open = true;
     while open || !waiting.is_empty() {
         if waiting.is_empty() {
-            let wait = match unsynced {
-                Some(since) => SYNC_EVERY.saturating_sub(since.elapsed()),
-                None => SWEEP_EVERY.saturating_sub(swept.elapsed()),
-            };
-            match rx.recv_timeout(wait) {
+            match rx.recv_timeout(SWEEP_EVERY.saturating_sub(swept.elapsed())) {
                 Ok(job) => waiting.push(job),
                 Err(RecvTimeoutError::Timeout) => {
-                    if unsynced.take().is_some() {
-                        sync(db);
-                    }
-                    if swept.elapsed() >= SWEEP_EVERY {
-                        sweep(db, index);
-                        swept = Instant::now();
-                    }
+                    sweep(db, index);
+                    swept = Instant::now();
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -149,32 +139,7 @@ pub(super) fn run(db: &Database, index: &Mutex<Index>, rx: Receiver<Job>) {
             bytes += job.bytes();
             batch.push(job);
         }
-        let durable = apply(db, index, batch);
-        if durable {
-            unsynced = None;
-        } else {
-            let since = *unsynced.get_or_insert_with(Instant::now);
-            if since.elapsed() >= SYNC_EVERY {
-                sync(db);
-                unsynced = None;
-            }
-        }
-    }
-    sync(db);
-}
-
-/// Makes every commit so far durable.
-fn sync(db: &Database) {
-    let result = db
-        .begin_write()
-        .map_err(CacheError::from)
-        .and_then(|mut txn| {
-            txn.set_durability(Durability::Immediate)
-                .map_err(|e| CacheError::Storage(e.to_string()))?;
-            txn.commit().map_err(CacheError::from)
-        });
-    if let Err(e) = result {
-        tracing::error!("cache: syncing the file failed: {e}");
+        apply(db, index, batch);
     }
 }
 
@@ -196,11 +161,10 @@ enum Planned {
     },
 }
 
-/// Applies `batch`; whether it was committed durably (it held a delete).
-fn apply(db: &Database, index: &Mutex<Index>, batch: Vec<Job>) -> bool {
+/// Applies `batch` in one synced transaction, then answers its jobs.
+fn apply(db: &Database, index: &Mutex<Index>, batch: Vec<Job>) {
     let mut planned = Vec::with_capacity(batch.len());
     let mut gone = Vec::new();
-    let mut durable = false;
     {
         let mut index = index.lock().unwrap_or_else(|p| p.into_inner());
         for job in batch {
@@ -228,7 +192,6 @@ fn apply(db: &Database, index: &Mutex<Index>, batch: Vec<Job>) -> bool {
                 }
                 Job::Delete { key, now, done } => {
                     index.remove(&key);
-                    durable = true;
                     planned.push(Planned::Delete { key, now, done });
                 }
                 Job::Retain(apps) => {
@@ -236,19 +199,13 @@ fn apply(db: &Database, index: &Mutex<Index>, batch: Vec<Job>) -> bool {
                         index.remove(&key);
                         gone.push(key);
                     }
-                    durable = true;
                 }
             }
         }
     }
     let mut answers = Vec::with_capacity(planned.len());
     let result = (|| -> Result<(), CacheError> {
-        let mut txn = db.begin_write()?;
-        if !durable {
-            // Not synced one by one: see the module doc. A database shared with other
-            // processes cannot skip the sync; then every commit is synced.
-            let _ = txn.set_durability(Durability::None);
-        }
+        let txn = db.begin_write()?;
         remove(&txn, &gone)?;
         for plan in planned {
             match plan {
@@ -288,7 +245,6 @@ fn apply(db: &Database, index: &Mutex<Index>, batch: Vec<Job>) -> bool {
             }
         }
     }
-    durable
 }
 
 /// Removes up to a batch of expired entries.
@@ -301,8 +257,7 @@ fn sweep(db: &Database, index: &Mutex<Index>) {
         return;
     }
     let result = (|| -> Result<(), CacheError> {
-        let mut txn = db.begin_write()?;
-        let _ = txn.set_durability(Durability::None);
+        let txn = db.begin_write()?;
         remove(&txn, &expired)?;
         txn.commit()?;
         Ok(())
