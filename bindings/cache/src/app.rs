@@ -44,13 +44,6 @@ pub struct Pending {
     bytes: u64,
 }
 
-impl Pending {
-    /// Bytes counted so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-}
-
 impl Drop for Pending {
     fn drop(&mut self) {
         self.pending.fetch_sub(self.bytes, Ordering::AcqRel);
@@ -138,25 +131,33 @@ impl AppCache {
         decided
     }
 
-    /// Counts `more` body bytes as waiting in `pending` (a new count if `None`); `None` if that
-    /// would take the entry past [`MAX_ENTRY_BYTES`] or the app past its bound (then the put
-    /// stores nothing).
-    pub fn reserve(&self, pending: Option<Pending>, more: u64) -> Option<Pending> {
-        let mut pending = pending.unwrap_or(Pending {
+    /// Counts `bytes` as waiting outside the heap until the returned guard drops; `None` past
+    /// [`MAX_ENTRY_BYTES`] or the app's bound.
+    pub fn reserve(&self, bytes: u64) -> Option<Pending> {
+        let mut pending = Pending {
             pending: self.pending.clone(),
             bytes: 0,
-        });
+        };
+        self.grow(&mut pending, bytes).then_some(pending)
+    }
+
+    /// Counts `more` bytes in `pending`; false (nothing counted) if that would take it past
+    /// [`MAX_ENTRY_BYTES`] or the app past its bound (then the put stores nothing).
+    pub fn grow(&self, pending: &mut Pending, more: u64) -> bool {
         if pending.bytes.saturating_add(more) > MAX_ENTRY_BYTES {
-            return None;
+            return false;
         }
         let limit = self.pending_limit;
-        self.pending
+        let counted = self
+            .pending
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |now| {
                 (now.saturating_add(more) <= limit).then(|| now + more)
             })
-            .ok()?;
-        pending.bytes += more;
-        Some(pending)
+            .is_ok();
+        if counted {
+            pending.bytes += more;
+        }
+        counted
     }
 
     /// Counts a put that stored nothing (its body went past a bound).

@@ -31,13 +31,6 @@ pub struct CacheNode {
     counters: Arc<Counters>,
 }
 
-impl CacheNode {
-    /// The node's backend.
-    pub fn backend(&self) -> &Arc<dyn CacheBackend> {
-        &self.backend
-    }
-}
-
 /// No entries: the Cache API is not declared in `edge.toml`.
 #[derive(Debug)]
 pub enum Never {}

@@ -77,8 +77,8 @@ struct OpenPut {
     status: u16,
     storable: Storable,
     body: Vec<u8>,
-    /// `None` once the body went past a bound: the rest is read and dropped.
-    pending: Option<Pending>,
+    /// Its key, headers and body so far, counted as waiting outside the heap.
+    pending: Pending,
 }
 
 fn app(state: &OpState) -> Result<AppCache, CacheError> {
@@ -210,7 +210,7 @@ fn op_cache_put_begin(state: &mut OpState, #[serde] head: PutHead) -> Result<u32
         return Ok(0);
     }
     // The key and headers wait outside the heap too.
-    let Some(pending) = app.reserve(None, (head.key.len() + header_bytes) as u64) else {
+    let Some(pending) = app.reserve((head.key.len() + header_bytes) as u64) else {
         app.skipped();
         return Ok(0);
     };
@@ -226,7 +226,7 @@ fn op_cache_put_begin(state: &mut OpState, #[serde] head: PutHead) -> Result<u32
             status: head.status,
             storable,
             body: Vec::new(),
-            pending: Some(pending),
+            pending,
         },
     );
     Ok(id)
@@ -243,22 +243,14 @@ fn op_cache_put_chunk(state: &mut OpState, id: u32, #[buffer] chunk: &[u8]) -> b
     let Some(put) = puts.open.get_mut(&id) else {
         return false;
     };
-    let Some(pending) = put.pending.take() else {
-        return false;
-    };
-    match app.reserve(Some(pending), chunk.len() as u64) {
-        Some(pending) => {
-            put.body.extend_from_slice(chunk);
-            put.pending = Some(pending);
-            true
-        }
-        None => {
-            // Nothing will be stored: the slot goes now (the script stops sending).
-            puts.open.remove(&id);
-            app.skipped();
-            false
-        }
+    if app.grow(&mut put.pending, chunk.len() as u64) {
+        put.body.extend_from_slice(chunk);
+        return true;
     }
+    // Nothing will be stored: the slot goes now (the script stops sending).
+    puts.open.remove(&id);
+    app.skipped();
+    false
 }
 
 /// Ends put `id`: stores the entry (resolving once the cache has it); whether it was stored.
@@ -270,14 +262,11 @@ async fn op_cache_put_end(state: Rc<RefCell<OpState>>, id: u32) -> Result<bool, 
         let put = state.borrow_mut::<OpenPuts>().open.remove(&id);
         (app, put)
     };
-    let Some(mut put) = put else {
+    let Some(put) = put else {
         return Ok(false);
     };
     // Counted as waiting until the cache has the bytes.
-    let Some(_pending) = put.pending.take() else {
-        app.skipped();
-        return Ok(false);
-    };
+    let _pending = put.pending;
     app.store(put.key, put.status, put.storable, put.body).await
 }
 
@@ -300,7 +289,7 @@ async fn op_cache_delete(
     let app = app(&state.borrow())?;
     // The key waits outside the heap until the writer has it; past the app's bound the delete
     // fails (deletes not awaited in a loop cannot queue without end).
-    let Some(_pending) = app.reserve(None, key.len() as u64) else {
+    let Some(_pending) = app.reserve(key.len() as u64) else {
         return Err(CacheError::Busy);
     };
     let key = app.key(cache.as_deref(), key);

@@ -67,6 +67,25 @@ impl CacheControl {
         Self(out)
     }
 
+    /// The directives of a message's `Cache-Control` headers.
+    pub fn of(headers: &[(String, String)]) -> Self {
+        Self::parse(
+            headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
+                .map(|(_, v)| v.as_str()),
+        )
+    }
+
+    /// Where `private=Set-Cookie` is (Cloudflare's "store it without the cookie").
+    fn private_set_cookie(&self) -> Option<usize> {
+        self.0.iter().position(|(n, v)| {
+            n == "private"
+                && v.as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case("set-cookie"))
+        })
+    }
+
     /// Whether `name` is present.
     pub fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(n, _)| n == name)
@@ -140,21 +159,14 @@ pub fn decide(
     authorized: bool,
     now: SystemTime,
 ) -> Result<Storable, NotStored> {
-    let mut cc = CacheControl::parse(
-        headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("cache-control"))
-            .map(|(_, v)| v.as_str()),
-    );
-    let mut drop_cookies = false;
-    if let Some(i) = cc.0.iter().position(|(n, v)| {
-        n == "private"
-            && v.as_deref()
-                .is_some_and(|v| v.eq_ignore_ascii_case("set-cookie"))
-    }) {
-        cc.0.remove(i);
-        drop_cookies = true;
-    }
+    let mut cc = CacheControl::of(headers);
+    let drop_cookies = match cc.private_set_cookie() {
+        Some(i) => {
+            cc.0.remove(i);
+            true
+        }
+        None => false,
+    };
     if !drop_cookies && header(headers, "set-cookie").is_some() {
         return Err(NotStored::SetCookie);
     }
@@ -212,14 +224,7 @@ pub fn decide_forced(
     ttl: u64,
     now: SystemTime,
 ) -> Result<Storable, NotStored> {
-    let drop_cookies = headers.iter().any(|(n, v)| {
-        n.eq_ignore_ascii_case("cache-control")
-            && CacheControl::parse([v.as_str()]).0.iter().any(|(n, v)| {
-                n == "private"
-                    && v.as_deref()
-                        .is_some_and(|v| v.eq_ignore_ascii_case("set-cookie"))
-            })
-    });
+    let drop_cookies = CacheControl::of(headers).private_set_cookie().is_some();
     if !drop_cookies && header(headers, "set-cookie").is_some() {
         return Err(NotStored::SetCookie);
     }
