@@ -48,6 +48,13 @@ pub struct LimitArgs {
     /// Requests the node serves at once over all its apps; past it, as above.
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     node_concurrent_requests: usize,
+    /// Default WebSockets one app may have open at once (over all its isolates); an upgrade
+    /// past it is answered `503 overloaded`.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    websockets: u32,
+    /// Ceiling on an app's `limits.websockets`.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    max_websockets: u32,
     /// How long a request past a bound on requests at once waits for a slot, in ms.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     request_wait_ms: u64,
@@ -100,6 +107,7 @@ impl LimitArgs {
             subrequests: self.max_subrequests,
             concurrent_requests: self.max_concurrent_requests.max(1),
             request_body_bytes: self.max_body_mb.saturating_mul(1 << 20),
+            websockets: self.max_websockets,
         };
         let defaults = Limits {
             cpu: Duration::from_millis(self.cpu_ms).min(ceilings.cpu),
@@ -110,6 +118,7 @@ impl LimitArgs {
                 .concurrent_requests
                 .clamp(1, ceilings.concurrent_requests),
             request_body_bytes: ceilings.request_body_bytes,
+            websockets: self.websockets.min(ceilings.websockets),
         };
         NodeLimits { defaults, ceilings }
     }

@@ -2,7 +2,8 @@
 // the response back. One `serve` loop per isolate; each request runs concurrently with the rest.
 import { core, primordials } from "ext:core/mod.js";
 import { appBindings } from "ext:edge_binding/registry.js";
-import { fixedLengths, isEncodedByScript, unsizedBodies } from "ext:edge_web/01_response.js";
+import { fixedLengths, isEncodedByScript, unsizedBodies, webSocketOf } from "ext:edge_web/01_response.js";
+import { listenerThrew, respondWebSocket } from "ext:edge_host/websocket.js";
 import { QueueOutcome, ScheduledController, queueBatch } from "ext:edge_host/events.js";
 
 const {
@@ -45,6 +46,7 @@ const {
   op_edge_wait_until,
   op_edge_wait_until_done,
   op_edge_unhandled_rejection,
+  op_edge_uncaught,
   op_edge_subrequest,
   op_edge_event,
   op_edge_evaluated,
@@ -371,6 +373,16 @@ function respond(id, response) {
     op_edge_fail(id, "TypeError: the fetch handler returned Response.error()");
     return;
   }
+  const ws = webSocketOf(response);
+  if (ws !== null) {
+    // A `101`: the connection becomes the other end of the pair (websocket.js).
+    try {
+      respondWebSocket(id, joinHeaders(inner.headerList), ws);
+    } catch (err) {
+      op_edge_fail(id, describe(err));
+    }
+    return;
+  }
   const body = inner.body;
   const headers = joinHeaders(inner.headerList);
   if (body === null) {
@@ -558,6 +570,14 @@ async function serve(mainUrl) {
   core.setUnhandledPromiseRejectionHandler((_promise, reason) => {
     op_edge_unhandled_rejection(describe(reason));
     return true;
+  });
+  // So is an exception thrown by an event listener (a WebSocket's, say), which the web's
+  // rules report as an `error` event on the global scope: logged, never fatal.
+  globalThis.addEventListener("error", (e) => {
+    e.preventDefault();
+    op_edge_uncaught(describe(e.error ?? e.message));
+    // A WebSocket whose listener threw loses its connection, as on Workers.
+    listenerThrew();
   });
   const ns = await import(mainUrl);
   op_edge_evaluated();

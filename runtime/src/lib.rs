@@ -20,6 +20,7 @@ pub mod router;
 pub mod server;
 pub mod tenant;
 pub mod wasm;
+pub mod websocket;
 pub mod worker;
 
 pub use config::AppConfig;

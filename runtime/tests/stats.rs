@@ -28,6 +28,7 @@ async fn call(tenant: &Tenant, n: u64) -> edge_runtime::isolate::Reply {
             edge_runtime::RequestId::new(0x7e57, n),
             Event::Fetch(FetchRequest {
                 cf: None,
+                upgrade: None,
                 method: http::Method::GET,
                 url: "http://app.test/".into(),
                 headers: Default::default(),

@@ -30,3 +30,4 @@ mod tls;
 mod typescript;
 mod wasm;
 mod web_apis;
+mod websockets;

@@ -46,6 +46,7 @@ pub(super) fn list(node: &Node) -> Value {
                     "subrequests": limits.subrequests,
                     "concurrent_requests": limits.concurrent_requests,
                     "request_body_mb": limits.request_body_bytes >> 20,
+                    "websockets": limits.websockets,
                 },
                 "usage": {
                     "invocations": stats.invocations,
@@ -57,6 +58,7 @@ pub(super) fn list(node: &Node) -> Value {
                     "terminations": terminations,
                 },
                 "requests_now": tenant.gate().in_use(),
+                "websockets_open": tenant.counters().websockets_open(),
                 "requests_waiting": tenant.gate().waiting(),
             })
         })

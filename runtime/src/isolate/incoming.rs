@@ -19,7 +19,7 @@ use super::request_body::RequestBodyResource;
 use super::{Event, Invocation, InvocationBody};
 
 /// Invocation ids stay below this, so that every id is a small integer in every engine.
-const ID_LIMIT: u32 = 1 << 30;
+pub(crate) const ID_LIMIT: u32 = 1 << 30;
 
 /// The requests queued for an isolate, shared with its thread (which hands back whatever is
 /// left when the isolate stops).
@@ -52,16 +52,20 @@ pub(crate) struct RequestParts {
     bytes: Option<Bytes>,
     /// What `request.cf` is made of, until the script first reads it.
     cf: Option<Box<crate::worker::RequestCf>>,
+    /// The connection's upgrade, when the request asked for a WebSocket, until a `101`
+    /// answer takes it ([`super::websocket`]).
+    pub(crate) upgrade: Option<crate::websocket::Upgrade>,
 }
 
 impl RequestParts {
     /// None: the invocation is an event, not a request.
-    fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Self {
             head: None,
             body: InvocationBody::Empty,
             bytes: None,
             cf: None,
+            upgrade: None,
         }
     }
 }
@@ -107,10 +111,19 @@ pub(crate) async fn op_edge_wait_request(state: Rc<RefCell<OpState>>) -> bool {
             Some(false) => {
                 // The queue is closed: the tenant retired this isolate (its app was replaced
                 // or removed). What is in flight finishes first (each invocation is bounded by
-                // its wall-clock limit); then the isolate stops.
+                // its wall-clock limit) and its WebSockets are closed (given a moment for
+                // their close frames); then the isolate stops.
+                let since = std::time::Instant::now();
                 loop {
-                    if state.borrow().borrow::<HostState>().inflight.is_empty() {
-                        return false;
+                    {
+                        let s = state.borrow();
+                        let host = s.borrow::<HostState>();
+                        host.sockets.go_away();
+                        if host.inflight.is_empty()
+                            && (host.sockets.is_empty() || since.elapsed() > SOCKETS_CLOSE_WAIT)
+                        {
+                            return false;
+                        }
                     }
                     tokio::time::sleep(RETIRE_POLL).await;
                 }
@@ -119,7 +132,11 @@ pub(crate) async fn op_edge_wait_request(state: Rc<RefCell<OpState>>) -> bool {
                 idle_timer = None;
                 let s = state.borrow();
                 let host = s.borrow::<HostState>();
-                if host.inflight.is_empty() && host.supervisor.try_retire(host.isolate_id) {
+                // An open WebSocket keeps the isolate: its next message is for this one.
+                if host.inflight.is_empty()
+                    && host.sockets.is_empty()
+                    && host.supervisor.try_retire(host.isolate_id)
+                {
                     return false;
                 }
             }
@@ -129,6 +146,9 @@ pub(crate) async fn op_edge_wait_request(state: Rc<RefCell<OpState>>) -> bool {
 
 /// How often a retired isolate looks whether its last invocation has finished.
 const RETIRE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// How long a retired isolate waits for its WebSockets' close frames to go out.
+const SOCKETS_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Takes the next queued request into flight and returns its id, or -1 when none is queued.
 #[op2(fast)]
@@ -154,6 +174,7 @@ pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
                 body: f.body,
                 bytes: None,
                 cf: f.cf,
+                upgrade: f.upgrade,
             },
             None,
         ),

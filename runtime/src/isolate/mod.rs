@@ -32,6 +32,7 @@ mod sources;
 mod thread;
 mod transpile;
 mod turn;
+mod websocket;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -40,6 +40,10 @@ pub(crate) struct HostState {
     pub(crate) meter: Meter,
     /// The isolate's memory count, for what ops hold on its behalf.
     pub(crate) memory: Arc<crate::limits::memory::IsolateMemory>,
+    /// The isolate's open WebSockets.
+    pub(crate) sockets: Rc<super::websocket::Sockets>,
+    /// The WebSocket behaviours the app's compatibility date turns on.
+    pub(crate) websocket_compat: u32,
 }
 
 /// One invocation the script is working on: from dispatch until its response is complete and
@@ -127,10 +131,23 @@ deno_core::extension!(
         op_edge_wait_until,
         op_edge_wait_until_done,
         op_edge_unhandled_rejection,
+        op_edge_uncaught,
         op_edge_subrequest,
+        super::websocket::op_edge_respond_websocket,
+        super::websocket::op_edge_ws_compat,
+        super::websocket::op_edge_ws_next,
+        super::websocket::op_edge_ws_text,
+        super::websocket::op_edge_ws_binary_len,
+        super::websocket::op_edge_ws_binary,
+        super::websocket::op_edge_ws_closed,
+        super::websocket::op_edge_ws_done,
+        super::websocket::op_edge_ws_send_text,
+        super::websocket::op_edge_ws_send_binary,
+        super::websocket::op_edge_ws_close,
+        super::websocket::op_edge_ws_abort,
     ],
     esm_entry_point = "ext:edge_host/host.js",
-    esm = [dir "js", "host.js", "events.js"],
+    esm = [dir "js", "host.js", "events.js", "websocket.js"],
     options = { host: Option<HostState> },
     state = |state, options| {
         if let Some(host) = options.host {
@@ -195,6 +212,14 @@ fn op_edge_wait_until_done(state: &mut OpState, #[smi] id: u32, #[string] error:
 fn op_edge_unhandled_rejection(state: &mut OpState, #[string] error: &str) {
     let host = state.borrow::<HostState>();
     tracing::error!(target: "edge::script", tenant = &*host.tenant, "unhandled promise rejection: {error}");
+}
+
+/// An event listener threw (reported as an `error` event on the global scope): logged, and
+/// the isolate keeps serving.
+#[op2(fast)]
+fn op_edge_uncaught(state: &mut OpState, #[string] error: &str) {
+    let host = state.borrow::<HostState>();
+    tracing::error!(target: "edge::script", tenant = &*host.tenant, "uncaught exception in an event listener: {error}");
 }
 
 /// Counts an outbound `fetch` of invocation `id` (the caller's async context). Returns false

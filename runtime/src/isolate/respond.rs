@@ -71,7 +71,7 @@ pub(crate) const MAX_RESPONSE_HEADER_BYTES: usize = 128 << 10;
 /// The response head the front door will send, or why it cannot: a bad status, a bad header,
 /// or more headers than [`MAX_RESPONSE_HEADERS`] / [`MAX_RESPONSE_HEADER_BYTES`]. Never panics,
 /// whatever the script passed.
-fn build_head(
+pub(super) fn build_head(
     status: u32,
     headers: &[u8],
     body: ResponseBody,
@@ -121,7 +121,7 @@ fn latin1(block: &str) -> std::borrow::Cow<'_, [u8]> {
         .collect()
 }
 
-fn send_reply(state: &mut OpState, id: u32, reply: Reply) {
+pub(super) fn send_reply(state: &mut OpState, id: u32, reply: Reply) {
     let host = state.borrow_mut::<HostState>();
     if let Some((_, tx)) = host.take_reply(id) {
         let _ = tx.send(reply);
@@ -140,7 +140,7 @@ fn fail(state: &mut OpState, id: u32, message: &str) {
 
 /// The script's response cannot be sent as it is (see [`build_head`]): logged with the reason,
 /// answered `500 script-error`.
-fn refuse(state: &mut OpState, id: u32, reason: &str) {
+pub(super) fn refuse(state: &mut OpState, id: u32, reason: &str) {
     script_error(
         state,
         id,

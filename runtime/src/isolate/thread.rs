@@ -334,6 +334,8 @@ fn install_host(
         enforce_limits: spec.enforce_limits,
         meter: Meter::new(spec.limits, spec.stats.clone(), guard.watched.clone()),
         memory: guard.memory.clone(),
+        sockets: Default::default(),
+        websocket_compat: super::websocket::compat_bits(app.compatibility_date.as_deref()),
     });
     Ok(())
 }

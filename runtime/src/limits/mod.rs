@@ -112,6 +112,9 @@ pub struct Limits {
     /// is answered `413 payload-too-large` without reaching the app; a body sent without a
     /// length that grows past it fails to read in the script.
     pub request_body_bytes: u64,
+    /// WebSockets the app may have open at once, over all its isolates; an upgrade past it is
+    /// answered `503 overloaded`.
+    pub websockets: u32,
 }
 
 impl Limits {
@@ -121,7 +124,7 @@ impl Limits {
 
 impl Default for Limits {
     /// Workers' defaults: 50 ms CPU, 128 MiB, 30 s wall clock, 50 subrequests, 100 MiB
-    /// request bodies; and 1000 requests at once.
+    /// request bodies; and 1000 requests and 1000 WebSockets at once.
     fn default() -> Self {
         Self {
             cpu: Duration::from_millis(50),
@@ -130,6 +133,7 @@ impl Default for Limits {
             subrequests: 50,
             concurrent_requests: 1000,
             request_body_bytes: Limits::DEFAULT_REQUEST_BODY_BYTES,
+            websockets: 1000,
         }
     }
 }
@@ -150,6 +154,8 @@ pub struct LimitSettings {
     pub concurrent_requests: Option<u64>,
     /// `request_body_mb`
     pub request_body_mb: Option<u64>,
+    /// `websockets`
+    pub websockets: Option<u64>,
 }
 
 impl LimitSettings {
@@ -173,6 +179,7 @@ impl LimitSettings {
             1_000_000,
         )?;
         check("request_body_mb", self.request_body_mb, 1, 1 << 20)?;
+        check("websockets", self.websockets, 0, 1_000_000)?;
         Ok(())
     }
 }
@@ -197,6 +204,7 @@ impl Default for NodeLimits {
                 subrequests: 1000,
                 concurrent_requests: 1000,
                 request_body_bytes: Limits::DEFAULT_REQUEST_BODY_BYTES,
+                websockets: 10_000,
             },
         }
     }
@@ -246,6 +254,12 @@ impl NodeLimits {
             d.request_body_bytes >> 20,
             c.request_body_bytes >> 20,
         );
+        let websockets = pick(
+            "websockets",
+            asked.websockets,
+            d.websockets as u64,
+            c.websockets as u64,
+        );
         (
             Limits {
                 cpu: Duration::from_millis(cpu),
@@ -254,6 +268,7 @@ impl NodeLimits {
                 subrequests: sub as u32,
                 concurrent_requests: concurrent as u32,
                 request_body_bytes: body << 20,
+                websockets: websockets as u32,
             },
             lowered,
         )

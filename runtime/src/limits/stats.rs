@@ -3,7 +3,7 @@
 //! CPU-ms, GB-seconds). An app's counters live as long as the node, across its versions, so
 //! they only go up (what metrics scrapers and usage metering need).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::metrics::histogram::Histogram;
@@ -32,6 +32,8 @@ pub struct TenantStats {
     mib_ms: AtomicU64,
     /// The handlers the app's code exports (`fetch`, `scheduled`, `queue`), as last loaded.
     handlers: std::sync::Mutex<Vec<String>>,
+    /// WebSockets open, over all the app's isolates.
+    websockets: AtomicU32,
 }
 
 impl Default for TenantStats {
@@ -46,6 +48,7 @@ impl Default for TenantStats {
             wall_ns: AtomicU64::new(0),
             mib_ms: AtomicU64::new(0),
             handlers: Default::default(),
+            websockets: AtomicU32::new(0),
         }
     }
 }
@@ -83,6 +86,27 @@ impl StatsSnapshot {
 }
 
 impl TenantStats {
+    /// Counts one more open WebSocket, unless `limit` are open already (then false).
+    pub fn open_websocket(&self, limit: u32) -> bool {
+        self.websockets
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// A WebSocket counted by [`TenantStats::open_websocket`] closed.
+    pub fn closed_websocket(&self) {
+        let _ = self
+            .websockets
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// WebSockets open now.
+    pub fn websockets_open(&self) -> u32 {
+        self.websockets.load(Ordering::Acquire)
+    }
+
     /// Records the handlers the app's code exports, when it loads.
     pub fn set_handlers(&self, handlers: impl IntoIterator<Item = String>) {
         *self.handlers.lock().unwrap_or_else(|p| p.into_inner()) = handlers.into_iter().collect();

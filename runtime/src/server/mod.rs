@@ -109,7 +109,7 @@ pub async fn serve(listener: TcpListener, node: Arc<Node>) -> std::io::Result<()
                 peer,
                 scheme: "http",
                 cf,
-                _admitted: Arc::new(admitted),
+                admitted: Arc::new(admitted),
             },
         ));
     }
@@ -133,8 +133,9 @@ struct Conn {
     scheme: &'static str,
     /// What the connection tells `request.cf`.
     cf: Arc<ConnectionCf>,
-    /// Counts the connection against the front door's caps while any clone lives.
-    _admitted: Arc<Admitted>,
+    /// Counts the connection against the front door's caps while any clone lives (a
+    /// WebSocket the connection became holds one).
+    admitted: Arc<Admitted>,
 }
 
 /// Reads a new connection's first request head and hands the connection to the thread of the
@@ -192,7 +193,7 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
             let conn = conn.clone();
             let id = conn.ids.next();
             async move {
-                let (res, slots) = handle(&conn.node, req, id, conn.scheme, &conn.cf).await;
+                let (res, slots) = handle(&conn, req, id).await;
                 drop(busy);
                 Ok::<_, Infallible>(res.map(|body| Counted::new(body, counted, slots)))
             }
@@ -203,7 +204,9 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .serve_connection(TokioIo::new(io), service);
+        .serve_connection(TokioIo::new(io), service)
+        // A `101` answer hands the connection to the WebSocket it became.
+        .with_upgrades();
     let outcome = serve_until(connection, &activity, limits, &mut stopping).await;
     timed_out.release_if_struck();
     if let Err(e) = outcome {
@@ -215,7 +218,7 @@ async fn serve_http1(io: Prefixed<TcpStream>, conn: Conn, mut stopping: Stopping
 /// keep-alive limit, or past [`LINGER_IDLE`] once its isolate has stopped. The connection is
 /// dropped (and what it held freed) when this returns.
 async fn serve_until<S>(
-    connection: hyper::server::conn::http1::Connection<
+    connection: hyper::server::conn::http1::UpgradeableConnection<
         TokioIo<SendTimeout<Prefixed<TcpStream>>>,
         S,
     >,
@@ -304,7 +307,7 @@ where
         let id = conn.ids.next();
         let h2 = req.version() == http::Version::HTTP_2;
         async move {
-            let (res, slots) = handle(&conn.node, req, id, conn.scheme, &conn.cf).await;
+            let (res, slots) = handle(&conn, req, id).await;
             Ok::<_, Infallible>(res.map(|body| {
                 let body = if h2 {
                     Unsent::new(body, send_timeout)
@@ -329,7 +332,9 @@ where
         .keep_alive_timeout(limits.header_read_timeout);
     let io = SendTimeout::new(io, limits.send_timeout);
     let timed_out = io.timed_out();
-    let outcome = builder.serve_connection(TokioIo::new(io), service).await;
+    let outcome = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .await;
     timed_out.release_if_struck();
     if let Err(e) = outcome {
         tracing::debug!(%peer, "connection ended: {e}");
@@ -344,12 +349,11 @@ pub const ACCESS_LOG: &str = "edge::access";
 /// Answers one request: routes it, admits it past the overload bounds, and hands it to its
 /// app. Returns the response and the overload slots it holds until its body has been sent.
 async fn handle(
-    node: &Node,
+    conn: &Conn,
     req: Request<Incoming>,
     request_id: RequestId,
-    scheme: &'static str,
-    cf: &Arc<ConnectionCf>,
 ) -> (Response<ResponseBody>, Option<overload::Slots>) {
+    let (node, scheme, cf) = (&*conn.node, conn.scheme, &conn.cf);
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
@@ -397,9 +401,16 @@ async fn handle(
     let logged = tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO)
         .then(|| (parts.method.clone(), path.to_owned()));
     let respond = async {
-        let res = invoke(&tenant, parts, body, (url, cf), request_id, max_body)
-            .await
-            .unwrap_or_else(|e| error_response(request_id, &e));
+        let res = invoke(
+            &tenant,
+            parts,
+            body,
+            (url, cf, &conn.admitted),
+            request_id,
+            max_body,
+        )
+        .await
+        .unwrap_or_else(|e| error_response(request_id, &e));
         tenant
             .counters()
             .responded(res.status().as_u16(), started.elapsed());
@@ -490,12 +501,22 @@ fn request_url(scheme: &str, host: &str, uri: &http::Uri) -> String {
 /// invocation as it is (its headers are not copied).
 async fn invoke(
     tenant: &crate::tenant::Tenant,
-    parts: http::request::Parts,
+    mut parts: http::request::Parts,
     body: Incoming,
-    (url, cf): (String, &Arc<ConnectionCf>),
+    (url, cf, admitted): (String, &Arc<ConnectionCf>, &Arc<Admitted>),
     request_id: RequestId,
     max_body: u64,
 ) -> Result<Response<ResponseBody>, InvokeError> {
+    // A WebSocket handshake: the connection is the app's to take over with a `101`.
+    let upgrade = crate::websocket::upgrade_request(&parts.method, parts.version, &parts.headers)
+        .and_then(|accept| {
+            let on = parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
+            Some(crate::websocket::Upgrade {
+                on,
+                accept,
+                hold: Box::new(admitted.clone()),
+            })
+        });
     let mut headers = parts.headers;
     let cf = RequestCf::of(cf, parts.version, &mut headers);
     if body.size_hint().lower() > max_body {
@@ -552,6 +573,7 @@ async fn invoke(
                 headers,
                 body,
                 cf: Some(Box::new(cf)),
+                upgrade,
             }),
         )
         .await

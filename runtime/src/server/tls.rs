@@ -317,7 +317,7 @@ pub async fn serve(
                         peer,
                         scheme: "https",
                         cf,
-                        _admitted: Arc::new(admitted),
+                        admitted: Arc::new(admitted),
                     };
                     super::serve_any(tls, conn).await
                 }

@@ -60,6 +60,10 @@ pub struct FetchRequest {
     /// What `request.cf` is made of (`None`: a request that did not come through the front
     /// door; the script sees `undefined`).
     pub cf: Option<Box<super::RequestCf>>,
+    /// Set when the request asked for a WebSocket and the connection can be upgraded (an
+    /// HTTP/1.1 `GET` with a valid handshake): what a `101` answer with a `webSocket` takes
+    /// over.
+    pub upgrade: Option<crate::websocket::Upgrade>,
 }
 
 /// A cron trigger firing, as Workers' `ScheduledController` describes it.
