@@ -3,7 +3,7 @@
 import { core, primordials } from "ext:core/mod.js";
 import { appBindings } from "ext:edge_binding/registry.js";
 import { fixedLengths, isEncodedByScript, unsizedBodies, webSocketOf } from "ext:edge_web/01_response.js";
-import { listenerThrew, respondWebSocket } from "ext:edge_host/websocket.js";
+import { connectWebSocket, listenerThrew, respondWebSocket } from "ext:edge_host/websocket.js";
 import { QueueOutcome, ScheduledController, queueBatch } from "ext:edge_host/events.js";
 
 const {
@@ -545,6 +545,20 @@ const EVENT_BIT = 1 << 30;
 /** How many queued requests the host loop starts before it awaits again. */
 const REQUESTS_PER_BATCH = 64;
 
+/** Whether a `fetch(input, init)` asks for a WebSocket (`Upgrade: websocket`). */
+function asksForWebSocket(input, init) {
+  let headers;
+  if (init !== undefined && init !== null && init.headers !== undefined) {
+    headers = new Headers(init.headers);
+  } else if (ObjectPrototypeIsPrototypeOf(requestMod.RequestPrototype, input)) {
+    headers = input.headers;
+  } else {
+    return false;
+  }
+  const upgrade = headers.get("upgrade");
+  return upgrade !== null && StringPrototypeToLowerCase(upgrade) === "websocket";
+}
+
 /** Runs the isolate: import the tenant's main module, then serve requests until told to stop. */
 async function serve(mainUrl) {
   // App code sees a Worker's global scope, not the engine's internals: no `Deno.core.ops`
@@ -561,8 +575,17 @@ async function serve(mainUrl) {
     // Any context counts somewhere: one naming no invocation in flight (a script may reset
     // it) goes to the isolate's orphan allowance.
     const id = core.getAsyncContext();
-    if (!op_edge_subrequest(typeof id === "number" ? id >>> 0 : 0xffffffff)) {
+    const invocation = typeof id === "number" ? id >>> 0 : 0xffffffff;
+    if (!op_edge_subrequest(invocation)) {
       return PromiseReject(new Error("Too many subrequests: this invocation reached its subrequest limit"));
+    }
+    // `Upgrade: websocket`: an outbound WebSocket (websocket.js), not an HTTP exchange.
+    if (asksForWebSocket(input, init)) {
+      try {
+        return connectWebSocket(new requestMod.Request(input, init), invocation);
+      } catch (err) {
+        return PromiseReject(err);
+      }
     }
     return innerFetch(input, init);
   };

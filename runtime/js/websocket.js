@@ -53,6 +53,8 @@ const {
   op_edge_ws_send_binary,
   op_edge_ws_close,
   op_edge_ws_abort,
+  op_edge_ws_connect,
+  op_edge_ws_refusal_body,
 } = core.ops;
 
 const event = core.loadExtScript("ext:deno_web/02_event.js");
@@ -452,6 +454,32 @@ export function respondWebSocket(id, headers, ws) {
     }
   }
   if (o.accepted) readLoop(other, o, rid);
+}
+
+/**
+ * `fetch(request)` of a request with `Upgrade: websocket`, for invocation `id`: opens a
+ * WebSocket to its URL. Resolves to a `101` response whose `webSocket` the script accepts,
+ * or to the server's answer when it did not upgrade.
+ */
+export async function connectWebSocket(request, id) {
+  const headers = [];
+  for (const { 0: name, 1: value } of request.headers) ArrayPrototypePush(headers, [name, value]);
+  const answer = await op_edge_ws_connect(id, request.url, headers);
+  if (answer.rid < 0) {
+    const body = new Uint8Array(answer.bodyLen);
+    op_edge_ws_refusal_body(answer.body, body);
+    const status = answer.status;
+    if (status < 200 || status > 599) {
+      throw new TypeError(`the server answered the WebSocket handshake with status ${status}`);
+    }
+    const nullBody = status === 204 || status === 205 || status === 304;
+    return new Response(nullBody ? null : body, { status, headers: answer.headers });
+  }
+  const ws = new WebSocket(makeKey);
+  const s = stateOf(ws);
+  s.rid = answer.rid;
+  dropped.register(ws, answer.rid, s);
+  return new Response(null, { status: 101, webSocket: ws, headers: answer.headers });
 }
 
 /** Whether `value` is a WebSocket. */

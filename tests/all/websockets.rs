@@ -371,3 +371,139 @@ async fn a_peer_that_does_not_read_bounds_the_send_queue() {
         other => panic!("a queued message, got {other:?}"),
     }
 }
+
+/// A Worker that proxies its client's WebSocket to the `?to=` server through an outbound one
+/// (`fetch` with `Upgrade: websocket`); `/refused` and `/denied` say what such a fetch gave.
+const PROXY: &str = r#"
+export default {
+  async fetch(request) {
+    const url = new URL(request.url);
+    const upstream = url.searchParams.get("to");
+    if (url.pathname === "/refused") {
+      const res = await fetch(upstream, { headers: { Upgrade: "websocket" } });
+      return new Response(`status ${res.status} webSocket ${res.webSocket} body ${await res.text()}`);
+    }
+    if (url.pathname === "/denied") {
+      try {
+        await fetch(upstream, { headers: { Upgrade: "websocket" } });
+        return new Response("reached");
+      } catch (e) {
+        return new Response(`${e.name}: ${e.message}`);
+      }
+    }
+    const res = await fetch(upstream, { headers: { Upgrade: "websocket", "X-Test": "proxied" } });
+    const ws = res.webSocket;
+    if (!ws) return new Response("no socket: " + res.status, { status: 502 });
+    ws.accept();
+    const [client, server] = Object.values(new WebSocketPair());
+    server.accept();
+    server.addEventListener("message", (e) => ws.send(e.data));
+    ws.addEventListener("message", (e) => server.send(e.data));
+    ws.addEventListener("close", (e) => server.close(4000, "upstream closed " + e.code));
+    server.addEventListener("close", () => ws.close(1000, "client left"));
+    return new Response(null, { status: 101, webSocket: client });
+  },
+};
+"#;
+
+fn proxy_app(name: &str, allow_private: bool) -> std::path::PathBuf {
+    let dir = scratch(name);
+    std::fs::write(
+        dir.join("edge.toml"),
+        format!(
+            "name = \"{name}\"\nmain = \"index.js\"\ncompatibility_date = \"2025-01-01\"\n\n[outbound]\nallow_private = {allow_private}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("index.js"), PROXY).unwrap();
+    dir
+}
+
+/// An upstream WebSocket server on loopback that answers each text message with `up:` and
+/// it, and reports the `X-Test` and `User-Agent` headers its client sent.
+async fn upstream() -> (u16, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let callback =
+                    |req: &tokio_tungstenite::tungstenite::handshake::server::Request, res| {
+                        let get = |n: &str| {
+                            req.headers()
+                                .get(n)
+                                .map(|v| v.to_str().unwrap_or("").to_string())
+                                .unwrap_or_default()
+                        };
+                        let _ = tx.send((get("x-test"), get("user-agent")));
+                        Ok(res)
+                    };
+                let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await else {
+                    return;
+                };
+                while let Some(Ok(m)) = ws.next().await {
+                    if let Message::Text(t) = m {
+                        if ws.send(Message::text(format!("up:{t}"))).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn an_outbound_websocket_through_fetch_reaches_its_server() {
+    let (port, mut seen) = upstream().await;
+    let edge = Edge::dev_dir(&proxy_app("ws-proxy", true), &[]);
+    let mut ws = connect(&edge, &format!("/proxy?to=ws://127.0.0.1:{port}/")).await;
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(recv_text(&mut ws).await, "up:hi");
+    ws.send(Message::text("again")).await.unwrap();
+    assert_eq!(recv_text(&mut ws).await, "up:again");
+    let (x_test, user_agent) = seen.recv().await.unwrap();
+    assert_eq!(x_test, "proxied");
+    assert!(user_agent.starts_with("edge/"), "{user_agent}");
+    // A server that answers without upgrading: its answer is the fetch's response.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_port = plain.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut tcp, _) = plain.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = tcp.read(&mut buf).await;
+        let _ = tcp
+            .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 4\r\n\r\nnope")
+            .await;
+    });
+    let text = client()
+        .get(edge.url(&format!("/refused?to=http://127.0.0.1:{plain_port}/")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "status 403 webSocket null body nope");
+}
+
+#[tokio::test]
+async fn an_outbound_websocket_cannot_reach_loopback_unless_granted() {
+    let (port, _seen) = upstream().await;
+    let edge = Edge::dev_dir(&proxy_app("ws-denied", false), &[]);
+    let text = client()
+        .get(edge.url(&format!("/denied?to=ws://127.0.0.1:{port}/")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        text,
+        "TypeError: 127.0.0.1 is a private or loopback address, which this app may not reach"
+    );
+}

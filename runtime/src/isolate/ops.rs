@@ -44,6 +44,9 @@ pub(crate) struct HostState {
     pub(crate) sockets: Rc<super::websocket::Sockets>,
     /// The WebSocket behaviours the app's compatibility date turns on.
     pub(crate) websocket_compat: u32,
+    /// The node granted the app private networks (`[outbound] allow_private`): outbound
+    /// WebSockets may reach them, as its `fetch` may.
+    pub(crate) allow_private: bool,
 }
 
 /// One invocation the script is working on: from dispatch until its response is complete and
@@ -135,6 +138,8 @@ deno_core::extension!(
         op_edge_subrequest,
         super::websocket::op_edge_respond_websocket,
         super::websocket::op_edge_ws_compat,
+        super::websocket::op_edge_ws_connect,
+        super::websocket::op_edge_ws_refusal_body,
         super::websocket::op_edge_ws_next,
         super::websocket::op_edge_ws_text,
         super::websocket::op_edge_ws_binary_len,

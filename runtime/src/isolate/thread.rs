@@ -336,6 +336,7 @@ fn install_host(
         memory: guard.memory.clone(),
         sockets: Default::default(),
         websocket_compat: super::websocket::compat_bits(app.compatibility_date.as_deref()),
+        allow_private: app.allow_private_network,
     });
     Ok(())
 }

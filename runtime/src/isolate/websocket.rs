@@ -308,6 +308,125 @@ pub(super) fn op_edge_respond_websocket(
     rid as i32
 }
 
+/// What [`op_edge_ws_connect`] answers: the socket's resource id, or -1 and the server's
+/// refusal (its body parked as resource `body`, taken with [`op_edge_ws_refusal_body`]).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Connected {
+    rid: i32,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: u32,
+    body_len: u32,
+}
+
+/// A refusal's body, until the script takes it.
+struct RefusalBody(RefCell<Vec<u8>>);
+
+impl Resource for RefusalBody {
+    fn name(&self) -> Cow<'_, str> {
+        "edgeWebSocketRefusal".into()
+    }
+}
+
+/// Opens an outbound WebSocket to `url` with the script's `headers` for `invocation` (a
+/// `fetch` with `Upgrade: websocket`, counted as a subrequest by the caller): where the app's
+/// `fetch` may go, one more socket against `limits.websockets`.
+#[op2]
+#[serde]
+pub(super) async fn op_edge_ws_connect(
+    state: Rc<RefCell<OpState>>,
+    #[smi] invocation: u32,
+    #[string] url: String,
+    #[serde] headers: Vec<(String, String)>,
+) -> Result<Connected, JsErrorBox> {
+    let (count, memory, allow_private, auto_reply, request_id) = {
+        let s = state.borrow();
+        let host = s.borrow::<HostState>();
+        let limit = host.meter.limits().websockets;
+        if !host.stats.open_websocket(limit) {
+            return Err(JsErrorBox::generic(format!(
+                "the app has {limit} WebSockets open, as many as its limits.websockets allows"
+            )));
+        }
+        let count = Counted {
+            sockets: host.sockets.clone(),
+            stats: host.stats.clone(),
+        };
+        host.sockets.open.set(host.sockets.open.get() + 1);
+        (
+            count,
+            host.memory.clone(),
+            host.allow_private,
+            host.websocket_compat & COMPAT_AUTO_REPLY != 0,
+            host.inflight
+                .get(&invocation)
+                .map_or(RequestId::new(0, 0), |e| e.request_id),
+        )
+    };
+    let answer = crate::websocket::connect::connect(&url, &headers, allow_private, auto_reply)
+        .await
+        .map_err(JsErrorBox::type_error)?;
+    let mut s = state.borrow_mut();
+    match answer {
+        crate::websocket::connect::Answer::Upgraded(socket, headers) => {
+            let rid = s.resource_table.add(WsResource {
+                socket,
+                request_id,
+                parked: RefCell::default(),
+                out: RefCell::default(),
+                queued: Cell::new(0),
+                writing: Cell::new(false),
+                cancelled: Cell::new(false),
+                aborted: Cell::new(false),
+                cancel: Notify::new(),
+                memory,
+                _count: count,
+                _hold: None,
+            });
+            Ok(Connected {
+                rid: rid as i32,
+                status: 101,
+                headers,
+                body: 0,
+                body_len: 0,
+            })
+        }
+        crate::websocket::connect::Answer::Refused {
+            status,
+            headers,
+            body,
+        } => {
+            drop(count);
+            let body_len = body.len() as u32;
+            let body = s.resource_table.add(RefusalBody(RefCell::new(body)));
+            Ok(Connected {
+                rid: -1,
+                status,
+                headers,
+                body,
+                body_len,
+            })
+        }
+    }
+}
+
+/// Copies a refusal's body (see [`op_edge_ws_connect`]) into `into`, of its length, and lets
+/// it go.
+#[op2(fast)]
+pub(super) fn op_edge_ws_refusal_body(
+    state: &mut OpState,
+    #[smi] rid: u32,
+    #[buffer] into: &mut [u8],
+) {
+    if let Ok(body) = state.resource_table.take::<RefusalBody>(rid) {
+        let bytes = body.0.borrow();
+        if bytes.len() == into.len() {
+            into.copy_from_slice(&bytes);
+        }
+    }
+}
+
 /// Waits for socket `rid`'s next message, close or failure, and starts it as an event in
 /// flight: resolves to its kind (low two bits: text, binary, a clean close, a failure) and
 /// the event's id (above them). The script takes what arrived with [`op_edge_ws_text`],

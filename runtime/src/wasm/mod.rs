@@ -17,7 +17,7 @@ mod engine;
 mod events;
 mod exports;
 mod fetch;
-mod outbound;
+pub(crate) mod outbound;
 mod run;
 mod state;
 mod stdio;

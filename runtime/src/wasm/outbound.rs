@@ -104,7 +104,11 @@ async fn send(
 
 /// The addresses `host` may be reached at: literals and resolved names, private ones dropped
 /// unless allowed.
-async fn resolve(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, Error> {
+pub(crate) async fn resolve(
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<Vec<SocketAddr>, Error> {
     let found: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((host, port))
@@ -144,7 +148,7 @@ where
     sender.send_request(request).await.map_err(Error::from)
 }
 
-fn client_config() -> Arc<rustls::ClientConfig> {
+pub(crate) fn client_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {

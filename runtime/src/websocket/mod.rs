@@ -7,8 +7,11 @@
 //! thread. Frames are fastwebsockets' (what Deno uses); the handshake, message assembly, size
 //! bounds, keep-alive pings and closing are here.
 
+pub mod connect;
 pub mod handshake;
 pub mod socket;
+
+pub use fastwebsockets::Role;
 
 pub use handshake::{Upgrade, accept_for, upgrade_request};
 pub use socket::{Received, SendError, Socket};
