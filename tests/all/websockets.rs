@@ -421,6 +421,10 @@ fn proxy_app(name: &str, allow_private: bool) -> std::path::PathBuf {
 
 /// An upstream WebSocket server on loopback that answers each text message with `up:` and
 /// it, and reports the `X-Test` and `User-Agent` headers its client sent.
+#[allow(
+    clippy::result_large_err,
+    reason = "tungstenite's handshake callback returns its own error type"
+)]
 async fn upstream() -> (u16, tokio::sync::mpsc::UnboundedReceiver<(String, String)>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -444,10 +448,10 @@ async fn upstream() -> (u16, tokio::sync::mpsc::UnboundedReceiver<(String, Strin
                     return;
                 };
                 while let Some(Ok(m)) = ws.next().await {
-                    if let Message::Text(t) = m {
-                        if ws.send(Message::text(format!("up:{t}"))).await.is_err() {
-                            break;
-                        }
+                    if let Message::Text(t) = m
+                        && ws.send(Message::text(format!("up:{t}"))).await.is_err()
+                    {
+                        break;
                     }
                 }
             });

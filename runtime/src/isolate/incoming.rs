@@ -54,7 +54,7 @@ pub(crate) struct RequestParts {
     cf: Option<Box<crate::worker::RequestCf>>,
     /// The connection's upgrade, when the request asked for a WebSocket, until a `101`
     /// answer takes it ([`super::websocket`]).
-    pub(crate) upgrade: Option<crate::websocket::Upgrade>,
+    pub(crate) upgrade: Option<Box<crate::websocket::Upgrade>>,
 }
 
 impl RequestParts {

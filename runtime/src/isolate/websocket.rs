@@ -371,7 +371,7 @@ pub(super) async fn op_edge_ws_connect(
     match answer {
         crate::websocket::connect::Answer::Upgraded(socket, headers) => {
             let rid = s.resource_table.add(WsResource {
-                socket,
+                socket: *socket,
                 request_id,
                 parked: RefCell::default(),
                 out: RefCell::default(),
@@ -442,7 +442,12 @@ pub(super) async fn op_edge_ws_next(state: Rc<RefCell<OpState>>, #[smi] rid: u32
         )
     };
     let Some(res) = res else {
-        return KIND_GONE;
+        // Still an event of its own: the script ends it with `op_edge_ws_done` as any other.
+        let id = state
+            .borrow_mut()
+            .borrow_mut::<HostState>()
+            .start_event(RequestId::new(0, 0));
+        return (id << 2) | KIND_GONE;
     };
     let stop = async {
         tokio::select! {

@@ -511,11 +511,11 @@ async fn invoke(
     let upgrade = crate::websocket::upgrade_request(&parts.method, parts.version, &parts.headers)
         .and_then(|accept| {
             let on = parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
-            Some(crate::websocket::Upgrade {
+            Some(Box::new(crate::websocket::Upgrade {
                 on,
                 accept,
                 hold: Box::new(admitted.clone()),
-            })
+            }))
         });
     let mut headers = parts.headers;
     let cf = RequestCf::of(cf, parts.version, &mut headers);

@@ -21,7 +21,7 @@ const REFUSAL_BODY_BYTES: usize = 1 << 20;
 /// What the server answered.
 pub enum Answer {
     /// It upgraded: the socket, and the `101`'s headers.
-    Upgraded(Socket, Vec<(String, String)>),
+    Upgraded(Box<Socket>, Vec<(String, String)>),
     /// It answered without upgrading: its status, headers and (up to 1 MiB of) body.
     Refused {
         /// The status.
@@ -192,7 +192,7 @@ async fn handshake(
     let stream: BoxStream = Box::new(hyper_util::rt::TokioIo::new(upgraded));
     let opening = Box::pin(async move { Ok(stream) });
     Ok(Answer::Upgraded(
-        Socket::new(Role::Client, auto_close, opening),
+        Box::new(Socket::new(Role::Client, auto_close, opening)),
         answered,
     ))
 }

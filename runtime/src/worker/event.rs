@@ -63,7 +63,7 @@ pub struct FetchRequest {
     /// Set when the request asked for a WebSocket and the connection can be upgraded (an
     /// HTTP/1.1 `GET` with a valid handshake): what a `101` answer with a `webSocket` takes
     /// over.
-    pub upgrade: Option<crate::websocket::Upgrade>,
+    pub upgrade: Option<Box<crate::websocket::Upgrade>>,
 }
 
 /// A cron trigger firing, as Workers' `ScheduledController` describes it.
