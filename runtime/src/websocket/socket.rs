@@ -399,3 +399,177 @@ fn failed(e: WebSocketError) -> Received {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fastwebsockets::WebSocket;
+
+    /// A server socket over an in-memory pipe, and the client end that talks to it.
+    fn pair(auto_close: bool) -> (Socket, WebSocket<tokio::io::DuplexStream>) {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let opening: Opening = Box::pin(async move { Ok(Box::new(ours) as BoxStream) });
+        let peer = WebSocket::after_handshake(theirs, Role::Client);
+        (Socket::new(Role::Server, auto_close, opening), peer)
+    }
+
+    fn never() -> impl Future<Output = Option<(u16, &'static str)>> {
+        std::future::pending()
+    }
+
+    #[tokio::test]
+    async fn fragments_are_assembled_into_one_message() {
+        let (socket, mut peer) = pair(true);
+        let frames = async {
+            peer.write_frame(Frame::new(
+                false,
+                OpCode::Text,
+                None,
+                Payload::Borrowed(b"he"),
+            ))
+            .await
+            .unwrap();
+            peer.write_frame(Frame::new(
+                true,
+                OpCode::Continuation,
+                None,
+                Payload::Borrowed(b"llo"),
+            ))
+            .await
+            .unwrap();
+            peer.write_frame(Frame::binary(Payload::Borrowed(&[1, 2])))
+                .await
+                .unwrap();
+        };
+        let (_, got) = tokio::join!(frames, socket.next(never()));
+        assert_eq!(got, Received::Text("hello".into()));
+        assert_eq!(socket.next(never()).await, Received::Binary(vec![1, 2]));
+    }
+
+    #[tokio::test]
+    async fn a_message_past_the_limit_in_fragments_is_closed_with_1009() {
+        let (socket, mut peer) = pair(true);
+        let half = vec![b'x'; MAX_MESSAGE_BYTES / 2 + 1];
+        let frames = async {
+            peer.write_frame(Frame::new(
+                false,
+                OpCode::Binary,
+                None,
+                Payload::Borrowed(&half),
+            ))
+            .await
+            .unwrap();
+            peer.write_frame(Frame::new(
+                true,
+                OpCode::Continuation,
+                None,
+                Payload::Borrowed(&half),
+            ))
+            .await
+            .unwrap();
+        };
+        let (_, got) = tokio::join!(frames, socket.next(never()));
+        assert!(matches!(got, Received::Gone { code: 1009, .. }), "{got:?}");
+        let close = peer.read_frame().await.unwrap();
+        assert_eq!(close.opcode, OpCode::Close);
+        assert_eq!(&close.payload[..2], &1009u16.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn text_that_is_not_utf8_is_closed_with_1007() {
+        let (socket, mut peer) = pair(true);
+        let frames = async {
+            peer.write_frame(Frame::new(
+                false,
+                OpCode::Text,
+                None,
+                Payload::Borrowed(&[0xe2, 0x82]),
+            ))
+            .await
+            .unwrap();
+            peer.write_frame(Frame::new(
+                true,
+                OpCode::Continuation,
+                None,
+                Payload::Borrowed(&[0x28]),
+            ))
+            .await
+            .unwrap();
+        };
+        let (_, got) = tokio::join!(frames, socket.next(never()));
+        assert!(matches!(got, Received::Gone { code: 1007, .. }), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn a_peers_close_is_answered_only_with_auto_close() {
+        for auto_close in [true, false] {
+            let (socket, mut peer) = pair(auto_close);
+            peer.write_frame(Frame::close(4001, b"bye")).await.unwrap();
+            assert_eq!(
+                socket.next(never()).await,
+                Received::Close {
+                    code: 4001,
+                    reason: "bye".into()
+                }
+            );
+            if auto_close {
+                let echo = peer.read_frame().await.unwrap();
+                assert_eq!(echo.opcode, OpCode::Close);
+                assert_eq!(&echo.payload[..], b"\x0f\xa1bye");
+            } else {
+                // The script answers, with its own code.
+                socket.close(1000, "answered").await.unwrap();
+                let answer = peer.read_frame().await.unwrap();
+                assert_eq!(&answer.payload[..2], &1000u16.to_be_bytes());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_go_out_in_order_and_a_long_reason_is_cut() {
+        let (socket, mut peer) = pair(true);
+        socket.send_text("one".into()).await.unwrap();
+        socket.send_binary(vec![2]).await.unwrap();
+        socket.close(1000, &"é".repeat(100)).await.unwrap();
+        assert!(matches!(
+            socket.send_text("late".into()).await,
+            Err(SendError::Closed)
+        ));
+        let one = peer.read_frame().await.unwrap();
+        assert_eq!((one.opcode, &one.payload[..]), (OpCode::Text, &b"one"[..]));
+        let two = peer.read_frame().await.unwrap();
+        assert_eq!((two.opcode, &two.payload[..]), (OpCode::Binary, &[2u8][..]));
+        let close = peer.read_frame().await.unwrap();
+        assert_eq!(close.opcode, OpCode::Close);
+        // 2 bytes of code and at most 123 of reason, whole characters only.
+        assert_eq!(close.payload.len(), 2 + 122);
+        assert!(std::str::from_utf8(&close.payload[2..]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn stopping_closes_with_the_stop_code_or_drops_the_connection() {
+        let (socket, mut peer) = pair(true);
+        let got = socket.next(async { Some((1001, "going away")) }).await;
+        assert!(
+            matches!(
+                got,
+                Received::Gone {
+                    code: 1001,
+                    error: None,
+                    ..
+                }
+            ),
+            "{got:?}"
+        );
+        let close = peer.read_frame().await.unwrap();
+        assert_eq!(&close.payload[..2], &1001u16.to_be_bytes());
+        let (socket, mut peer) = pair(true);
+        let got = socket.next(async { None }).await;
+        assert!(matches!(got, Received::Gone { code: 1006, .. }), "{got:?}");
+        drop(socket);
+        assert!(
+            peer.read_frame().await.is_err(),
+            "the connection should be cut"
+        );
+    }
+}
