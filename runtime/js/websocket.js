@@ -50,7 +50,7 @@ const {
   op_edge_ws_closed,
   op_edge_ws_done,
   op_edge_ws_send_text,
-  op_edge_ws_send_binary,
+  op_edge_ws_send_bytes,
   op_edge_ws_close,
   op_edge_ws_abort,
   op_edge_ws_connect,
@@ -148,6 +148,16 @@ function messageData(message) {
   return String(message);
 }
 
+/** Strings longer than this are encoded on the heap (where it counts) before they are sent. */
+const LONG_STRING = 1 << 20;
+
+/** Sends `data` (a string or a Uint8Array of its own) on connection `rid`. */
+function sendOn(rid, data) {
+  if (typeof data !== "string") op_edge_ws_send_bytes(rid, data, false);
+  else if (data.length > LONG_STRING) op_edge_ws_send_bytes(rid, core.encode(data), true);
+  else op_edge_ws_send_text(rid, data);
+}
+
 /** The `data` of a message event for this end. */
 function eventData(s, data) {
   if (typeof data === "string") return data;
@@ -236,8 +246,7 @@ class WebSocket extends event.EventTarget {
     // The other end closed or is gone: as on Workers, the message goes nowhere.
     if (s.closeReceived) return;
     if (s.rid !== null) {
-      if (typeof data === "string") op_edge_ws_send_text(s.rid, data);
-      else op_edge_ws_send_binary(s.rid, data);
+      sendOn(s.rid, data);
     } else if (s.peer !== null) {
       receive(s.peer, { type: "message", data });
     }
@@ -352,6 +361,19 @@ function deliverPending(ws, s) {
  * flight of its own, its listeners run with its id as their async context (so what they
  * start is charged to it). */
 async function readLoop(ws, s, rid) {
+  try {
+    await readEvents(ws, s, rid);
+  } catch (err) {
+    // Not the script's doing (an allocation refused, say): the connection goes.
+    s.closeReceived = true;
+    s.readyState = CLOSED;
+    s.aborted = true;
+    finish(s);
+    throw err;
+  }
+}
+
+async function readEvents(ws, s, rid) {
   while (true) {
     const next = await op_edge_ws_next(rid);
     const kind = next % 4;
@@ -447,8 +469,7 @@ export function respondWebSocket(id, headers, ws) {
   for (let i = 0; i < early.length; i++) {
     const ev = early[i];
     if (ev.type === "message") {
-      if (typeof ev.data === "string") op_edge_ws_send_text(rid, ev.data);
-      else op_edge_ws_send_binary(rid, ev.data);
+      sendOn(rid, ev.data);
     } else {
       op_edge_ws_close(rid, ev.code === 1005 ? 0 : ev.code, ev.reason);
     }

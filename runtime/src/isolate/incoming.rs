@@ -182,8 +182,7 @@ pub(crate) fn op_edge_take_request(state: &mut OpState) -> i32 {
         Event::Queue(b) => (RequestParts::none(), Some(OtherEvent::Queue(b))),
     };
     let is_event = other.is_some();
-    let id = host.next_id;
-    host.next_id = (host.next_id + 1) % ID_LIMIT;
+    let id = host.fresh_id();
     host.stats.invoked();
     host.started_in_turn();
     host.inflight.insert(

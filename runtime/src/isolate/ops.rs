@@ -74,6 +74,18 @@ impl HostState {
         Some((entry.request_id, reply))
     }
 
+    /// A fresh id for an invocation (or a socket's event): the next in sequence that is not
+    /// in flight (ids wrap at [`super::incoming::ID_LIMIT`]).
+    pub(crate) fn fresh_id(&mut self) -> u32 {
+        loop {
+            let id = self.next_id;
+            self.next_id = (self.next_id + 1) % super::incoming::ID_LIMIT;
+            if !self.inflight.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     /// The response of `id` is complete (or abandoned).
     pub(super) fn finish(&mut self, id: u32) {
         if let Some(entry) = self.inflight.get_mut(&id) {
@@ -147,7 +159,7 @@ deno_core::extension!(
         super::websocket::op_edge_ws_closed,
         super::websocket::op_edge_ws_done,
         super::websocket::op_edge_ws_send_text,
-        super::websocket::op_edge_ws_send_binary,
+        super::websocket::op_edge_ws_send_bytes,
         super::websocket::op_edge_ws_close,
         super::websocket::op_edge_ws_abort,
     ],

@@ -3,26 +3,25 @@
 //!
 //! A fetch handler answers an upgrade request with a `101` and the client end of a
 //! `WebSocketPair` ([`op_edge_respond_websocket`]): the answer goes out, the invocation ends,
-//! and the connection becomes a resource of the isolate (a [`crate::websocket::Socket`] on its
-//! thread). The script reads it one message at a time ([`op_edge_ws_next`]); each message is
-//! an event of its own, in flight from its arrival until its listeners have run, charged CPU
-//! and held to the wall-clock limit as an invocation is (Workers' model without hibernation:
-//! CPU per event). Sends are queued and written in order by a task of the socket's; the queue
-//! is bounded and counted against the isolate's memory, as a message read and not yet taken is.
+//! and the connection becomes a resource of the isolate (a [`crate::websocket::Socket`], whose
+//! own tasks read and write it on the isolate's thread). The script takes one message at a
+//! time ([`op_edge_ws_next`]); each is an event of its own, in flight from its arrival until
+//! its listeners have run, charged CPU and held to the wall-clock limit as an invocation is
+//! (Workers' model without hibernation: CPU per event). Messages waiting for the script and
+//! sends waiting for the peer are counted against the isolate's memory.
 //!
 //! Open sockets keep their isolate from retiring when idle and count against the app's
-//! `limits.websockets`; an isolate retired (its app replaced or removed) closes them with
-//! `1001`.
+//! `limits.websockets`, until their connection is over (whether or not the script still holds
+//! them); an isolate retired (its app replaced or removed) closes them with `1001`.
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use deno_core::{OpState, Resource, op2};
 use deno_error::JsErrorBox;
-use fastwebsockets::Role;
 use http::{HeaderValue, header};
 use tokio::sync::Notify;
 
@@ -31,13 +30,9 @@ use super::respond::{build_head, refuse, send_reply};
 use crate::body::ResponseBody;
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::TenantStats;
-use crate::limits::memory::IsolateMemory;
 use crate::request_id::RequestId;
-use crate::websocket::socket::BoxStream;
-use crate::websocket::{MAX_MESSAGE_BYTES, Received, Socket};
-
-/// Bytes of sends one socket may have waiting for a slow peer; a send past it throws.
-const MAX_QUEUED_BYTES: usize = 32 << 20;
+use crate::websocket::socket::{BoxStream, Charge, SendError};
+use crate::websocket::{MAX_MESSAGE_BYTES, Received, Role, Socket};
 
 /// The code and reason sockets are closed with when their isolate retires.
 const GOING_AWAY: (u16, &str) = (1001, "the app is restarting");
@@ -77,7 +72,8 @@ const KIND_GONE: u32 = 3;
 /// The isolate's open sockets.
 #[derive(Default)]
 pub(crate) struct Sockets {
-    open: Cell<u32>,
+    /// Connections not yet over (counted from the socket's tasks, on this thread).
+    open: Arc<AtomicU32>,
     going: Cell<bool>,
     notify: Notify,
 }
@@ -85,7 +81,7 @@ pub(crate) struct Sockets {
 impl Sockets {
     /// Whether none is open.
     pub(crate) fn is_empty(&self) -> bool {
-        self.open.get() == 0
+        self.open.load(Ordering::Acquire) == 0
     }
 
     /// The isolate is retiring: every socket closes.
@@ -102,50 +98,48 @@ impl Sockets {
     }
 }
 
-/// One open socket's place in the isolate's and the app's counts, until dropped.
+/// One socket's place in the isolate's and the app's counts, from when it is counted until
+/// its connection is over.
 struct Counted {
-    sockets: Rc<Sockets>,
+    open: Arc<AtomicU32>,
     stats: Arc<TenantStats>,
+}
+
+impl Counted {
+    /// Counts one more socket for the app of `host`, unless it has as many as it may.
+    fn new(host: &HostState) -> Option<Self> {
+        if !host.stats.open_websocket(host.meter.limits().websockets) {
+            return None;
+        }
+        host.sockets.open.fetch_add(1, Ordering::AcqRel);
+        Some(Self {
+            open: host.sockets.open.clone(),
+            stats: host.stats.clone(),
+        })
+    }
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.sockets
+        let _ = self
             .open
-            .set(self.sockets.open.get().saturating_sub(1));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
         self.stats.closed_websocket();
     }
-}
-
-/// A send waiting to be written.
-enum Out {
-    Text(String),
-    Binary(Vec<u8>),
-    Close(u16, String),
 }
 
 /// A socket as the isolate holds it.
 struct WsResource {
     socket: Socket,
-    /// The request that opened it: its messages are logged under its id.
+    /// The request that opened it: its events are logged under its id.
     request_id: RequestId,
-    /// The message read last, until the script takes it.
-    parked: RefCell<Option<Received>>,
-    /// Sends not yet written, in order.
-    out: RefCell<VecDeque<Out>>,
-    /// Their bytes (counted against the isolate's memory).
-    queued: Cell<usize>,
-    /// The task that writes them is running.
-    writing: Cell<bool>,
+    /// What `op_edge_ws_next` took last, until the script takes it.
+    parked: RefCell<Option<(Received, Charge)>>,
     /// The script let go of the socket (closed its resource).
     cancelled: Cell<bool>,
     /// ... and wants the connection dropped without a close frame.
     aborted: Cell<bool>,
     cancel: Notify,
-    memory: Arc<IsolateMemory>,
-    _count: Counted,
-    /// The connection's place under the front door's caps.
-    _hold: Option<Box<dyn Send + Sync>>,
 }
 
 impl Resource for WsResource {
@@ -156,65 +150,28 @@ impl Resource for WsResource {
     fn close(self: Rc<Self>) {
         self.cancelled.set(true);
         self.cancel.notify_waiters();
-    }
-}
-
-impl Drop for WsResource {
-    fn drop(&mut self) {
-        self.memory
-            .release(self.queued.get() + parked_len(&self.parked.borrow()));
+        if self.aborted.get() {
+            self.socket.abort();
+        }
     }
 }
 
 impl WsResource {
+    fn new(socket: Socket, request_id: RequestId) -> Self {
+        Self {
+            socket,
+            request_id,
+            parked: RefCell::default(),
+            cancelled: Cell::new(false),
+            aborted: Cell::new(false),
+            cancel: Notify::new(),
+        }
+    }
+
     async fn cancelled(&self) {
         while !self.cancelled.get() {
             self.cancel.notified().await;
         }
-    }
-
-    /// Queues `out` (`len` bytes) and starts the writer if it is not running.
-    fn queue(self: &Rc<Self>, out: Out, len: usize) -> Result<(), JsErrorBox> {
-        if self.queued.get() + len > MAX_QUEUED_BYTES || !self.memory.reserve(len) {
-            return Err(JsErrorBox::generic(format!(
-                "WebSocket send() failed: {} MiB of messages are already waiting for the peer to read them",
-                self.queued.get() >> 20
-            )));
-        }
-        self.queued.set(self.queued.get() + len);
-        self.out.borrow_mut().push_back(out);
-        if !self.writing.replace(true) {
-            deno_core::unsync::spawn(write_queued(self.clone()));
-        }
-        Ok(())
-    }
-}
-
-/// Writes a socket's queued sends in order until the queue is empty. A send to a socket that
-/// is closed or gone is dropped, as Workers ignores it.
-async fn write_queued(res: Rc<WsResource>) {
-    loop {
-        let next = res.out.borrow_mut().pop_front();
-        let Some(out) = next else { break };
-        let (len, result) = match out {
-            Out::Text(text) => (text.len(), res.socket.send_text(text).await),
-            Out::Binary(bytes) => (bytes.len(), res.socket.send_binary(bytes).await),
-            Out::Close(code, reason) => (0, res.socket.close(code, &reason).await),
-        };
-        res.queued.set(res.queued.get().saturating_sub(len));
-        res.memory.release(len);
-        if let Err(e) = result {
-            tracing::debug!(request_id = %res.request_id, "WebSocket send dropped: {e}");
-        }
-    }
-    res.writing.set(false);
-}
-
-fn parked_len(parked: &Option<Received>) -> usize {
-    match parked {
-        Some(Received::Text(t)) => t.len(),
-        Some(Received::Binary(b)) => b.len(),
-        _ => 0,
     }
 }
 
@@ -246,8 +203,15 @@ pub(super) fn op_edge_respond_websocket(
         return -1;
     };
     let request_id = entry.request_id;
-    let limit = host.meter.limits().websockets;
-    if !host.stats.open_websocket(limit) {
+    let mut res = match build_head(101, headers.as_bytes(), ResponseBody::empty()) {
+        Ok(res) => res,
+        Err(msg) => {
+            refuse(state, id, &msg);
+            return -1;
+        }
+    };
+    let Some(count) = Counted::new(host) else {
+        let limit = host.meter.limits().websockets;
         tracing::warn!(tenant = &*host.tenant, %request_id, limit, "WebSocket refused: the app has as many open as limits.websockets allows");
         if let Some((_, tx)) = host.take_reply(id) {
             let _ = tx.send(Err(InvokeError::new(
@@ -259,21 +223,9 @@ pub(super) fn op_edge_respond_websocket(
         }
         host.finish(id);
         return -1;
-    }
-    let count = Counted {
-        sockets: host.sockets.clone(),
-        stats: host.stats.clone(),
     };
     let memory = host.memory.clone();
     let auto_reply = host.websocket_compat & COMPAT_AUTO_REPLY != 0;
-    let mut res = match build_head(101, headers.as_bytes(), ResponseBody::empty()) {
-        Ok(res) => res,
-        Err(msg) => {
-            drop(count);
-            refuse(state, id, &msg);
-            return -1;
-        }
-    };
     let h = res.headers_mut();
     h.remove(header::CONTENT_LENGTH);
     h.remove(header::TRANSFER_ENCODING);
@@ -285,24 +237,11 @@ pub(super) fn op_edge_respond_websocket(
         let upgraded = on.await.map_err(std::io::Error::other)?;
         Ok(Box::new(hyper_util::rt::TokioIo::new(upgraded)) as BoxStream)
     });
-    {
-        let sockets = &state.borrow::<HostState>().sockets;
-        sockets.open.set(sockets.open.get() + 1);
-    }
-    let rid = state.resource_table.add(WsResource {
-        socket: Socket::new(Role::Server, auto_reply, opening),
-        request_id,
-        parked: RefCell::default(),
-        out: RefCell::default(),
-        queued: Cell::new(0),
-        writing: Cell::new(false),
-        cancelled: Cell::new(false),
-        aborted: Cell::new(false),
-        cancel: Notify::new(),
-        memory,
-        _count: count,
-        _hold: Some(upgrade.hold),
-    });
+    let keep = Box::new((count, upgrade.hold));
+    let socket = Socket::new(Role::Server, auto_reply, opening, memory, keep);
+    let rid = state
+        .resource_table
+        .add(WsResource::new(socket, request_id));
     send_reply(state, id, Ok(res));
     state.borrow_mut::<HostState>().finish(id);
     rid as i32
@@ -321,7 +260,7 @@ pub(super) struct Connected {
 }
 
 /// A refusal's body, until the script takes it.
-struct RefusalBody(RefCell<Vec<u8>>);
+struct RefusalBody(Vec<u8>);
 
 impl Resource for RefusalBody {
     fn name(&self) -> Cow<'_, str> {
@@ -343,17 +282,12 @@ pub(super) async fn op_edge_ws_connect(
     let (count, memory, allow_private, auto_reply, request_id) = {
         let s = state.borrow();
         let host = s.borrow::<HostState>();
-        let limit = host.meter.limits().websockets;
-        if !host.stats.open_websocket(limit) {
+        let Some(count) = Counted::new(host) else {
             return Err(JsErrorBox::generic(format!(
-                "the app has {limit} WebSockets open, as many as its limits.websockets allows"
+                "the app has {} WebSockets open, as many as its limits.websockets allows",
+                host.meter.limits().websockets
             )));
-        }
-        let count = Counted {
-            sockets: host.sockets.clone(),
-            stats: host.stats.clone(),
         };
-        host.sockets.open.set(host.sockets.open.get() + 1);
         (
             count,
             host.memory.clone(),
@@ -364,26 +298,17 @@ pub(super) async fn op_edge_ws_connect(
                 .map_or(RequestId::new(0, 0), |e| e.request_id),
         )
     };
-    let answer = crate::websocket::connect::connect(&url, &headers, allow_private, auto_reply)
+    let answer = crate::websocket::connect::connect(&url, &headers, allow_private)
         .await
         .map_err(JsErrorBox::type_error)?;
-    let mut s = state.borrow_mut();
     match answer {
-        crate::websocket::connect::Answer::Upgraded(socket, headers) => {
-            let rid = s.resource_table.add(WsResource {
-                socket: *socket,
-                request_id,
-                parked: RefCell::default(),
-                out: RefCell::default(),
-                queued: Cell::new(0),
-                writing: Cell::new(false),
-                cancelled: Cell::new(false),
-                aborted: Cell::new(false),
-                cancel: Notify::new(),
-                memory,
-                _count: count,
-                _hold: None,
-            });
+        crate::websocket::connect::Answer::Upgraded(stream, headers) => {
+            let opening = Box::pin(async move { Ok(stream) });
+            let socket = Socket::new(Role::Client, auto_reply, opening, memory, Box::new(count));
+            let rid = state
+                .borrow_mut()
+                .resource_table
+                .add(WsResource::new(socket, request_id));
             Ok(Connected {
                 rid: rid as i32,
                 status: 101,
@@ -399,7 +324,7 @@ pub(super) async fn op_edge_ws_connect(
         } => {
             drop(count);
             let body_len = body.len() as u32;
-            let body = s.resource_table.add(RefusalBody(RefCell::new(body)));
+            let body = state.borrow_mut().resource_table.add(RefusalBody(body));
             Ok(Connected {
                 rid: -1,
                 status,
@@ -419,11 +344,10 @@ pub(super) fn op_edge_ws_refusal_body(
     #[smi] rid: u32,
     #[buffer] into: &mut [u8],
 ) {
-    if let Ok(body) = state.resource_table.take::<RefusalBody>(rid) {
-        let bytes = body.0.borrow();
-        if bytes.len() == into.len() {
-            into.copy_from_slice(&bytes);
-        }
+    if let Ok(body) = state.resource_table.take::<RefusalBody>(rid)
+        && body.0.len() == into.len()
+    {
+        into.copy_from_slice(&body.0);
     }
 }
 
@@ -449,38 +373,31 @@ pub(super) async fn op_edge_ws_next(state: Rc<RefCell<OpState>>, #[smi] rid: u32
             .start_event(RequestId::new(0, 0));
         return (id << 2) | KIND_GONE;
     };
-    let stop = async {
-        tokio::select! {
-            () = sockets.going_away() => Some(GOING_AWAY),
-            () = res.cancelled() => (!res.aborted.get()).then_some(GOING_AWAY),
+    let (received, charge) = tokio::select! {
+        got = res.socket.next() => got,
+        () = sockets.going_away() => {
+            let (code, reason) = GOING_AWAY;
+            res.socket.close(code, reason);
+            (Received::Gone { code, reason: reason.into(), error: None }, Charge::none())
         }
+        () = res.cancelled() => (Received::gone(1006, "the WebSocket is closed"), Charge::none()),
     };
-    let mut got = Some(res.socket.next(stop).await);
-    // A message waits off the isolate's heap until the script takes it: counted against its
-    // memory, and one that does not fit ends the socket as too big.
-    let len = parked_len(&got);
-    if len > 0 && !res.memory.reserve(len) {
-        got = Some(Received::Gone {
-            code: 1009,
-            reason: String::new(),
-            error: Some(format!(
-                "a message of {len} bytes does not fit in the isolate's memory limit"
-            )),
-        });
-        let _ = res.queue(Out::Close(1009, String::new()), 0);
-    }
-    let got = got.unwrap_or(Received::Text(String::new()));
-    let mut s = state.borrow_mut();
-    let host = s.borrow_mut::<HostState>();
-    let kind = match &got {
+    let kind = kind(&received);
+    let id = state
+        .borrow_mut()
+        .borrow_mut::<HostState>()
+        .start_event(res.request_id);
+    *res.parked.borrow_mut() = Some((received, charge));
+    (id << 2) | kind
+}
+
+fn kind(received: &Received) -> u32 {
+    match received {
         Received::Text(_) => KIND_TEXT,
         Received::Binary(_) => KIND_BINARY,
         Received::Close { .. } => KIND_CLOSE,
         Received::Gone { .. } => KIND_GONE,
-    };
-    let id = host.start_event(res.request_id);
-    *res.parked.borrow_mut() = Some(got);
-    (id << 2) | kind
+    }
 }
 
 /// The text message socket `rid` read last (taken: empty after).
@@ -490,28 +407,30 @@ pub(super) fn op_edge_ws_text(state: &mut OpState, #[smi] rid: u32) -> String {
     let Ok(res) = state.resource_table.get::<WsResource>(rid) else {
         return String::new();
     };
-    let parked = res.parked.borrow_mut().take();
-    match parked {
-        Some(Received::Text(text)) => {
-            res.memory.release(text.len());
-            text
-        }
+    let mut parked = res.parked.borrow_mut();
+    match parked.take() {
+        Some((Received::Text(text), _charge)) => text,
         other => {
-            *res.parked.borrow_mut() = other;
+            *parked = other;
             String::new()
         }
     }
 }
 
-/// The length of the binary message socket `rid` read last.
+/// The length of the binary message socket `rid` read last. What it held of the isolate's
+/// memory is given back now: the script allocates its own copy next, which counts.
 #[op2(fast)]
 #[smi]
 pub(super) fn op_edge_ws_binary_len(state: &mut OpState, #[smi] rid: u32) -> u32 {
     let Ok(res) = state.resource_table.get::<WsResource>(rid) else {
         return 0;
     };
-    match &*res.parked.borrow() {
-        Some(Received::Binary(bytes)) => bytes.len() as u32,
+    let mut parked = res.parked.borrow_mut();
+    match parked.as_mut() {
+        Some((Received::Binary(bytes), charge)) => {
+            *charge = Charge::none();
+            bytes.len() as u32
+        }
         _ => 0,
     }
 }
@@ -524,11 +443,10 @@ pub(super) fn op_edge_ws_binary(state: &mut OpState, #[smi] rid: u32, #[buffer] 
         return;
     };
     let parked = res.parked.borrow_mut().take();
-    if let Some(Received::Binary(bytes)) = parked {
-        res.memory.release(bytes.len());
-        if bytes.len() == into.len() {
-            into.copy_from_slice(&bytes);
-        }
+    if let Some((Received::Binary(bytes), _)) = parked
+        && bytes.len() == into.len()
+    {
+        into.copy_from_slice(&bytes);
     }
 }
 
@@ -542,23 +460,25 @@ pub(super) fn op_edge_ws_closed(state: &mut OpState, #[smi] rid: u32) -> (u16, S
     };
     let parked = res.parked.borrow_mut().take();
     match parked {
-        Some(Received::Close { code, reason }) => (code, reason, String::new()),
-        Some(Received::Gone {
-            code,
-            reason,
-            error,
-        }) => (code, reason, error.unwrap_or_default()),
+        Some((Received::Close { code, reason }, _)) => (code, reason, String::new()),
+        Some((
+            Received::Gone {
+                code,
+                reason,
+                error,
+            },
+            _,
+        )) => (code, reason, error.unwrap_or_default()),
         _ => (1006, String::new(), String::new()),
     }
 }
 
-/// Drops socket `rid`'s connection without a close frame (a listener threw): the client
-/// sees it cut (1006), as on Workers. The script closes the resource after.
+/// Marks socket `rid` to be dropped without a close frame when the script closes its
+/// resource (a listener threw): the client sees it cut (1006), as on Workers.
 #[op2(fast)]
 pub(super) fn op_edge_ws_abort(state: &mut OpState, #[smi] rid: u32) {
     if let Ok(res) = state.resource_table.get::<WsResource>(rid) {
         res.aborted.set(true);
-        res.out.borrow_mut().clear();
         res.socket.abort();
     }
 }
@@ -576,6 +496,15 @@ fn resource(state: &OpState, rid: u32) -> Result<Rc<WsResource>, JsErrorBox> {
         .map_err(|_| JsErrorBox::type_error("the WebSocket is closed"))
 }
 
+/// A send's outcome for the script: a send to a socket that is closed or gone goes nowhere,
+/// as on Workers; one that does not fit throws.
+fn sent(result: Result<(), SendError>) -> Result<(), JsErrorBox> {
+    match result {
+        Ok(()) | Err(SendError::Closed) => Ok(()),
+        Err(e) => Err(JsErrorBox::generic(e.to_string())),
+    }
+}
+
 fn check_size(len: usize) -> Result<(), JsErrorBox> {
     if len > MAX_MESSAGE_BYTES {
         return Err(JsErrorBox::range_error(format!(
@@ -586,7 +515,8 @@ fn check_size(len: usize) -> Result<(), JsErrorBox> {
     Ok(())
 }
 
-/// Queues a text message on socket `rid`.
+/// Queues a text message on socket `rid`. (A long string comes as UTF-8 bytes instead, through
+/// [`op_edge_ws_send_bytes`]: converted on the heap, where it counts.)
 #[op2(fast)]
 pub(super) fn op_edge_ws_send_text(
     state: &mut OpState,
@@ -594,23 +524,30 @@ pub(super) fn op_edge_ws_send_text(
     #[string] text: String,
 ) -> Result<(), JsErrorBox> {
     check_size(text.len())?;
-    let len = text.len();
-    resource(state, rid)?.queue(Out::Text(text), len)
+    sent(resource(state, rid)?.socket.send_text(text))
 }
 
-/// Queues a binary message on socket `rid` (copied: the script may change its buffer after).
+/// Queues a message on socket `rid` from bytes (copied: the script may change its buffer
+/// after): binary, or text when `text` (the bytes are then UTF-8 the script encoded).
 #[op2(fast)]
-pub(super) fn op_edge_ws_send_binary(
+pub(super) fn op_edge_ws_send_bytes(
     state: &mut OpState,
     #[smi] rid: u32,
     #[buffer] bytes: &[u8],
+    text: bool,
 ) -> Result<(), JsErrorBox> {
     check_size(bytes.len())?;
-    resource(state, rid)?.queue(Out::Binary(bytes.to_vec()), bytes.len())
+    let res = resource(state, rid)?;
+    if text {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        sent(res.socket.send_text(text))
+    } else {
+        sent(res.socket.send_binary(bytes.to_vec()))
+    }
 }
 
 /// Queues a close frame on socket `rid`, after the sends before it (`code` 0: none). The
-/// script has checked the code and reason; they are checked again here.
+/// script has checked the code; it is checked again here.
 #[op2(fast)]
 pub(super) fn op_edge_ws_close(
     state: &mut OpState,
@@ -624,15 +561,15 @@ pub(super) fn op_edge_ws_close(
             "Invalid WebSocket close code: {code}."
         )));
     }
-    resource(state, rid)?.queue(Out::Close(code, reason), 0)
+    resource(state, rid)?.socket.close(code, &reason);
+    Ok(())
 }
 
 impl HostState {
     /// Starts an event of a socket opened by `request_id` (a message, or its end) as an
     /// invocation in flight; returns its id.
     fn start_event(&mut self, request_id: RequestId) -> u32 {
-        let id = self.next_id;
-        self.next_id = (self.next_id + 1) % super::incoming::ID_LIMIT;
+        let id = self.fresh_id();
         self.started_in_turn();
         self.inflight.insert(
             id,

@@ -72,6 +72,20 @@ impl IsolateMemory {
         reserved
     }
 
+    /// Counts `len` more bytes held for the isolate outside the engine (a WebSocket message
+    /// waiting for the script, a send waiting for the peer), if they fit under its limit.
+    /// Unlike [`Self::reserve`], a refusal is the caller's to handle (the socket closes, the
+    /// send throws), never a step towards terminating the isolate.
+    pub fn try_reserve(&self, len: usize) -> bool {
+        let heap = self.heap.load(Ordering::Relaxed);
+        let room = self.limit.saturating_sub(heap);
+        self.buffers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(len).filter(|total| *total <= room)
+            })
+            .is_ok()
+    }
+
     /// `len` bytes of buffer contents were freed.
     pub fn release(&self, len: usize) {
         let _ = self

@@ -6,11 +6,10 @@
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Empty};
 
 use super::handshake::{accept_for, client_key};
 use super::socket::BoxStream;
-use super::{Role, Socket};
 
 /// How long connecting, the TLS handshake and the upgrade may take together.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -20,8 +19,9 @@ const REFUSAL_BODY_BYTES: usize = 1 << 20;
 
 /// What the server answered.
 pub enum Answer {
-    /// It upgraded: the socket, and the `101`'s headers.
-    Upgraded(Box<Socket>, Vec<(String, String)>),
+    /// It upgraded: the connection (for a [`super::Socket`] in the client role), and the
+    /// `101`'s headers.
+    Upgraded(BoxStream, Vec<(String, String)>),
     /// It answered without upgrading: its status, headers and (up to 1 MiB of) body.
     Refused {
         /// The status.
@@ -42,20 +42,14 @@ const OWN_HEADERS: [HeaderName; 5] = [
     header::HOST,
 ];
 
-/// Opens a WebSocket to `url` (`http`, `https`, `ws` or `wss`) with the script's `headers`;
-/// `auto_close` as [`Socket::new`] takes it. The error says what failed, for the script.
+/// Opens a WebSocket connection to `url` (`http`, `https`, `ws` or `wss`) with the script's
+/// `headers`. The error says what failed, for the script.
 pub async fn connect(
     url: &str,
     headers: &[(String, String)],
     allow_private: bool,
-    auto_close: bool,
 ) -> Result<Answer, String> {
-    match tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        handshake(url, headers, allow_private, auto_close),
-    )
-    .await
-    {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake(url, headers, allow_private)).await {
         Ok(answer) => answer,
         Err(_) => Err(format!(
             "the WebSocket handshake with {url} did not complete within {} s",
@@ -68,7 +62,6 @@ async fn handshake(
     url: &str,
     headers: &[(String, String)],
     allow_private: bool,
-    auto_close: bool,
 ) -> Result<Answer, String> {
     let uri: http::Uri = url.parse().map_err(|_| format!("Invalid URL: {url}"))?;
     let tls = match uri.scheme_str() {
@@ -166,11 +159,18 @@ async fn handshake(
         .collect();
     if response.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = response.status().as_u16();
-        let body = Limited::new(response.into_body(), REFUSAL_BODY_BYTES)
-            .collect()
-            .await
-            .map(|b| b.to_bytes().to_vec())
-            .unwrap_or_default();
+        // Up to the first MiB of the body: the rest is not read.
+        let mut body = Vec::new();
+        let mut incoming = response.into_body();
+        while body.len() < REFUSAL_BODY_BYTES {
+            let Some(Ok(frame)) = incoming.frame().await else {
+                break;
+            };
+            if let Ok(data) = frame.into_data() {
+                let room = REFUSAL_BODY_BYTES - body.len();
+                body.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
         return Ok(Answer::Refused {
             status,
             headers: answered,
@@ -189,10 +189,8 @@ async fn handshake(
     let upgraded = hyper::upgrade::on(response)
         .await
         .map_err(|e| format!("the upgrade to a WebSocket with {host} failed: {e}"))?;
-    let stream: BoxStream = Box::new(hyper_util::rt::TokioIo::new(upgraded));
-    let opening = Box::pin(async move { Ok(stream) });
     Ok(Answer::Upgraded(
-        Box::new(Socket::new(Role::Client, auto_close, opening)),
+        Box::new(hyper_util::rt::TokioIo::new(upgraded)),
         answered,
     ))
 }

@@ -1,22 +1,28 @@
-//! One WebSocket connection, from either end: whole messages in (fragments assembled, at most
-//! [`MAX_MESSAGE_BYTES`]), frames out, pings while the peer is quiet, and the closing handshake.
+//! One WebSocket connection, from either end, driven by two tasks of its own: a reader that
+//! answers pings, checks control frames, assembles whole messages (at most
+//! [`MAX_MESSAGE_BYTES`], counted against the isolate's memory as they arrive) and hands them
+//! over one at a time; and a writer that writes every frame — the script's messages, pongs,
+//! pings, closes — in order, each within [`WRITE_TIMEOUT`], pings a quiet peer and drops a
+//! dead one. Like parsing HTTP, this is the front door's work, not the tenant's: a peer's
+//! control frames never run on the script's CPU budget.
 //!
-//! Made before the connection is there ([`Socket::new`] takes the future that yields it: hyper's
-//! upgrade once the `101` is sent), so a script may send before the upgrade completes; the
-//! first read or write waits for it. Reading and writing go through separate locks, so a read
-//! waiting for the peer never holds up a send; sends are written in the order they were
-//! made (the write lock is fair). Single-threaded: it lives on its isolate's thread.
+//! Made before the connection is there ([`Socket::new`] takes the future that yields it:
+//! hyper's upgrade once the `101` is sent), so a script may send at once; the tasks start when
+//! it arrives. What a socket holds for its app (its place in the counts) goes when both tasks
+//! have ended, whether or not the script still holds the socket.
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fastwebsockets::{Frame, OpCode, Payload, Role, WebSocketError, WebSocketRead, WebSocketWrite};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{Notify, mpsc};
 
 use super::MAX_MESSAGE_BYTES;
+use crate::limits::memory::IsolateMemory;
 
 /// A connection's bytes, whatever carries them (an upgraded HTTP/1 connection, a TLS stream).
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -26,7 +32,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 pub type BoxStream = Box<dyn Stream>;
 
 /// The connection, still to come.
-pub type Opening = Pin<Box<dyn Future<Output = std::io::Result<BoxStream>>>>;
+pub type Opening = Pin<Box<dyn Future<Output = std::io::Result<BoxStream>> + Send>>;
 
 /// After this long with nothing from the peer, it is pinged.
 const PING_AFTER: Duration = Duration::from_secs(30);
@@ -34,12 +40,25 @@ const PING_AFTER: Duration = Duration::from_secs(30);
 /// After this long with nothing from the peer (pings unanswered), it is taken for gone.
 const GONE_AFTER: Duration = Duration::from_secs(75);
 
-/// How long a close frame we sent waits for the peer's before the connection is dropped.
+/// How long a close frame waits for its answer (ours for the peer's, or the peer's for ours)
+/// before the connection is dropped.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
-/// How long the connection may take to arrive (the `101` to be written) before the socket
-/// gives up on it.
+/// How long the connection may take to arrive (the `101` to be written).
 const OPEN_WAIT: Duration = Duration::from_secs(30);
+
+/// How long one frame may take to write: a peer that reads nothing for this long is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Bytes of the script's sends one socket may have waiting for the peer; a send past it fails.
+pub const MAX_QUEUED_BYTES: usize = 16 << 20;
+
+/// Pongs (and close answers) waiting to be written, past which a peer that pings faster than
+/// it reads is dropped (`1008`).
+const MAX_PENDING_CONTROL: usize = 64;
+
+/// The most a control frame (ping, pong, close) may carry (RFC 6455 §5.5).
+const MAX_CONTROL_BYTES: usize = 125;
 
 /// What reading a socket gave.
 #[derive(Debug, PartialEq, Eq)]
@@ -48,17 +67,18 @@ pub enum Received {
     Text(String),
     /// A binary message.
     Binary(Vec<u8>),
-    /// The peer closed the connection with a close frame (answered with ours, unless we had
-    /// sent one first). `code` is 1005 when its frame had none.
+    /// The peer closed the connection with a close frame. `code` is 1005 when its frame had
+    /// none.
     Close {
         /// The peer's close code.
         code: u16,
         /// The peer's reason.
         reason: String,
     },
-    /// The connection ended without a clean close: dropped (1006), a protocol error of the
-    /// peer's (1002, 1007, 1009: a close frame with that code was sent to it), or the node
-    /// closing it (1001, 1012). `error` says why, for an `error` event, when it was a failure.
+    /// The connection ended without a clean close: dropped or timed out (1006), a protocol
+    /// error of the peer's (1002, 1007, 1008, 1009: a close frame with that code was sent to
+    /// it), or the node closing it (1001). `error` says why, for an `error` event, when it was
+    /// a failure.
     Gone {
         /// The close code the script sees.
         code: u16,
@@ -70,7 +90,8 @@ pub enum Received {
 }
 
 impl Received {
-    fn gone(code: u16, error: impl Into<String>) -> Self {
+    /// A connection that ended with `code` because of `error`.
+    pub fn gone(code: u16, error: impl Into<String>) -> Self {
         Self::Gone {
             code,
             reason: String::new(),
@@ -79,287 +100,550 @@ impl Received {
     }
 }
 
+/// Bytes counted against an isolate's memory until dropped.
+pub struct Charge {
+    memory: Option<Arc<IsolateMemory>>,
+    bytes: usize,
+}
+
+impl Charge {
+    /// Nothing held.
+    pub fn none() -> Self {
+        Self {
+            memory: None,
+            bytes: 0,
+        }
+    }
+
+    /// Counts `bytes` more, if they fit.
+    fn grow(&mut self, memory: &Arc<IsolateMemory>, bytes: usize) -> bool {
+        if !memory.try_reserve(bytes) {
+            return false;
+        }
+        self.memory.get_or_insert_with(|| memory.clone());
+        self.bytes += bytes;
+        true
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        if let Some(memory) = &self.memory {
+            memory.release(self.bytes);
+        }
+    }
+}
+
 /// Why a send failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
-    /// The connection never arrived.
-    #[error("the WebSocket connection could not be opened: {0}")]
-    Open(String),
     /// The socket was closed (by either end) or the connection is gone.
     #[error("the WebSocket is closed")]
     Closed,
-    /// Writing failed.
-    #[error("writing to the WebSocket failed: {0}")]
-    Write(String),
+    /// Too much is waiting for the peer already.
+    #[error(
+        "WebSocket send() failed: {0} MiB of messages are already waiting for the peer to read them"
+    )]
+    QueueFull(usize),
+    /// The isolate's memory limit leaves no room for it.
+    #[error("WebSocket send() failed: the message does not fit in the isolate's memory limit")]
+    Memory,
 }
 
-type Reader = WebSocketRead<ReadHalf<BoxStream>>;
-type Writer = WebSocketWrite<WriteHalf<BoxStream>>;
-
-/// A message being assembled from fragments.
-struct Partial {
-    text: bool,
-    bytes: Vec<u8>,
+/// A frame waiting to be written.
+enum Out {
+    Text(String),
+    Binary(Vec<u8>),
+    Close(u16, String),
+    /// An answer to the peer's ping.
+    Pong(Vec<u8>),
+    /// The peer's close frame, sent back (auto-close).
+    Echo(Vec<u8>),
+    /// A ping to a quiet peer.
+    Ping,
 }
 
-/// One WebSocket connection.
-pub struct Socket {
+/// What the two tasks and the handle share.
+struct Shared {
     role: Role,
     auto_close: bool,
-    opening: RefCell<Option<Opening>>,
-    open: OnceCell<Result<(), String>>,
-    reader: Mutex<Option<(Reader, Option<Partial>)>>,
-    writer: Mutex<Option<Writer>>,
+    memory: Arc<IsolateMemory>,
     /// When something last came from the peer.
-    heard: Cell<Instant>,
-    /// When we sent our close frame.
-    close_sent: Cell<Option<Instant>>,
+    heard: Mutex<Instant>,
+    /// When our close frame went out.
+    close_sent: Mutex<Option<Instant>>,
+    /// When the peer's close frame came.
+    close_received: Mutex<Option<Instant>>,
+    /// A close has been queued (nothing may be sent after it).
+    close_queued: AtomicBool,
+    /// Bytes of the script's sends waiting.
+    queued: AtomicUsize,
+    /// Pongs and close answers waiting.
+    pending_control: AtomicUsize,
+    /// The connection is over: both tasks stop.
+    ended: AtomicBool,
+    /// Why, when it was not a clean close.
+    why: Mutex<Option<(u16, String)>>,
+    /// How reading ended (the peer's close, or a failure), for the script's side once it has
+    /// taken the messages before it.
+    last: Mutex<Option<Received>>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn end(&self, why: Option<(u16, String)>) {
+        if let Some(why) = why {
+            let mut slot = self.why.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(why);
+        }
+        self.ended.store(true, Ordering::Release);
+        self.wake.notify_waiters();
+    }
+
+    async fn ended(&self) {
+        loop {
+            let notified = self.wake.notified();
+            if self.ended.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn touch(&self) {
+        *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn since<T>(slot: &Mutex<T>) -> T
+    where
+        T: Copy,
+    {
+        *slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// One WebSocket connection, as the script's side holds it.
+pub struct Socket {
+    inbox: tokio::sync::Mutex<mpsc::Receiver<(Received, Charge)>>,
+    outbox: mpsc::UnboundedSender<(Out, Charge)>,
+    shared: Arc<Shared>,
 }
 
 impl Socket {
     /// A socket whose connection `opening` yields; `role` says which end this is (a server
     /// reads masked frames, a client masks what it writes). With `auto_close`, the peer's
     /// close frame is answered as it arrives; without, the answer is the script's
-    /// [`Socket::close`].
-    pub fn new(role: Role, auto_close: bool, opening: Opening) -> Self {
-        Self {
+    /// [`Socket::close`]. What it holds is counted against `memory`; `keep` is dropped when
+    /// the connection is over (what counts the socket). Must be called within the isolate's
+    /// runtime: it spawns the socket's tasks.
+    pub fn new(
+        role: Role,
+        auto_close: bool,
+        opening: Opening,
+        memory: Arc<IsolateMemory>,
+        keep: Box<dyn Send>,
+    ) -> Self {
+        let (inbox_tx, inbox) = mpsc::channel(1);
+        let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
             role,
             auto_close,
-            opening: RefCell::new(Some(opening)),
-            open: OnceCell::new(),
-            reader: Mutex::new(None),
-            writer: Mutex::new(None),
-            heard: Cell::new(Instant::now()),
-            close_sent: Cell::new(None),
+            memory,
+            heard: Mutex::new(Instant::now()),
+            close_sent: Mutex::new(None),
+            close_received: Mutex::new(None),
+            close_queued: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            pending_control: AtomicUsize::new(0),
+            ended: AtomicBool::new(false),
+            why: Mutex::new(None),
+            last: Mutex::new(None),
+            wake: Notify::new(),
+        });
+        tokio::spawn(run(opening, shared.clone(), inbox_tx, outbox_rx, keep));
+        Self {
+            inbox: tokio::sync::Mutex::new(inbox),
+            outbox,
+            shared,
         }
     }
 
-    /// Waits for the connection (once; every caller sees the outcome).
-    async fn opened(&self) -> Result<(), String> {
-        self.open
-            .get_or_init(|| async {
-                let Some(opening) = self.opening.borrow_mut().take() else {
-                    return Err("the connection is gone".to_string());
-                };
-                let stream = match tokio::time::timeout(OPEN_WAIT, opening).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(e)) => return Err(e.to_string()),
-                    Err(_) => return Err("the upgrade did not complete in time".to_string()),
-                };
-                let (read, write) = tokio::io::split(stream);
-                let (mut reader, writer) =
-                    fastwebsockets::after_handshake_split(read, write, self.role);
-                reader.set_auto_close(self.auto_close);
-                reader.set_auto_pong(true);
-                // fastwebsockets refuses a frame of this length or more.
-                reader.set_max_message_size(MAX_MESSAGE_BYTES + 1);
-                *self.reader.lock().await = Some((reader, None));
-                *self.writer.lock().await = Some(writer);
-                self.heard.set(Instant::now());
-                Ok(())
-            })
-            .await
-            .clone()
-    }
-
-    /// Reads the next message, pinging a quiet peer on the way. Ends (with a `Gone`) when
-    /// `stop` resolves first: the node is closing the socket, with `stop`'s code and reason
-    /// sent to the peer (`None`: the connection is dropped without a close frame). Call it
-    /// again only after a message: after `Close` or `Gone` the socket is finished and
-    /// reading gives `Gone` at once.
-    pub async fn next(&self, stop: impl Future<Output = Option<(u16, &'static str)>>) -> Received {
-        if let Err(e) = self.opened().await {
-            return Received::gone(1006, e);
-        }
-        let mut guard = self.reader.lock().await;
-        let Some((reader, partial)) = guard.as_mut() else {
-            return Received::gone(1006, "the WebSocket is closed");
-        };
-        let mut read = Box::pin(read_message(reader, partial, &self.writer, &self.heard));
-        tokio::pin!(stop);
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pinged = false;
-        let outcome = loop {
-            tokio::select! {
-                got = &mut read => break got,
-                how = &mut stop => {
-                    drop(read);
-                    *guard = None;
-                    let Some((code, reason)) = how else {
-                        self.abort();
-                        return Received::gone(1006, "the connection was dropped");
-                    };
-                    let _ = self.close(code, reason).await;
-                    return Received::Gone { code, reason: reason.to_string(), error: None };
+    /// The next message (with what it holds of the isolate's memory, until dropped), or how
+    /// the connection ended. After a `Close` or `Gone`, every call gives `Gone`. Cancel-safe.
+    pub async fn next(&self) -> (Received, Charge) {
+        let mut inbox = self.inbox.lock().await;
+        match inbox.recv().await {
+            Some(got) => got,
+            None => {
+                let last = self
+                    .shared
+                    .last
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take();
+                if let Some(last) = last {
+                    return (last, Charge::none());
                 }
-                _ = tick.tick() => {
-                    let quiet = self.heard.get().elapsed();
-                    if let Some(sent) = self.close_sent.get()
-                        && sent.elapsed() > CLOSE_WAIT
-                    {
-                        break Received::gone(1006, "the peer did not answer the close frame");
-                    }
-                    if quiet > GONE_AFTER {
-                        break Received::gone(1006, "the peer stopped answering pings");
-                    }
-                    if quiet > PING_AFTER && !pinged {
-                        pinged = true;
-                        let ping = Frame::new(true, OpCode::Ping, None, Payload::Borrowed(&[]));
-                        if let Some(writer) = self.writer.lock().await.as_mut() {
-                            let _ = writer.write_frame(ping).await;
-                        }
-                    } else if quiet < PING_AFTER {
-                        pinged = false;
-                    }
-                }
-            }
-        };
-        drop(read);
-        if matches!(outcome, Received::Close { .. } | Received::Gone { .. }) {
-            // Finished: drop the reading half; the writer goes when the socket does.
-            *guard = None;
-            if let Received::Gone { code, .. } = &outcome
-                && matches!(code, 1002 | 1007 | 1009)
-            {
-                let _ = self.close(*code, "").await;
+                let why = self
+                    .shared
+                    .why
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let (code, error) = why.unwrap_or((1006, "the WebSocket is closed".into()));
+                (Received::gone(code, error), Charge::none())
             }
         }
-        outcome
     }
 
-    /// Drops the connection at once, without a close frame: both halves go (the reading half
-    /// as soon as a pending [`Socket::next`] lets go of it).
-    pub fn abort(&self) {
-        if let Ok(mut writer) = self.writer.try_lock() {
-            *writer = None;
+    /// Queues a text message.
+    pub fn send_text(&self, text: String) -> Result<(), SendError> {
+        let len = text.len();
+        self.queue(Out::Text(text), len)
+    }
+
+    /// Queues a binary message.
+    pub fn send_binary(&self, bytes: Vec<u8>) -> Result<(), SendError> {
+        let len = bytes.len();
+        self.queue(Out::Binary(bytes), len)
+    }
+
+    fn queue(&self, out: Out, len: usize) -> Result<(), SendError> {
+        let shared = &self.shared;
+        if shared.close_queued.load(Ordering::Acquire) || shared.ended.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
         }
-        if let Ok(mut reader) = self.reader.try_lock() {
-            *reader = None;
+        let queued = shared.queued.load(Ordering::Acquire);
+        if queued + len > MAX_QUEUED_BYTES {
+            return Err(SendError::QueueFull(queued >> 20));
         }
-        self.opening.borrow_mut().take();
+        let mut charge = Charge::none();
+        if !charge.grow(&shared.memory, len) {
+            return Err(SendError::Memory);
+        }
+        shared.queued.fetch_add(len, Ordering::AcqRel);
+        self.outbox
+            .send((out, charge))
+            .map_err(|_| SendError::Closed)
     }
 
-    /// Sends a text message.
-    pub async fn send_text(&self, text: String) -> Result<(), SendError> {
-        self.write(Frame::text(Payload::Owned(text.into_bytes())))
-            .await
-    }
-
-    /// Sends a binary message.
-    pub async fn send_binary(&self, bytes: Vec<u8>) -> Result<(), SendError> {
-        self.write(Frame::binary(Payload::Owned(bytes))).await
-    }
-
-    /// Sends a close frame (with no code when `code` is 0; the reason cut to
-    /// [`MAX_CLOSE_REASON_BYTES`](super::MAX_CLOSE_REASON_BYTES) at a character boundary); the
-    /// peer's answer ends a pending [`Socket::next`] with `Close`. A second close sends nothing.
-    pub async fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
+    /// Queues a close frame after what is queued (no code when `code` is 0; the reason cut to
+    /// [`MAX_CLOSE_REASON_BYTES`](super::MAX_CLOSE_REASON_BYTES) at a character boundary). The
+    /// peer's answer comes through [`Socket::next`] as `Close`. A second close sends nothing.
+    pub fn close(&self, code: u16, reason: &str) {
+        if self.shared.close_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let mut end = reason.len().min(super::MAX_CLOSE_REASON_BYTES);
         while !reason.is_char_boundary(end) {
             end -= 1;
         }
-        let frame = if code == 0 {
-            Frame::close_raw(Payload::Borrowed(&[]))
-        } else {
-            Frame::close(code, &reason.as_bytes()[..end])
-        };
-        self.opened().await.map_err(SendError::Open)?;
-        let mut writer = self.writer.lock().await;
-        let Some(w) = writer.as_mut() else {
-            return Ok(());
-        };
-        if w.is_closed() {
-            return Ok(());
-        }
-        self.close_sent.set(Some(Instant::now()));
-        let out = w.write_frame(frame).await;
-        out.map_err(|e| SendError::Write(e.to_string()))
+        let _ = self
+            .outbox
+            .send((Out::Close(code, reason[..end].to_string()), Charge::none()));
     }
 
-    async fn write(&self, frame: Frame<'_>) -> Result<(), SendError> {
-        self.opened().await.map_err(SendError::Open)?;
-        let mut writer = self.writer.lock().await;
-        let Some(w) = writer.as_mut() else {
-            return Err(SendError::Closed);
-        };
-        if w.is_closed() {
-            return Err(SendError::Closed);
-        }
-        let out = w.write_frame(frame).await;
-        if out.is_err() {
-            *writer = None;
-        }
-        out.map_err(|e| SendError::Write(e.to_string()))
+    /// Drops the connection at once, without a close frame; what is queued is not sent.
+    pub fn abort(&self) {
+        self.shared.close_queued.store(true, Ordering::Release);
+        self.shared
+            .end(Some((1006, "the connection was dropped".into())));
     }
 }
 
-/// Reads frames until a whole message, a close or a failure.
-async fn read_message(
-    reader: &mut Reader,
-    partial: &mut Option<Partial>,
-    writer: &Mutex<Option<Writer>>,
-    heard: &Cell<Instant>,
-) -> Received {
-    // Answers fastwebsockets owes the peer (pongs, the close echo): written unless we have
-    // already sent our own close frame.
-    let mut obligated = |frame: Frame<'static>| async move {
-        let mut writer = writer.lock().await;
-        match writer.as_mut() {
-            Some(w) if !w.is_closed() => w.write_frame(frame).await,
-            _ => Ok(()),
+type Reader = WebSocketRead<ReadHalf<BoxStream>>;
+type Writer = WebSocketWrite<WriteHalf<BoxStream>>;
+
+/// The socket's life: wait for the connection, then read and write until it is over.
+async fn run(
+    opening: Opening,
+    shared: Arc<Shared>,
+    inbox: mpsc::Sender<(Received, Charge)>,
+    outbox: mpsc::UnboundedReceiver<(Out, Charge)>,
+    keep: Box<dyn Send>,
+) {
+    let stream = tokio::select! {
+        opened = tokio::time::timeout(OPEN_WAIT, opening) => match opened {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                shared.end(Some((1006, format!("the WebSocket connection could not be opened: {e}"))));
+                drop(keep);
+                return;
+            }
+            Err(_) => {
+                shared.end(Some((1006, "the WebSocket upgrade did not complete in time".into())));
+                drop(keep);
+                return;
+            }
+        },
+        () = shared.ended() => {
+            drop(keep);
+            return;
         }
     };
-    loop {
-        let frame = match reader.read_frame(&mut obligated).await {
-            Ok(frame) => frame,
-            Err(e) => return failed(e),
+    shared.touch();
+    let (read, write) = tokio::io::split(stream);
+    let (mut reader, writer) = fastwebsockets::after_handshake_split(read, write, shared.role);
+    // Control frames are this module's to answer (and to bound).
+    reader.set_auto_close(false);
+    reader.set_auto_pong(false);
+    // fastwebsockets refuses a frame of this length or more, on its header.
+    reader.set_max_message_size(MAX_MESSAGE_BYTES + 1);
+    // The reader's own frames (pongs, close answers) go to the writer apart from the
+    // script's, so that the script's side going away is seen as its channel closing.
+    let (own_tx, own_rx) = mpsc::unbounded_channel();
+    let reading = tokio::spawn(read_loop(reader, shared.clone(), inbox, own_tx));
+    write_loop(writer, shared.clone(), outbox, own_rx).await;
+    shared.end(None);
+    let _ = reading.await;
+    drop(keep);
+}
+
+/// Reads frames until the connection is over, handing whole messages over one at a time.
+async fn read_loop(
+    mut reader: Reader,
+    shared: Arc<Shared>,
+    inbox: mpsc::Sender<(Received, Charge)>,
+    own: mpsc::UnboundedSender<Out>,
+) {
+    let mut partial: Option<(bool, Vec<u8>, Charge)> = None;
+    let mut nothing_owed = |_: Frame<'_>| async { Ok::<(), std::io::Error>(()) };
+    let ended = loop {
+        let frame = tokio::select! {
+            frame = reader.read_frame(&mut nothing_owed) => frame,
+            () = shared.ended() => break None,
         };
-        heard.set(Instant::now());
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => break Some(failed(e)),
+        };
+        shared.touch();
         match frame.opcode {
+            OpCode::Ping | OpCode::Pong if frame.payload.len() > MAX_CONTROL_BYTES => {
+                break Some(protocol("a control frame longer than 125 bytes"));
+            }
+            OpCode::Ping => {
+                if shared.pending_control.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_CONTROL {
+                    break Some(Received::gone(1008, "the peer pings faster than it reads"));
+                }
+                let _ = own.send(Out::Pong(frame.payload.to_vec()));
+            }
+            OpCode::Pong => {}
+            OpCode::Close => break Some(closed(&shared, &own, &frame.payload)),
             OpCode::Text | OpCode::Binary => {
                 if partial.is_some() {
-                    return Received::gone(1002, "a new message began inside a fragmented one");
+                    break Some(protocol("a new message began inside a fragmented one"));
+                }
+                let mut charge = Charge::none();
+                if !charge.grow(&shared.memory, frame.payload.len()) {
+                    break Some(no_room());
                 }
                 let text = frame.opcode == OpCode::Text;
-                let bytes = frame.payload.to_owned();
+                let bytes = frame.payload.to_vec();
                 if frame.fin {
-                    return message(text, bytes);
+                    let got = message(text, bytes);
+                    if deliver(&shared, &inbox, (got, charge)).await.is_err() {
+                        break None;
+                    }
+                } else {
+                    partial = Some((text, bytes, charge));
                 }
-                *partial = Some(Partial { text, bytes });
             }
             OpCode::Continuation => {
-                let Some(p) = partial.as_mut() else {
-                    return Received::gone(
-                        1002,
-                        "a continuation frame with no message to continue",
-                    );
+                let Some((_, bytes, charge)) = partial.as_mut() else {
+                    break Some(protocol("a continuation frame with no message to continue"));
                 };
-                if p.bytes.len() + frame.payload.len() > MAX_MESSAGE_BYTES {
-                    return too_big();
+                if bytes.len() + frame.payload.len() > MAX_MESSAGE_BYTES {
+                    break Some(too_big());
                 }
-                p.bytes.extend_from_slice(&frame.payload);
-                if frame.fin {
-                    let Some(Partial { text, bytes }) = partial.take() else {
+                if !charge.grow(&shared.memory, frame.payload.len()) {
+                    break Some(no_room());
+                }
+                bytes.extend_from_slice(&frame.payload);
+                if frame.fin
+                    && let Some((text, bytes, charge)) = partial.take()
+                {
+                    let got = message(text, bytes);
+                    if deliver(&shared, &inbox, (got, charge)).await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        }
+    };
+    drop(partial);
+    let Some(last) = ended else {
+        return;
+    };
+    if let Received::Gone { code, error, .. } = &last {
+        // The peer broke the protocol: tell it why before the connection goes.
+        if matches!(code, 1002 | 1007 | 1008 | 1009) {
+            shared.close_queued.store(true, Ordering::Release);
+            let _ = own.send(Out::Close(*code, String::new()));
+        } else {
+            shared.end(Some((*code, error.clone().unwrap_or_default())));
+        }
+    }
+    // Handed over once the messages before it are taken (the channel closes as this returns).
+    *shared.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(last);
+}
+
+/// Hands `got` to the script's side, unless the connection ends first.
+async fn deliver(
+    shared: &Shared,
+    inbox: &mpsc::Sender<(Received, Charge)>,
+    got: (Received, Charge),
+) -> Result<(), ()> {
+    tokio::select! {
+        sent = inbox.send(got) => sent.map_err(|_| ()),
+        () = shared.ended() => Err(()),
+    }
+}
+
+/// The peer's close frame: its code and reason (validated), answered at once with auto-close.
+fn closed(shared: &Shared, own: &mpsc::UnboundedSender<Out>, payload: &[u8]) -> Received {
+    if payload.len() > MAX_CONTROL_BYTES || payload.len() == 1 {
+        return protocol("an invalid close frame");
+    }
+    let (code, reason) = match payload {
+        [a, b, rest @ ..] => {
+            let code = u16::from_be_bytes([*a, *b]);
+            if !is_receivable_close_code(code) {
+                return protocol("a close frame with a code that may not be sent");
+            }
+            let Ok(reason) = std::str::from_utf8(rest) else {
+                return Received::gone(1007, "a close reason that is not valid UTF-8");
+            };
+            (code, reason.to_string())
+        }
+        _ => (1005, String::new()),
+    };
+    *shared
+        .close_received
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    let answered = Shared::since(&shared.close_sent).is_some();
+    if answered {
+        // Our close, answered: the handshake is complete.
+        shared.end(None);
+    } else if shared.auto_close && !shared.close_queued.swap(true, Ordering::AcqRel) {
+        shared.pending_control.fetch_add(1, Ordering::AcqRel);
+        let _ = own.send(Out::Echo(payload.to_vec()));
+    }
+    Received::Close { code, reason }
+}
+
+/// Codes a close frame may carry on the wire (RFC 6455 §7.4): 1000–1003, 1007–1011 (and the
+/// 1012–1014 registered since), 3000–4999.
+fn is_receivable_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// Writes frames in order until the socket is dropped or the connection is over; pings a
+/// quiet peer and drops a dead one, or one whose close goes unanswered.
+async fn write_loop(
+    mut writer: Writer,
+    shared: Arc<Shared>,
+    mut outbox: mpsc::UnboundedReceiver<(Out, Charge)>,
+    mut own: mpsc::UnboundedReceiver<Out>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pinged = false;
+    let mut script_gone = false;
+    loop {
+        let (out, charge) = tokio::select! {
+            biased;
+            () = shared.ended() => break,
+            Some(out) = own.recv() => (out, Charge::none()),
+            out = outbox.recv(), if !script_gone => match out {
+                Some(out) => out,
+                // The script's side is gone, and what it queued is written: close (or wait
+                // for the answer to the close it queued).
+                None => {
+                    script_gone = true;
+                    if shared.close_queued.swap(true, Ordering::AcqRel) {
                         continue;
-                    };
-                    return message(text, bytes);
+                    }
+                    (Out::Close(1001, String::new()), Charge::none())
                 }
+            },
+            _ = tick.tick() => {
+                let quiet = Shared::since(&shared.heard).elapsed();
+                let closing = Shared::since(&shared.close_sent)
+                    .or(Shared::since(&shared.close_received));
+                if closing.is_some_and(|at| at.elapsed() > CLOSE_WAIT) {
+                    shared.end(Some((1006, "the close frame was not answered in time".into())));
+                    break;
+                }
+                if quiet > GONE_AFTER {
+                    shared.end(Some((1006, "the peer stopped answering pings".into())));
+                    break;
+                }
+                if quiet < PING_AFTER {
+                    pinged = false;
+                }
+                if quiet <= PING_AFTER || pinged {
+                    continue;
+                }
+                pinged = true;
+                (Out::Ping, Charge::none())
             }
-            OpCode::Close => {
-                let payload: &[u8] = &frame.payload;
-                let (code, reason) = match payload {
-                    [a, b, rest @ ..] => (
-                        u16::from_be_bytes([*a, *b]),
-                        String::from_utf8_lossy(rest).into_owned(),
-                    ),
-                    _ => (1005, String::new()),
-                };
-                return Received::Close { code, reason };
+        };
+        let frame = match &out {
+            Out::Text(text) => Frame::text(Payload::Borrowed(text.as_bytes())),
+            Out::Binary(bytes) => Frame::binary(Payload::Borrowed(bytes)),
+            Out::Close(0, _) => Frame::close_raw(Payload::Borrowed(&[])),
+            Out::Close(code, reason) => Frame::close(*code, reason.as_bytes()),
+            Out::Pong(payload) => Frame::pong(Payload::Borrowed(payload)),
+            Out::Echo(payload) => Frame::close_raw(Payload::Borrowed(payload)),
+            Out::Ping => Frame::new(true, OpCode::Ping, None, Payload::Borrowed(&[])),
+        };
+        // Nothing follows a close frame on the wire.
+        let after_close = Shared::since(&shared.close_sent).is_some();
+        let written = if after_close {
+            Ok(Ok(()))
+        } else {
+            tokio::time::timeout(WRITE_TIMEOUT, writer.write_frame(frame)).await
+        };
+        match &out {
+            Out::Text(_) | Out::Binary(_) => {
+                shared.queued.fetch_sub(charge.bytes, Ordering::AcqRel);
             }
-            // Pongs (and pings, answered already) only show the peer is there.
-            OpCode::Ping | OpCode::Pong => {}
+            Out::Pong(_) | Out::Echo(_) => {
+                shared.pending_control.fetch_sub(1, Ordering::AcqRel);
+            }
+            Out::Close(..) | Out::Ping => {}
+        }
+        drop(charge);
+        match written {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                shared.end(Some((
+                    1006,
+                    format!("writing to the WebSocket failed: {e}"),
+                )));
+                break;
+            }
+            Err(_) => {
+                shared.end(Some((1006, "the peer stopped reading".into())));
+                break;
+            }
+        }
+        if !after_close && matches!(out, Out::Close(..) | Out::Echo(..)) {
+            *shared.close_sent.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            if Shared::since(&shared.close_received).is_some() {
+                // Both closes are out: the handshake is complete.
+                break;
+            }
+        }
+    }
+    // Whatever is still queued goes unsent; its memory comes back as it drops.
+    outbox.close();
+    while let Ok((out, charge)) = outbox.try_recv() {
+        if matches!(out, Out::Text(_) | Out::Binary(_)) {
+            shared.queued.fetch_sub(charge.bytes, Ordering::AcqRel);
         }
     }
 }
@@ -374,6 +658,13 @@ fn message(text: bool, bytes: Vec<u8>) -> Received {
     }
 }
 
+fn protocol(what: &str) -> Received {
+    Received::gone(
+        1002,
+        format!("the peer broke the WebSocket protocol: {what}"),
+    )
+}
+
 fn too_big() -> Received {
     Received::gone(
         1009,
@@ -382,6 +673,10 @@ fn too_big() -> Received {
             MAX_MESSAGE_BYTES >> 20
         ),
     )
+}
+
+fn no_room() -> Received {
+    Received::gone(1009, "a message does not fit in the isolate's memory limit")
 }
 
 fn failed(e: WebSocketError) -> Received {
@@ -393,10 +688,7 @@ fn failed(e: WebSocketError) -> Received {
         | WebSocketError::ConnectionClosed => {
             Received::gone(1006, "WebSocket disconnected without sending Close frame.")
         }
-        other => Received::gone(
-            1002,
-            format!("the peer broke the WebSocket protocol: {other}"),
-        ),
+        other => protocol(&other.to_string()),
     }
 }
 
@@ -405,45 +697,54 @@ mod tests {
     use super::*;
     use fastwebsockets::WebSocket;
 
-    /// A server socket over an in-memory pipe, and the client end that talks to it.
-    fn pair(auto_close: bool) -> (Socket, WebSocket<tokio::io::DuplexStream>) {
+    /// A server socket over an in-memory pipe (counted against `memory`), and the client end
+    /// that talks to it.
+    fn pair_with(
+        auto_close: bool,
+        memory: Arc<IsolateMemory>,
+    ) -> (Socket, WebSocket<tokio::io::DuplexStream>) {
         let (ours, theirs) = tokio::io::duplex(1 << 16);
         let opening: Opening = Box::pin(async move { Ok(Box::new(ours) as BoxStream) });
-        let peer = WebSocket::after_handshake(theirs, Role::Client);
-        (Socket::new(Role::Server, auto_close, opening), peer)
+        let mut peer = WebSocket::after_handshake(theirs, Role::Client);
+        // The peer answers our closes itself only where a test says so.
+        peer.set_auto_close(false);
+        let socket = Socket::new(Role::Server, auto_close, opening, memory, Box::new(()));
+        (socket, peer)
     }
 
-    fn never() -> impl Future<Output = Option<(u16, &'static str)>> {
-        std::future::pending()
+    fn pair(auto_close: bool) -> (Socket, WebSocket<tokio::io::DuplexStream>) {
+        pair_with(auto_close, IsolateMemory::new(128 << 20))
+    }
+
+    fn frame(fin: bool, opcode: OpCode, payload: &[u8]) -> Frame<'_> {
+        Frame::new(fin, opcode, None, Payload::Borrowed(payload))
+    }
+
+    fn code_of(frame: &Frame<'_>) -> u16 {
+        u16::from_be_bytes([frame.payload[0], frame.payload[1]])
     }
 
     #[tokio::test]
-    async fn fragments_are_assembled_into_one_message() {
-        let (socket, mut peer) = pair(true);
-        let frames = async {
-            peer.write_frame(Frame::new(
-                false,
-                OpCode::Text,
-                None,
-                Payload::Borrowed(b"he"),
-            ))
+    async fn fragments_are_assembled_into_one_message_counted_while_held() {
+        let memory = IsolateMemory::new(128 << 20);
+        let (socket, mut peer) = pair_with(true, memory.clone());
+        peer.write_frame(frame(false, OpCode::Text, b"he"))
             .await
             .unwrap();
-            peer.write_frame(Frame::new(
-                true,
-                OpCode::Continuation,
-                None,
-                Payload::Borrowed(b"llo"),
-            ))
+        peer.write_frame(frame(true, OpCode::Continuation, b"llo"))
             .await
             .unwrap();
-            peer.write_frame(Frame::binary(Payload::Borrowed(&[1, 2])))
-                .await
-                .unwrap();
-        };
-        let (_, got) = tokio::join!(frames, socket.next(never()));
+        peer.write_frame(frame(true, OpCode::Binary, &[1, 2]))
+            .await
+            .unwrap();
+        let (got, charge) = socket.next().await;
         assert_eq!(got, Received::Text("hello".into()));
-        assert_eq!(socket.next(never()).await, Received::Binary(vec![1, 2]));
+        assert!(memory.buffers() >= 5, "{}", memory.buffers());
+        drop(charge);
+        let (got, charge) = socket.next().await;
+        assert_eq!(got, Received::Binary(vec![1, 2]));
+        drop(charge);
+        assert_eq!(memory.buffers(), 0);
     }
 
     #[tokio::test]
@@ -451,53 +752,54 @@ mod tests {
         let (socket, mut peer) = pair(true);
         let half = vec![b'x'; MAX_MESSAGE_BYTES / 2 + 1];
         let frames = async {
-            peer.write_frame(Frame::new(
-                false,
-                OpCode::Binary,
-                None,
-                Payload::Borrowed(&half),
-            ))
-            .await
-            .unwrap();
-            peer.write_frame(Frame::new(
-                true,
-                OpCode::Continuation,
-                None,
-                Payload::Borrowed(&half),
-            ))
-            .await
-            .unwrap();
+            peer.write_frame(frame(false, OpCode::Binary, &half))
+                .await
+                .unwrap();
+            peer.write_frame(frame(true, OpCode::Continuation, &half))
+                .await
+                .unwrap();
+            peer.read_frame().await.unwrap().payload.to_vec()
         };
-        let (_, got) = tokio::join!(frames, socket.next(never()));
+        let (close, (got, _)) = tokio::join!(frames, socket.next());
         assert!(matches!(got, Received::Gone { code: 1009, .. }), "{got:?}");
-        let close = peer.read_frame().await.unwrap();
-        assert_eq!(close.opcode, OpCode::Close);
-        assert_eq!(&close.payload[..2], &1009u16.to_be_bytes());
+        assert_eq!(u16::from_be_bytes([close[0], close[1]]), 1009);
+    }
+
+    #[tokio::test]
+    async fn a_message_that_does_not_fit_in_memory_is_closed_with_1009() {
+        let (socket, mut peer) = pair_with(true, IsolateMemory::new(1 << 10));
+        peer.write_frame(frame(true, OpCode::Binary, &[0; 4096]))
+            .await
+            .unwrap();
+        let (got, _) = socket.next().await;
+        assert!(matches!(got, Received::Gone { code: 1009, .. }), "{got:?}");
     }
 
     #[tokio::test]
     async fn text_that_is_not_utf8_is_closed_with_1007() {
         let (socket, mut peer) = pair(true);
-        let frames = async {
-            peer.write_frame(Frame::new(
-                false,
-                OpCode::Text,
-                None,
-                Payload::Borrowed(&[0xe2, 0x82]),
-            ))
+        peer.write_frame(frame(false, OpCode::Text, &[0xe2, 0x82]))
             .await
             .unwrap();
-            peer.write_frame(Frame::new(
-                true,
-                OpCode::Continuation,
-                None,
-                Payload::Borrowed(&[0x28]),
-            ))
+        peer.write_frame(frame(true, OpCode::Continuation, &[0x28]))
             .await
             .unwrap();
-        };
-        let (_, got) = tokio::join!(frames, socket.next(never()));
+        let (got, _) = socket.next().await;
         assert!(matches!(got, Received::Gone { code: 1007, .. }), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn bad_control_frames_are_closed_with_1002() {
+        for bad in [
+            frame(true, OpCode::Pong, &[0; 200]),
+            frame(true, OpCode::Close, &[0x03, 0xed]),
+            frame(true, OpCode::Close, &[0x03]),
+        ] {
+            let (socket, mut peer) = pair(true);
+            peer.write_frame(bad).await.unwrap();
+            let (got, _) = socket.next().await;
+            assert!(matches!(got, Received::Gone { code: 1002, .. }), "{got:?}");
+        }
     }
 
     #[tokio::test]
@@ -505,34 +807,33 @@ mod tests {
         for auto_close in [true, false] {
             let (socket, mut peer) = pair(auto_close);
             peer.write_frame(Frame::close(4001, b"bye")).await.unwrap();
+            let (got, _) = socket.next().await;
             assert_eq!(
-                socket.next(never()).await,
+                got,
                 Received::Close {
                     code: 4001,
                     reason: "bye".into()
                 }
             );
-            if auto_close {
-                let echo = peer.read_frame().await.unwrap();
-                assert_eq!(echo.opcode, OpCode::Close);
-                assert_eq!(&echo.payload[..], b"\x0f\xa1bye");
-            } else {
+            if !auto_close {
                 // The script answers, with its own code.
-                socket.close(1000, "answered").await.unwrap();
-                let answer = peer.read_frame().await.unwrap();
-                assert_eq!(&answer.payload[..2], &1000u16.to_be_bytes());
+                socket.close(1000, "answered");
             }
+            let answer = peer.read_frame().await.unwrap();
+            assert_eq!(answer.opcode, OpCode::Close);
+            let want = if auto_close { 4001 } else { 1000 };
+            assert_eq!(code_of(&answer), want);
         }
     }
 
     #[tokio::test]
     async fn sends_go_out_in_order_and_a_long_reason_is_cut() {
         let (socket, mut peer) = pair(true);
-        socket.send_text("one".into()).await.unwrap();
-        socket.send_binary(vec![2]).await.unwrap();
-        socket.close(1000, &"é".repeat(100)).await.unwrap();
+        socket.send_text("one".into()).unwrap();
+        socket.send_binary(vec![2]).unwrap();
+        socket.close(1000, &"é".repeat(100));
         assert!(matches!(
-            socket.send_text("late".into()).await,
+            socket.send_text("late".into()),
             Err(SendError::Closed)
         ));
         let one = peer.read_frame().await.unwrap();
@@ -547,26 +848,63 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn stopping_closes_with_the_stop_code_or_drops_the_connection() {
-        let (socket, mut peer) = pair(true);
-        let got = socket.next(async { Some((1001, "going away")) }).await;
-        assert!(
-            matches!(
-                got,
-                Received::Gone {
-                    code: 1001,
-                    error: None,
-                    ..
-                }
-            ),
-            "{got:?}"
-        );
-        let close = peer.read_frame().await.unwrap();
-        assert_eq!(&close.payload[..2], &1001u16.to_be_bytes());
-        let (socket, mut peer) = pair(true);
-        let got = socket.next(async { None }).await;
-        assert!(matches!(got, Received::Gone { code: 1006, .. }), "{got:?}");
+    async fn sends_to_a_peer_that_does_not_read_are_bounded() {
+        let memory = IsolateMemory::new(256 << 20);
+        let (socket, _peer) = pair_with(true, memory.clone());
+        let mib = vec![0u8; 1 << 20];
+        let mut sent = 0;
+        let refused = loop {
+            match socket.send_binary(mib.clone()) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent <= 64, "the queue should be bounded");
+        };
+        assert!(matches!(refused, SendError::QueueFull(_)), "{refused:?}");
+        assert!(memory.buffers() <= MAX_QUEUED_BYTES);
+        // What is queued is counted against the memory limit, and comes back with the socket.
+        socket.abort();
         drop(socket);
+        for _ in 0..100 {
+            if memory.buffers() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(memory.buffers(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_pings_without_reading_is_closed_with_1008() {
+        let (socket, mut peer) = pair(true);
+        let pings = async {
+            for _ in 0..100_000 {
+                if peer
+                    .write_frame(frame(true, OpCode::Ping, &[]))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        };
+        let (got, _) = tokio::select! {
+            got = socket.next() => got,
+            () = pings => panic!("the pinging peer should have been stopped"),
+        };
+        assert!(matches!(got, Received::Gone { code: 1008, .. }), "{got:?}");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_socket_closes_with_1001_and_aborting_cuts() {
+        let (socket, mut peer) = pair(true);
+        socket.send_text("last".into()).unwrap();
+        drop(socket);
+        assert_eq!(&peer.read_frame().await.unwrap().payload[..], b"last");
+        let close = peer.read_frame().await.unwrap();
+        assert_eq!(code_of(&close), 1001);
+        let (socket, mut peer) = pair(true);
+        socket.abort();
         assert!(
             peer.read_frame().await.is_err(),
             "the connection should be cut"
