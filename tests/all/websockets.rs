@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::harness::{Edge, client, copy_dir, expected, fixture, scratch};
+use crate::harness::{Edge, client, copy_dir, expected, fixture, get_json, get_text, scratch};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -61,12 +61,32 @@ fn json_edge() -> Edge {
     Edge::dev("websockets")
 }
 
+/// A copy of the `websockets` fixture with its `edge.toml` changed by `edit`.
+fn fixture_copy(name: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let dir = scratch(name);
+    copy_dir(&fixture("websockets"), &dir);
+    let toml = std::fs::read_to_string(dir.join("edge.toml")).unwrap();
+    std::fs::write(dir.join("edge.toml"), edit(toml)).unwrap();
+    dir
+}
+
+/// Sends `text` on an `/echo` socket and checks the echo comes back.
+async fn echoes(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text)).await.unwrap();
+    assert_eq!(recv_text(ws).await, format!("echo:{text}"));
+}
+
+/// The app still answers a plain request (`ok` and its version).
+async fn still_serves(edge: &Edge, version: &str) {
+    let res = client().get(edge.url("/")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), format!("ok {version}"));
+}
+
 #[tokio::test]
 async fn messages_go_both_ways_as_text_and_binary() {
     let edge = json_edge();
     let mut ws = connect(&edge, "/echo").await;
-    ws.send(Message::text("hi")).await.unwrap();
-    assert_eq!(recv_text(&mut ws).await, "echo:hi");
+    echoes(&mut ws, "hi").await;
     ws.send(Message::binary(vec![1, 2, 3])).await.unwrap();
     assert_eq!(recv(&mut ws).await, Some(Message::binary(vec![1, 2, 3])));
     let big = "é".repeat(1 << 19);
@@ -81,8 +101,7 @@ async fn messages_go_both_ways_as_text_and_binary() {
     let mut hello = connect(&edge, "/hello").await;
     assert_eq!(recv_text(&mut hello).await, "hello");
     assert_eq!(recv(&mut hello).await, Some(Message::binary(vec![7, 8])));
-    hello.send(Message::text("x")).await.unwrap();
-    assert_eq!(recv_text(&mut hello).await, "echo:x");
+    echoes(&mut hello, "x").await;
     // The script's own headers go out with the 101.
     let mut request = ws_url(&edge, "/protocol").into_client_request().unwrap();
     request
@@ -93,8 +112,7 @@ async fn messages_go_both_ways_as_text_and_binary() {
     chat.send(Message::text("y")).await.unwrap();
     assert_eq!(recv_text(&mut chat).await, "echo:y");
     // Plain requests still reach the app beside the sockets.
-    let res = client().get(edge.url("/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "ok 1");
+    still_serves(&edge, "1").await;
 }
 
 /// As on Workers (checked under `wrangler dev`), a listener that throws costs its socket its
@@ -109,10 +127,8 @@ async fn a_listener_that_throws_drops_its_connection_only() {
     let end = recv(&mut ws).await;
     assert!(end.is_none(), "the connection should be cut, got {end:?}");
     edge.wait_for_event("a listener threw", Duration::from_secs(10));
-    other.send(Message::text("still")).await.unwrap();
-    assert_eq!(recv_text(&mut other).await, "echo:still");
-    let res = client().get(edge.url("/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "ok 1");
+    echoes(&mut other, "still").await;
+    still_serves(&edge, "1").await;
 }
 
 #[tokio::test]
@@ -171,23 +187,9 @@ async fn the_websocket_api_answers_as_workers_does() {
 /// against `wrangler dev` on that date, and a client's close answered with its own code.
 #[tokio::test]
 async fn later_compatibility_dates_answer_closes_and_default_to_blobs() {
-    let dir = scratch("ws-2026");
-    copy_dir(&fixture("websockets"), &dir);
-    let toml = std::fs::read_to_string(dir.join("edge.toml")).unwrap();
-    std::fs::write(
-        dir.join("edge.toml"),
-        toml.replace("2025-01-01", "2026-05-03"),
-    )
-    .unwrap();
+    let dir = fixture_copy("ws-2026", |toml| toml.replace("2025-01-01", "2026-05-03"));
     let edge = Edge::dev_dir(&dir, &[]);
-    let got: serde_json::Value = client()
-        .get(edge.url("/api"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = get_json(&client(), &edge.url("/api"), None).await;
     let want = &expected("websockets")["routes_2026_05_03"]["/api"];
     assert_eq!(&got, want, "\n got  {got}\n want {want}");
     let mut ws = connect(&edge, "/echo").await;
@@ -235,23 +237,15 @@ async fn cpu_is_charged_per_message_and_a_runaway_listener_is_stopped() {
         "the socket should end, got {end:?}"
     );
     edge.wait_for_event("isolate terminated", Duration::from_secs(10));
-    let res = client().get(edge.url("/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "ok 1");
-    let mut ws = connect(&edge, "/echo").await;
-    ws.send(Message::text("again")).await.unwrap();
-    assert_eq!(recv_text(&mut ws).await, "echo:again");
+    still_serves(&edge, "1").await;
+    echoes(&mut connect(&edge, "/echo").await, "again").await;
 }
 
 #[tokio::test]
 async fn an_app_past_its_websocket_limit_is_answered_503() {
-    let dir = scratch("ws-limit");
-    copy_dir(&fixture("websockets"), &dir);
-    let toml = std::fs::read_to_string(dir.join("edge.toml")).unwrap();
-    std::fs::write(
-        dir.join("edge.toml"),
-        format!("{toml}\n[limits]\nwebsockets = 2\n"),
-    )
-    .unwrap();
+    let dir = fixture_copy("ws-limit", |toml| {
+        format!("{toml}\n[limits]\nwebsockets = 2\n")
+    });
     let edge = Edge::dev_dir(&dir, &[]);
     let mut first = connect(&edge, "/echo").await;
     let _second = connect(&edge, "/echo").await;
@@ -276,19 +270,15 @@ async fn an_app_past_its_websocket_limit_is_answered_503() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut third = third.expect("room for a socket once one closed");
-    third.send(Message::text("z")).await.unwrap();
-    assert_eq!(recv_text(&mut third).await, "echo:z");
+    echoes(&mut third.expect("room for a socket once one closed"), "z").await;
 }
 
 #[tokio::test]
 async fn sockets_close_with_1001_when_their_app_is_replaced() {
-    let dir = scratch("ws-reload");
-    copy_dir(&fixture("websockets"), &dir);
+    let dir = fixture_copy("ws-reload", |toml| toml);
     let edge = Edge::dev_dir(&dir, &[]);
     let mut ws = connect(&edge, "/echo").await;
-    ws.send(Message::text("a")).await.unwrap();
-    assert_eq!(recv_text(&mut ws).await, "echo:a");
+    echoes(&mut ws, "a").await;
     let script = std::fs::read_to_string(dir.join("index.js")).unwrap();
     std::fs::write(
         dir.join("index.js"),
@@ -299,11 +289,8 @@ async fn sockets_close_with_1001_when_their_app_is_replaced() {
         close_of(recv(&mut ws).await),
         (1001, "the app is restarting".to_string())
     );
-    let res = client().get(edge.url("/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "ok 2");
-    let mut ws = connect(&edge, "/echo").await;
-    ws.send(Message::text("b")).await.unwrap();
-    assert_eq!(recv_text(&mut ws).await, "echo:b");
+    still_serves(&edge, "2").await;
+    echoes(&mut connect(&edge, "/echo").await, "b").await;
 }
 
 /// A frame announcing more than 32 MiB is refused on its header, with a close frame 1009,
@@ -364,8 +351,7 @@ async fn a_peer_that_does_not_read_bounds_the_send_queue() {
         "{message}"
     );
     // The node serves on, and the socket still delivers what was queued.
-    let res = client().get(edge.url("/")).send().await.unwrap();
-    assert_eq!(res.text().await.unwrap(), "ok 1");
+    still_serves(&edge, "1").await;
     match recv(&mut ws).await {
         Some(Message::Binary(b)) => assert_eq!(b.len(), 1 << 20),
         other => panic!("a queued message, got {other:?}"),
@@ -483,14 +469,12 @@ async fn an_outbound_websocket_through_fetch_reaches_its_server() {
             .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 4\r\n\r\nnope")
             .await;
     });
-    let text = client()
-        .get(edge.url(&format!("/refused?to=http://127.0.0.1:{plain_port}/")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(
+        &client(),
+        &edge.url(&format!("/refused?to=http://127.0.0.1:{plain_port}/")),
+        None,
+    )
+    .await;
     assert_eq!(text, "status 403 webSocket null body nope");
 }
 
@@ -498,14 +482,12 @@ async fn an_outbound_websocket_through_fetch_reaches_its_server() {
 async fn an_outbound_websocket_cannot_reach_loopback_unless_granted() {
     let (port, _seen) = upstream().await;
     let edge = Edge::dev_dir(&proxy_app("ws-denied", false), &[]);
-    let text = client()
-        .get(edge.url(&format!("/denied?to=ws://127.0.0.1:{port}/")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(
+        &client(),
+        &edge.url(&format!("/denied?to=ws://127.0.0.1:{port}/")),
+        None,
+    )
+    .await;
     assert_eq!(
         text,
         "TypeError: 127.0.0.1 is a private or loopback address, which this app may not reach"
