@@ -594,8 +594,13 @@ async function serve(mainUrl) {
     op_edge_unhandled_rejection(describe(reason));
     return true;
   });
-  // So is an exception thrown by an event listener (a WebSocket's, say), which the web's
-  // rules report as an `error` event on the global scope: logged, never fatal.
+  // So is one thrown by a timer callback or a microtask queued with queueMicrotask (the
+  // engine's default would end the event loop, and the isolate with it).
+  core.setReportExceptionCallback((error) => {
+    op_edge_uncaught(describe(error));
+  });
+  // And one thrown by an event listener (a WebSocket's, say), which the web's rules report
+  // as an `error` event on the global scope.
   globalThis.addEventListener("error", (e) => {
     e.preventDefault();
     op_edge_uncaught(describe(e.error ?? e.message));

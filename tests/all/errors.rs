@@ -51,6 +51,27 @@ async fn unhandled_rejections_are_logged_and_the_isolate_keeps_serving() {
     assert_eq!(res.text().await.unwrap(), "ok");
 }
 
+/// A timer callback or microtask that throws is logged; the isolate (and the requests on it)
+/// carry on, as on Workers.
+#[tokio::test]
+async fn exceptions_in_timers_and_microtasks_are_logged_and_the_isolate_keeps_serving() {
+    let edge = Edge::dev("throws");
+    let c = client();
+    let res = c.get(edge.url("/timer")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "answered");
+    for needle in ["a timer threw", "a microtask threw"] {
+        let event = edge.wait_for_event(needle, std::time::Duration::from_secs(5));
+        assert_eq!(event["tenant"], "throws");
+    }
+    let res = c.get(edge.url("/")).send().await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "ok");
+    assert!(
+        !edge.logs().contains("isolate stopped"),
+        "the isolate should have kept serving:\n{}",
+        edge.logs()
+    );
+}
+
 #[tokio::test]
 async fn malformed_requests_get_400_and_the_node_keeps_serving() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -231,12 +231,13 @@ fn op_edge_unhandled_rejection(state: &mut OpState, #[string] error: &str) {
     tracing::error!(target: "edge::script", tenant = &*host.tenant, "unhandled promise rejection: {error}");
 }
 
-/// An event listener threw (reported as an `error` event on the global scope): logged, and
-/// the isolate keeps serving.
+/// A timer callback, a microtask or an event listener threw (a listener's exception is
+/// reported as an `error` event on the global scope first): logged, and the isolate keeps
+/// serving.
 #[op2(fast)]
 fn op_edge_uncaught(state: &mut OpState, #[string] error: &str) {
     let host = state.borrow::<HostState>();
-    tracing::error!(target: "edge::script", tenant = &*host.tenant, "uncaught exception in an event listener: {error}");
+    tracing::error!(target: "edge::script", tenant = &*host.tenant, "uncaught exception in a timer, microtask or event listener: {error}");
 }
 
 /// Counts an outbound `fetch` of invocation `id` (the caller's async context). Returns false
