@@ -11,7 +11,8 @@
 //! `$EDGE_BENCH_PEERS`) on first use.
 //!
 //! Scenarios, one module each: `hello` (with `bare-hyper`, a server doing no work at all, as
-//! its ceiling: see `bare.rs`), `json`, `cold_start`, `density`, `cpu`, `kv`, `cache`, `queues`,
+//! its ceiling: see `bare.rs`), `json`, `cold_start`, `density`, `cpu`, `kv`, `cache`,
+//! `websocket` (echo, against Deno's `upgradeWebSocket` and workerd), `queues`,
 //! `wasm` (against `wasmtime serve`, installed with cargo into the peers cache), `reload` (save →
 //! serving, against `deno serve --watch` and `workerd serve --watch`). The README's
 //! Performance section says what each one measures.
@@ -43,6 +44,7 @@ mod stats;
 mod table;
 mod targets;
 mod wasm;
+mod websocket;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -55,7 +57,7 @@ use settings::Settings;
 type Scenario = fn(&Settings, &Path, &mut Report);
 
 /// Every scenario in the order the suite runs them, with the function that runs it.
-const SCENARIOS: [(&str, Scenario); 11] = [
+const SCENARIOS: [(&str, Scenario); 12] = [
     ("hello", hello::run),
     ("json", json::run),
     ("cold_start", cold_start::run),
@@ -63,6 +65,7 @@ const SCENARIOS: [(&str, Scenario); 11] = [
     ("cpu", cpu::run),
     ("kv", kv::run),
     ("cache", cache::run),
+    ("websocket", websocket::run),
     ("queues", queues::run),
     ("wasm", wasm::run),
     ("reload", reload::run),
