@@ -312,10 +312,10 @@ function finish(s) {
   core.tryClose(rid);
 }
 
-/** Handles a close from the other end (`code`, `reason`, clean) on end `ws`; returns the
+/** Handles a close from the other end (`code`, `reason`, clean) on the end whose state is `s`; returns the
  * event to dispatch. With auto-reply, the close is answered: the other end of a pair gets it
  * back (a connection's answer is written by the runtime). */
-function closeReceived(ws, s, code, reason) {
+function closeReceived(s, code, reason) {
   s.closeReceived = true;
   if (s.closeSent) {
     s.readyState = CLOSED;
@@ -350,7 +350,7 @@ function deliverPending(ws, s) {
       if (ev.type === "message") {
         ws.dispatchEvent(new event.MessageEvent("message", { data: eventData(s, ev.data) }));
       } else {
-        ws.dispatchEvent(closeReceived(ws, s, ev.code, ev.reason));
+        ws.dispatchEvent(closeReceived(s, ev.code, ev.reason));
       }
     }
     if (s.pending.length > 0) deliverPending(ws, s);
@@ -397,7 +397,7 @@ async function readEvents(ws, s, rid) {
         if (s.aborted) return;
       } else if (kind === 2) {
         const { 0: code, 1: reason } = op_edge_ws_closed(rid);
-        const closed = closeReceived(ws, s, code, reason);
+        const closed = closeReceived(s, code, reason);
         // Answered (by the runtime, or by a close() of ours earlier): the connection is done.
         if (s.readyState === CLOSED) finish(s);
         ws.dispatchEvent(closed);

@@ -137,8 +137,6 @@ struct WsResource {
     parked: RefCell<Option<(Received, Charge)>>,
     /// The script let go of the socket (closed its resource).
     cancelled: Cell<bool>,
-    /// ... and wants the connection dropped without a close frame.
-    aborted: Cell<bool>,
     cancel: Notify,
 }
 
@@ -150,9 +148,6 @@ impl Resource for WsResource {
     fn close(self: Rc<Self>) {
         self.cancelled.set(true);
         self.cancel.notify_waiters();
-        if self.aborted.get() {
-            self.socket.abort();
-        }
     }
 }
 
@@ -163,7 +158,6 @@ impl WsResource {
             request_id,
             parked: RefCell::default(),
             cancelled: Cell::new(false),
-            aborted: Cell::new(false),
             cancel: Notify::new(),
         }
     }
@@ -473,12 +467,11 @@ pub(super) fn op_edge_ws_closed(state: &mut OpState, #[smi] rid: u32) -> (u16, S
     }
 }
 
-/// Marks socket `rid` to be dropped without a close frame when the script closes its
-/// resource (a listener threw): the client sees it cut (1006), as on Workers.
+/// Drops socket `rid`'s connection without a close frame (a listener threw): the client
+/// sees it cut (1006), as on Workers.
 #[op2(fast)]
 pub(super) fn op_edge_ws_abort(state: &mut OpState, #[smi] rid: u32) {
     if let Ok(res) = state.resource_table.get::<WsResource>(rid) {
-        res.aborted.set(true);
         res.socket.abort();
     }
 }

@@ -363,24 +363,21 @@ async fn run(
     outbox: mpsc::UnboundedReceiver<(Out, Charge)>,
     keep: Box<dyn Send>,
 ) {
+    // Held until the connection is over, however this ends.
+    let _keep = keep;
     let stream = tokio::select! {
         opened = tokio::time::timeout(OPEN_WAIT, opening) => match opened {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
                 shared.end(Some((1006, format!("the WebSocket connection could not be opened: {e}"))));
-                drop(keep);
                 return;
             }
             Err(_) => {
                 shared.end(Some((1006, "the WebSocket upgrade did not complete in time".into())));
-                drop(keep);
                 return;
             }
         },
-        () = shared.ended() => {
-            drop(keep);
-            return;
-        }
+        () = shared.ended() => return,
     };
     shared.touch();
     let (read, write) = tokio::io::split(stream);
@@ -397,7 +394,6 @@ async fn run(
     write_loop(writer, shared.clone(), outbox, own_rx).await;
     shared.end(None);
     let _ = reading.await;
-    drop(keep);
 }
 
 /// Reads frames until the connection is over, handing whole messages over one at a time.
