@@ -29,6 +29,7 @@ const {
   SafeFinalizationRegistry,
   SafeWeakMap,
   String,
+  StringPrototypeSlice,
   Symbol,
   SymbolIterator,
   TypeError,
@@ -147,6 +148,9 @@ function messageData(message) {
   }
   return String(message);
 }
+
+/** A close frame's reason is at most this many bytes, so never more UTF-16 units. */
+const MAX_REASON = 123;
 
 /** Strings longer than this are encoded on the heap (where it counts) before they are sent. */
 const LONG_STRING = 1 << 20;
@@ -272,7 +276,8 @@ class WebSocket extends event.EventTarget {
     // Answering the other end's close finishes the socket; otherwise it waits for the answer.
     s.readyState = s.closeReceived ? CLOSED : CLOSING;
     if (s.rid !== null) {
-      op_edge_ws_close(s.rid, wire, text);
+      // The wire carries at most 123 bytes of it: no more crosses to the runtime.
+      op_edge_ws_close(s.rid, wire, StringPrototypeSlice(text, 0, MAX_REASON));
       if (s.readyState === CLOSED) finish(s);
     } else if (s.peer !== null) {
       receive(s.peer, { type: "close", code: wire === 0 ? 1005 : wire, reason: text });
@@ -471,7 +476,7 @@ export function respondWebSocket(id, headers, ws) {
     if (ev.type === "message") {
       sendOn(rid, ev.data);
     } else {
-      op_edge_ws_close(rid, ev.code === 1005 ? 0 : ev.code, ev.reason);
+      op_edge_ws_close(rid, ev.code === 1005 ? 0 : ev.code, StringPrototypeSlice(ev.reason, 0, MAX_REASON));
     }
   }
   if (o.accepted) readLoop(other, o, rid);
