@@ -23,6 +23,7 @@ const SKIP_DIRS: &[&str] = &[
     "testdata",
     "benches",
     "examples",
+    "benchmarks",
     "node_modules",
 ];
 
@@ -62,7 +63,7 @@ fn main() {
             continue;
         };
         let local = package["source"].is_null();
-        collect_js(root, local, &mut files);
+        collect_js(root, local, true, &mut files);
     }
 
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR is set by cargo"));
@@ -124,9 +125,9 @@ fn cargo_metadata(manifest_dir: &Path) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata: {e}"))
 }
 
-/// Adds the `.js` files under `dir` (skipping [`SKIP_DIRS`] and hidden directories). A local
+/// Adds the `.js`, `.mjs` and `.ts` files (not `.d.ts`) under `dir` (skipping [`SKIP_DIRS`] and hidden directories). A local
 /// package's directories holding scripts are watched, so an added or edited script rebuilds.
-fn collect_js(dir: &Path, local: bool, files: &mut BTreeSet<PathBuf>) {
+fn collect_js(dir: &Path, local: bool, top: bool, files: &mut BTreeSet<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -141,10 +142,15 @@ fn collect_js(dir: &Path, local: bool, files: &mut BTreeSet<PathBuf>) {
             continue;
         };
         if kind.is_dir() {
-            if !name.starts_with('.') && !SKIP_DIRS.contains(&name.as_ref()) {
-                collect_js(&path, local, files);
+            // A `test` folder below a package's top is not its tests (deno_node's
+            // `polyfills/test` is `node:test`).
+            let skipped = SKIP_DIRS.contains(&name.as_ref()) && (name != "test" || top);
+            if !name.starts_with('.') && !skipped {
+                collect_js(&path, local, false, files);
             }
-        } else if name.ends_with(".js") {
+        } else if [".js", ".mjs", ".ts"].iter().any(|ext| name.ends_with(ext))
+            && !name.ends_with(".d.ts")
+        {
             has_js = true;
             files.insert(normalize(&path));
         }

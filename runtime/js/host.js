@@ -1,9 +1,10 @@
 // The host side of an isolate: takes requests from Rust, runs the tenant's handler, and hands
 // the response back. One `serve` loop per isolate; each request runs concurrently with the rest.
-import { core, primordials } from "ext:core/mod.js";
+import { core, internals, primordials } from "ext:core/mod.js";
 import { appBindings } from "ext:edge_binding/registry.js";
 import { fixedLengths, isEncodedByScript, unsizedBodies, webSocketOf } from "ext:edge_web/01_response.js";
 import { connectWebSocket, listenerThrew, respondWebSocket } from "ext:edge_host/websocket.js";
+import { currentInvocation, runAs } from "ext:edge_host/invocation.js";
 import { QueueOutcome, ScheduledController, queueBatch } from "ext:edge_host/events.js";
 
 const {
@@ -428,15 +429,11 @@ function invoke(handler, env, id) {
   let result;
   // Everything the handler starts (continuations, timers, fetches) carries the invocation id
   // as its async context, so limits are counted against the right invocation.
-  const outer = core.getAsyncContext();
-  core.setAsyncContext(id);
   try {
-    result = handler(request, env, ctx);
+    result = runAs(id, () => handler(request, env, ctx));
   } catch (err) {
     op_edge_fail(id, describe(err));
     return;
-  } finally {
-    core.setAsyncContext(outer);
   }
   if (ObjectPrototypeIsPrototypeOf(ResponsePrototype, result)) {
     // A handler that answered synchronously: no promise round trip.
@@ -518,23 +515,21 @@ function runEvent(handlers, env, id) {
     op_edge_respond_text(id, 500, "", outcome.report(text), true);
   };
   let result;
-  const outer = core.getAsyncContext();
-  core.setAsyncContext(id);
   try {
-    if (ev === null) throw new TypeError("an event of an unknown kind");
-    const handler = handlers[ev.type];
-    if (handler === null || handler === undefined) {
-      throw new TypeError(`the module's default export has no ${ev.type}() method`);
-    }
-    const arg = outcome === null
-      ? new ScheduledController(ev.cron, ev.scheduledTime)
-      : queueBatch(ev, id, outcome);
-    result = handler(arg, env, ctx);
+    result = runAs(id, () => {
+      if (ev === null) throw new TypeError("an event of an unknown kind");
+      const handler = handlers[ev.type];
+      if (handler === null || handler === undefined) {
+        throw new TypeError(`the module's default export has no ${ev.type}() method`);
+      }
+      const arg = outcome === null
+        ? new ScheduledController(ev.cron, ev.scheduledTime)
+        : queueBatch(ev, id, outcome);
+      return handler(arg, env, ctx);
+    });
   } catch (err) {
     failed(err);
     return;
-  } finally {
-    core.setAsyncContext(outer);
   }
   PromisePrototypeThen(PromiseResolve(result), done, failed);
 }
@@ -559,22 +554,35 @@ function asksForWebSocket(input, init) {
   return upgrade !== null && StringPrototypeToLowerCase(upgrade) === "websocket";
 }
 
-/** Runs the isolate: import the tenant's main module, then serve requests until told to stop. */
-async function serve(mainUrl) {
+/**
+ * Makes the global scope the app's, before any of its code runs. `nodejs`: null, or for an
+ * app with `nodejs_compat`, what its `process.env` holds and whether `Buffer` and `process`
+ * are globals.
+ */
+function prepare(nodejs) {
   // App code sees a Worker's global scope, not the engine's internals: no `Deno.core.ops`
-  // (raw ops), no `__bootstrap`. (Lazily loaded extension scripts still get a captured view.)
+  // (raw ops), no `__bootstrap`, no `Deno` (libraries take one to mean "running on Deno").
+  // (Lazily loaded extension scripts still get a captured view.)
   delete globalThis.Deno;
   delete globalThis.__bootstrap;
   // The quickjs engine adds a `gc()`; a tenant does not get to run the collector at will.
   // (Its `__v8x*` helpers stay: the engine looks them up on the global object itself. No
   // limit depends on anything a script can reach through them.)
   delete globalThis.gc;
+  // `Buffer` and `process` (see bindings/nodejs/js/00_setup.js).
+  if (nodejs !== null) internals.edgeNodejs.install(nodejs.env, nodejs.globals);
+}
+
+globalThis[Symbol.for("edge.prepare")] = prepare;
+
+/** Runs the isolate: import the tenant's main module, then serve requests until told to stop. */
+async function serve(mainUrl) {
   // Outbound fetches count against the calling invocation's subrequest limit.
   const innerFetch = globalThis.fetch;
   globalThis.fetch = function fetch(input, init = undefined) {
     // Any context counts somewhere: one naming no invocation in flight (a script may reset
     // it) goes to the isolate's orphan allowance.
-    const id = core.getAsyncContext();
+    const id = currentInvocation();
     const invocation = typeof id === "number" ? id >>> 0 : 0xffffffff;
     if (!op_edge_subrequest(invocation)) {
       return PromiseReject(new Error("Too many subrequests: this invocation reached its subrequest limit"));

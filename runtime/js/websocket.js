@@ -10,6 +10,7 @@
 // CLOSING until the script calls close() to answer.
 import { core, primordials } from "ext:core/mod.js";
 import { setWebSocketBrand } from "ext:edge_web/01_response.js";
+import { enterInvocation } from "ext:edge_host/invocation.js";
 
 const {
   ArrayBufferIsView,
@@ -383,8 +384,7 @@ async function readEvents(ws, s, rid) {
     const next = await op_edge_ws_next(rid);
     const kind = next % 4;
     const id = (next - kind) / 4;
-    const outer = core.getAsyncContext();
-    core.setAsyncContext(id);
+    const outer = enterInvocation(id);
     try {
       if (s.aborted) return;
       if (kind === 0) {

@@ -19,6 +19,7 @@ mod isolates;
 mod kv;
 mod limits;
 mod node_admin;
+mod nodejs_compat;
 mod outbound;
 mod pool;
 mod projects;

@@ -416,7 +416,7 @@ fn each_unsupported_import_is_a_load_error_naming_it() {
     let cases = [
         (
             "node:buffer",
-            "Node.js built-in modules are not available on edge yet",
+            "Node.js built-in modules need compatibility_flags = [\"nodejs_compat\"] in the app's config",
         ),
         (
             "https://esm.sh/hono",

@@ -10,6 +10,7 @@
 mod environment;
 mod fields;
 mod module_rules;
+mod node_compat;
 mod route;
 mod wrangler;
 
@@ -22,6 +23,7 @@ use edge_binding::{ConfigIssue, DeclaredBinding, Registry, Section};
 use fields::{File, app_name, bindings, is_date, main_module, routes, vars};
 
 pub use module_rules::{ModuleKind, ModuleRule};
+pub use node_compat::{NodeCompat, NodeModules};
 pub use route::{HostPattern, RoutePattern};
 
 /// The file name of an app's own configuration (what `edge new` writes).

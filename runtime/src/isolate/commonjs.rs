@@ -262,17 +262,28 @@ pub(crate) fn view(file: &str, code: &str, deps: &[Dep]) -> String {
     out.push_str(&code);
     out.push_str("\n}\n");
     for (i, dep) in deps.iter().enumerate() {
-        if let Some(url) = &dep.url {
-            let _ = writeln!(
-                out,
-                "import {{ __edge_cjs as __edge_d{i} }} from {};",
-                q(view_url(url).as_str())
-            );
+        match &dep.url {
+            // A Node.js built-in: what `require` gives is its module object (the default
+            // export of Deno's implementation of it).
+            Some(url) if url.scheme() == "node" => {
+                let _ = writeln!(out, "import * as __edge_n{i} from {};", q(url.as_str()));
+            }
+            Some(url) => {
+                let _ = writeln!(
+                    out,
+                    "import {{ __edge_cjs as __edge_d{i} }} from {};",
+                    q(view_url(url).as_str())
+                );
+            }
+            None => {}
         }
     }
     out.push_str("var __edge_m, __edge_ignored;\nfunction __edge_require(id) {\n  switch (id) {\n");
     for (i, dep) in deps.iter().enumerate() {
-        let value = match dep.url {
+        let value = match &dep.url {
+            Some(url) if url.scheme() == "node" => {
+                format!("(\"default\" in __edge_n{i} ? __edge_n{i}.default : __edge_n{i})")
+            }
             Some(_) => format!("__edge_d{i}()"),
             None => "(__edge_ignored ??= {})".to_string(),
         };
@@ -284,7 +295,7 @@ pub(crate) fn view(file: &str, code: &str, deps: &[Dep]) -> String {
   const e = new Error(typeof id === "string"
     ? "Cannot find module '" + id + "' from " + {file}
       + (/^(node:|(assert|async_hooks|buffer|child_process|crypto|diagnostics_channel|dns|events|fs|http|https|net|os|path|process|querystring|stream|string_decoder|timers|tls|url|util|worker_threads|zlib)(\/|$))/.test(id)
-        ? ": Node.js built-in modules are not available on edge yet (nodejs_compat)"
+        ? ": a Node.js built-in module this app cannot use (with compatibility_flags = [\"nodejs_compat\"], edge provides assert, async_hooks, buffer, crypto, diagnostics_channel, events, path, process, punycode, querystring, stream, string_decoder, timers, url, util, zlib; not fs, net, child_process or others that reach the host)"
         : ": require() finds files in the app folder named by a string literal")
     : "require() takes a module name, not " + typeof id);
   e.code = "MODULE_NOT_FOUND";

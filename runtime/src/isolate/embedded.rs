@@ -24,6 +24,18 @@ fn table() -> &'static HashMap<PathBuf, Arc<str>> {
     })
 }
 
+/// The text of the script at `path` (as an extension names it): the embedded copy, else (a
+/// binary that could not embed it) the file on disk.
+pub(crate) fn text(path: &str) -> Result<Arc<str>, String> {
+    let normalized: PathBuf = Path::new(path).components().collect();
+    if let Some(text) = table().get(&normalized) {
+        return Ok(text.clone());
+    }
+    std::fs::read_to_string(path)
+        .map(Arc::from)
+        .map_err(|e| format!("not embedded in this binary, and cannot be read: {e}"))
+}
+
 /// Replaces every script `extensions` would read from disk with the embedded text. A script
 /// the binary lacks (the build could not embed it; the build warned) is left to be read from
 /// its path, which works on the machine that built the binary.

@@ -17,7 +17,7 @@ use super::commonjs::{self, Dep};
 use super::resolve::{AppResolver, NotFound};
 use super::sources::{Sources, read_regular};
 use super::{rules, transpile};
-use crate::config::{AppConfig, ModuleKind, ModuleRule};
+use crate::config::{AppConfig, ModuleKind, ModuleRule, NodeModules};
 
 /// What a file becomes before the engine sees it.
 #[derive(Clone, Copy)]
@@ -51,6 +51,8 @@ struct App {
     sources: Arc<Sources>,
     /// The app's `[[rules]]`.
     rules: Vec<ModuleRule>,
+    /// Which Node.js built-ins its imports and `require`s reach.
+    node: NodeModules,
 }
 
 /// Resolves and loads `file:` modules under one app's root directory. Remote imports, bare
@@ -78,6 +80,7 @@ impl AppModuleLoader {
             base: app.main.parent().unwrap_or(&app.root).to_path_buf(),
             sources,
             rules: app.rules.clone(),
+            node: app.node_compat().modules,
         });
     }
 
@@ -180,6 +183,7 @@ impl AppModuleLoader {
                         format,
                         view,
                         node,
+                        builtins: app.node,
                     };
                     javascript(&script, raw, root, &sources.resolver)
                 }
@@ -212,7 +216,16 @@ impl ModuleLoader for AppModuleLoader {
         referrer: &str,
         _kind: ResolutionKind,
     ) -> ModuleResolveResponse {
-        let url = self.resolve_file(specifier, referrer)?;
+        let url = match self.resolve_file(specifier, referrer) {
+            Ok(url) => url,
+            // When its loader refuses a specifier that names one of the engine's own lazily
+            // loaded modules (`node:fs`, `ext:deno_node/…`), deno_core loads that module
+            // anyway. A refusal through the load is final: the import fails with this error.
+            Err(e) if specifier.starts_with("node:") || specifier.starts_with("ext:") => {
+                return Ok(refusal(&e.to_string()));
+            }
+            Err(e) => return Err(e),
+        };
         Ok(self.in_node_mode(url, referrer))
     }
 
@@ -222,6 +235,15 @@ impl ModuleLoader for AppModuleLoader {
         _referrer: Option<&ModuleLoadReferrer>,
         options: ModuleLoadOptions,
     ) -> ModuleLoadResponse {
+        if specifier.scheme() == REFUSED {
+            let hex = specifier.path().as_bytes();
+            let bytes: Vec<u8> = hex
+                .chunks(2)
+                .filter_map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
+                .collect();
+            let message = String::from_utf8_lossy(&bytes).into_owned();
+            return ModuleLoadResponse::Sync(Err(JsErrorBox::type_error(message)));
+        }
         ModuleLoadResponse::Sync(self.load_sync(specifier, &options.requested_module_type))
     }
 }
@@ -229,14 +251,17 @@ impl ModuleLoader for AppModuleLoader {
 impl AppModuleLoader {
     /// The file an import names: a path as written, else as a bundler resolves it.
     fn resolve_file(&self, specifier: &str, referrer: &str) -> ModuleResolveResponse {
+        // Deno's Node modules import each other (`ext:`) and the built-ins (`node:`); only they
+        // are `ext:` referrers (the engine names the referrer, not the app).
+        if referrer.starts_with("ext:") {
+            return resolve_import(specifier, referrer).map_err(JsErrorBox::from_err);
+        }
+        if let Some(builtin) = self.builtin(specifier, referrer) {
+            return builtin;
+        }
         // A path to a file as written (the common case, no look-ups), or a URL.
         let as_written = resolve_import(specifier, referrer).ok();
         if let Some(url) = &as_written {
-            if url.scheme() == "node" {
-                return Err(JsErrorBox::type_error(format!(
-                    "cannot import {specifier:?} from {referrer}: Node.js built-in modules are not available on edge yet (nodejs_compat)"
-                )));
-            }
             if url.scheme() != "file" {
                 return Err(JsErrorBox::type_error(format!(
                     "cannot import {specifier:?} from {referrer}: only files inside the app directory can be imported"
@@ -276,6 +301,23 @@ impl AppModuleLoader {
                 at_line(referrer, specifier)
             ))),
         }
+    }
+
+    /// A Node.js built-in `specifier` names, as the app's compatibility flags allow it; `None`
+    /// when it names none (or names one only as a bare name the app's flags leave to packages).
+    fn builtin(&self, specifier: &str, referrer: &str) -> Option<ModuleResolveResponse> {
+        let node = self
+            .app
+            .borrow()
+            .as_ref()
+            .map_or(NodeModules::Off, |a| a.node);
+        let found = node_builtin(node, specifier)?;
+        Some(found.map_err(|why| {
+            JsErrorBox::type_error(format!(
+                "cannot import {specifier:?} from {}: {why}",
+                at_line(referrer, specifier)
+            ))
+        }))
     }
 
     /// `url` as `referrer` should import it: the node-mode facade of a CommonJS file when
@@ -386,6 +428,8 @@ struct Script<'a> {
     view: bool,
     /// Its node-mode facade is asked for (`?edge-node`).
     node: bool,
+    /// Which Node.js built-ins its `require`s reach.
+    builtins: NodeModules,
 }
 
 /// A script's code for the engine. A CommonJS file (a `CommonJS` rule; `.cjs`; a `.js` file
@@ -406,6 +450,7 @@ fn javascript(
         format,
         view,
         node,
+        builtins,
     } = *script;
     let force = match format {
         Format::Esm => None,
@@ -433,6 +478,14 @@ fn javascript(
             .requires
             .iter()
             .filter_map(|name| {
+                // A built-in the app's flags give it (one they refuse stays out: `require`
+                // then throws, naming it).
+                if let Some(builtin) = node_builtin(builtins, name) {
+                    return builtin.ok().map(|url| Dep {
+                        name: name.clone(),
+                        url: Some(url),
+                    });
+                }
                 let url = match required_file(resolver, dir, name, root)? {
                     Required::File(url, _) => Some(url),
                     Required::Ignored => None,
@@ -474,12 +527,53 @@ fn plain(url: &ModuleSpecifier) -> ModuleSpecifier {
     plain
 }
 
+/// The scheme of a refused import's URL, whose path is the error (see `resolve`).
+const REFUSED: &str = "edge-refused";
+
+/// A URL that fails to load with `message` (in hex: any text makes a valid URL).
+fn refusal(message: &str) -> ModuleSpecifier {
+    use std::fmt::Write;
+    let mut url = format!("{REFUSED}:");
+    for byte in message.bytes() {
+        let _ = write!(url, "{byte:02x}");
+    }
+    ModuleSpecifier::parse(&url).unwrap_or_else(|_| {
+        ModuleSpecifier::parse(&format!("{REFUSED}:")).expect("a scheme and an empty path")
+    })
+}
+
 /// What a `require` resolves to at load.
 enum Required {
     /// A file the app may import, with its rule.
     File(ModuleSpecifier, rules::Rule),
     /// A file a package's `browser` map sets to `false`.
     Ignored,
+}
+
+/// The module a Node.js built-in name gives an app whose flags allow `node`, or why it gives
+/// none; `None` when `specifier` is not taken as a built-in (a package, a path).
+fn node_builtin(node: NodeModules, specifier: &str) -> Option<Result<ModuleSpecifier, String>> {
+    use edge_nodejs::Builtin;
+    let found = edge_nodejs::lookup(specifier)?;
+    let prefixed = specifier.starts_with("node:");
+    let allowed = match node {
+        NodeModules::Off => false,
+        NodeModules::AsyncHooks => found == Builtin::Module("node:async_hooks"),
+        NodeModules::Prefixed => prefixed,
+        NodeModules::All => true,
+    };
+    match found {
+        // A bare name the flags do not give to Node: a package of that name, as before.
+        _ if !allowed && !prefixed => None,
+        _ if !allowed => Some(Err(match node {
+            NodeModules::AsyncHooks => "only node:async_hooks is available with the nodejs_als flag; add \"nodejs_compat\" to compatibility_flags for the rest".to_string(),
+            _ => "Node.js built-in modules need compatibility_flags = [\"nodejs_compat\"] in the app's config".to_string(),
+        })),
+        Builtin::Module(name) => Some(
+            ModuleSpecifier::parse(name).map_err(|e| format!("{name}: {e}")),
+        ),
+        Builtin::Unsupported => Some(Err(edge_nodejs::unsupported_message(specifier))),
+    }
 }
 
 /// What `require(name)` in `dir` loads; `None` when it finds nothing the app may import.

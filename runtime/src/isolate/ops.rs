@@ -164,7 +164,7 @@ deno_core::extension!(
         super::websocket::op_edge_ws_abort,
     ],
     esm_entry_point = "ext:edge_host/host.js",
-    esm = [dir "js", "host.js", "events.js", "websocket.js"],
+    esm = [dir "js", "host.js", "events.js", "invocation.js", "websocket.js"],
     options = { host: Option<HostState> },
     state = |state, options| {
         if let Some(host) = options.host {

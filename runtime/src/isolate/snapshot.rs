@@ -31,6 +31,7 @@ pub enum SnapshotError {
 /// `bindings`, the host.
 pub(crate) fn raw_extensions(bindings: &Registry) -> Vec<deno_core::Extension> {
     let mut exts = edge_web::extensions();
+    exts.extend(edge_nodejs::extensions());
     exts.extend(bindings.extensions());
     exts.push(edge_host::init(None));
     exts
@@ -40,6 +41,10 @@ pub(crate) fn raw_extensions(bindings: &Registry) -> Vec<deno_core::Extension> {
 /// from the startup snapshot must be given these, in this order.
 pub fn extensions(bindings: &Registry) -> Vec<deno_core::Extension> {
     let mut exts = raw_extensions(bindings);
+    // Deno's Node modules first: they need their file names (TypeScript is stripped). A binary
+    // whose own scripts do not parse cannot run at all (`every_prepared_file_parses`).
+    edge_nodejs::prepare(&mut exts, super::embedded::text)
+        .expect("the Node.js extension sources are valid");
     embed(&mut exts);
     exts
 }

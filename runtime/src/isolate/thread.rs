@@ -19,6 +19,7 @@ use super::local_tasks::{LocalTask, LocalTasks};
 use super::ops::{HostState, abandon_inflight, inflight_summary, limit_error};
 use super::turn::{Stop, drive, observe_heap, turn};
 use super::{Invocation, IsolateSpec, LoadError, Supervisor};
+use crate::config::NodeModules;
 use crate::error::{ErrorCode, InvokeError};
 use crate::limits::LimitKind;
 use crate::limits::blocking::BlockingCpu;
@@ -349,6 +350,7 @@ async fn run_app(runtime: &mut JsRuntime, guard: &Guard, spec: &IsolateSpec) -> 
             spec.app.main.display()
         )))
     })?;
+    prepare_globals(runtime, guard, spec)?;
     load_main(runtime, &main, guard).await?;
     runtime
         .op_state()
@@ -447,6 +449,39 @@ fn breached(
         error.message,
     );
     error
+}
+
+/// Gives the global scope what the app's config asks for before its code runs (host.js
+/// `prepare`): Node.js's `Buffer` and `process` under `nodejs_compat`.
+fn prepare_globals(runtime: &mut JsRuntime, guard: &Guard, spec: &IsolateSpec) -> Result<(), Stop> {
+    let node = spec.app.node_compat();
+    let nodejs = matches!(node.modules, NodeModules::Prefixed | NodeModules::All).then(|| {
+        // `process.env`: the app's vars as text (a number or an object as JSON, as on
+        // Workers), when its flags ask for them.
+        let env: serde_json::Map<String, serde_json::Value> = spec
+            .app
+            .vars
+            .iter()
+            .filter(|_| node.process_env)
+            .map(|(name, value)| {
+                let text = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (name.clone(), serde_json::Value::String(text))
+            })
+            .collect();
+        serde_json::json!({ "env": env, "globals": node.globals })
+    });
+    let script = format!(
+        "(() => {{ const k = Symbol.for('edge.prepare'); const prepare = globalThis[k]; delete globalThis[k]; prepare({}); }})()",
+        nodejs.unwrap_or(serde_json::Value::Null)
+    );
+    turn(runtime, guard, |runtime| {
+        runtime.execute_script("ext:edge_host/prepare.js", script)
+    })?
+    .map(|_| ())
+    .map_err(|e| Stop::Load(LoadError::Evaluate(e.to_string())))
 }
 
 async fn load_main(

@@ -164,6 +164,10 @@ pub(super) async fn drive<T, E: std::fmt::Display>(
         let (_, deadline) = state.borrow().borrow::<HostState>().turn_budget();
         // While blocking-pool work runs, wake up every few ms to charge its CPU, so that a
         // long one is stopped near the CPU limit rather than when it ends.
+        if !guard.blocking.busy() {
+            // A thread started after the check wakes this loop (and the check is made again).
+            guard.blocking.wake_on_start(cx.waker());
+        }
         if guard.blocking.busy() {
             let tick = blocking_tick.get_or_insert_with(|| {
                 let mut t = tokio::time::interval(BLOCKING_CHARGE_EVERY);

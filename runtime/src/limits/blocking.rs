@@ -30,6 +30,9 @@ pub struct BlockingCpu {
     exited_ns: AtomicU64,
     /// CPU (ns) already handed out by [`BlockingCpu::take_new`].
     taken_ns: AtomicU64,
+    /// Woken when a thread starts: the isolate, idle until its blocking work is done, learns
+    /// that the work has begun and charges it as it runs (see [`BlockingCpu::wake_on_start`]).
+    started: futures::task::AtomicWaker,
 }
 
 impl BlockingCpu {
@@ -38,7 +41,15 @@ impl BlockingCpu {
         if let Ok(clock) = ThreadClock::current() {
             self.lock().push((std::thread::current().id(), clock));
             self.live_count.fetch_add(1, Ordering::Relaxed);
+            self.started.wake();
         }
+    }
+
+    /// Wakes `waker` when the next blocking thread starts. An isolate whose turn handed work to
+    /// the pool may find no thread alive yet (a new thread starts on its own time); without
+    /// this it would sleep until the work is done and charge it only then, after its answer.
+    pub fn wake_on_start(&self, waker: &std::task::Waker) {
+        self.started.register(waker);
     }
 
     /// Called on a blocking thread as it exits: its CPU moves to the exited total.
