@@ -24,6 +24,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let options = NodeOptions {
         bindings: crate::bindings::registry(NodeStore::Memory, Default::default())?,
         env: args.env,
+        // The app's own code, checked as `edge dev` would run it.
+        nodejs_compat: edge_runtime::AppGrant::AnyApp,
         ..NodeOptions::default()
     };
     let node = match Node::single(&args.dir, options) {

@@ -69,6 +69,7 @@ pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         front_door: args.limits.front_door(),
         // The developer runs their own app: it gets what its config asks.
         private_network: edge_runtime::AppGrant::AnyApp,
+        nodejs_compat: edge_runtime::AppGrant::AnyApp,
         enforce_limits: !args.limits.no_limits,
         expose_errors: true,
         test_scheduled: args.test_scheduled,

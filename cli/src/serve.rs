@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// config can grant itself that.
     #[arg(long = "allow-private-network", value_name = "NAME")]
     allow_private_network: Vec<String>,
+    /// Lets the app NAME have `compatibility_flags = ["nodejs_compat"]` (Node.js modules, from
+    /// Deno's implementation, whose ops are not all checked against hostile input yet). Repeat
+    /// for more apps. Without it, the app's imports of node:* fail.
+    #[arg(long = "allow-nodejs-compat", value_name = "NAME")]
+    allow_nodejs_compat: Vec<String>,
     /// Lets the app NAME have routes with a wildcard host (`*/…`, `*.example.com/…`,
     /// `*example.com/…`), which claim hosts no app names. Repeat for more apps. Any other app
     /// with such a route is skipped.
@@ -145,6 +150,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: args.limits.node_limits(),
         front_door: args.limits.front_door(),
         private_network: edge_runtime::AppGrant::Apps(args.allow_private_network),
+        nodejs_compat: edge_runtime::AppGrant::Apps(args.allow_nodejs_compat),
         wildcard_routes: edge_runtime::AppGrant::Apps(args.allow_wildcard_routes),
         test_scheduled: false,
         enforce_limits: !args.limits.no_limits,

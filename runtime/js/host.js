@@ -570,7 +570,7 @@ function prepare(nodejs) {
   // limit depends on anything a script can reach through them.)
   delete globalThis.gc;
   // `Buffer` and `process` (see bindings/nodejs/js/00_setup.js).
-  if (nodejs !== null) internals.edgeNodejs.install(nodejs.env, nodejs.globals);
+  if (nodejs !== null) internals.edgeNodejs.install(nodejs.env, nodejs.globals, nodejs.builtins);
 }
 
 globalThis[Symbol.for("edge.prepare")] = prepare;

@@ -157,6 +157,8 @@ export default {
       kill: attempt(() => process.kill(1)),
       dlopen: attempt(() => process.dlopen({}, "/lib/x86_64-linux-gnu/libc.so.6")),
       binding: attempt(() => process.binding("fs")),
+      builtin: [typeof process.getBuiltinModule("buffer").Buffer, typeof process.getBuiltinModule("node:fs"), typeof process.getBuiltinModule("module")],
+      rawDebug: attempt(() => process._rawDebug("to the app's log")),
       memory: attempt(() => process.memoryUsage().rss),
       buffer: Buffer.from("still works").toString("base64"),
     });
@@ -192,6 +194,12 @@ export default {
         assert_eq!(got[call], "threw", "{call}: {got}");
     }
     assert_eq!(got["buffer"], "c3RpbGwgd29ya3M=");
+    assert_eq!(
+        got["builtin"],
+        serde_json::json!(["function", "undefined", "undefined"])
+    );
+    assert_eq!(got["rawDebug"], "returned");
+    edge.wait_for_event("to the app's log", Duration::from_secs(2));
     // The node is still there to answer.
     let again = get_json(&client(), &edge.url("/"), None).await;
     assert_eq!(again["buffer"], "c3RpbGwgd29ya3M=");
@@ -439,4 +447,52 @@ export default {
             .unwrap();
         assert_eq!(ok, "ok");
     }
+}
+
+/// On a node, `nodejs_compat` is the operator's to grant, by app name (`edge dev` and `edge
+/// check` grant it: the developer runs their own code); an app's own config cannot.
+#[tokio::test]
+async fn on_a_node_nodejs_compat_needs_the_operators_grant() {
+    let apps = scratch("node-grant");
+    let dir = app(
+        "node-grant-app",
+        COMPAT,
+        &[(
+            "index.js",
+            "import { Buffer } from \"node:buffer\";\nexport default { fetch() { return new Response(Buffer.from(\"granted\").toString(\"hex\")) } };\n",
+        )],
+    );
+    crate::harness::copy_dir(&dir, &apps.join("nodeapp"));
+    std::fs::write(
+        apps.join("nodeapp/edge.toml"),
+        format!("name = \"nodeapp\"\nmain = \"index.js\"\n{COMPAT}"),
+    )
+    .unwrap();
+    let edge = Edge::serve(&apps, &[]);
+    let res = client()
+        .get(edge.url("/"))
+        .header("host", "nodeapp.localhost")
+        .send()
+        .await
+        .unwrap();
+    // A node keeps load errors in its log (clients see only that the app failed to load).
+    assert_eq!(res.status(), 503);
+    edge.wait_for_event(
+        "`nodejs_compat` is not granted by the node",
+        Duration::from_secs(2),
+    );
+    edge.wait_for_event(
+        "this node does not grant the app nodejs_compat",
+        Duration::from_secs(2),
+    );
+    drop(edge);
+    let edge = Edge::serve(&apps, &["--allow-nodejs-compat", "nodeapp"]);
+    let res = client()
+        .get(edge.url("/"))
+        .header("host", "nodeapp.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", edge.logs());
+    assert_eq!(res.text().await.unwrap(), "6772616e746564");
 }

@@ -122,7 +122,8 @@ function define(name, value) {
  * text vars (`env`, empty when the app's flags do not ask for it to be filled), and when
  * `globals`, the `Buffer`, `process` and `global` globals Workers gives.
  */
-function install(env, globals) {
+function install(env, globals, builtins) {
+  provided = builtins;
   // `process.nextTick` queues nothing until enabled (Deno enables it when its runtime starts).
   core.loadExtScript("ext:deno_node/_next_tick.ts").enableNextTick();
   const had = { __proto__: null };
@@ -165,6 +166,9 @@ function describeIsolate(process, env) {
   set("chdir", (dir) => {
     cwd = core.createLazyLoader("node:path")().posix.resolve(cwd, String(dir));
   });
+  set("getBuiltinModule", getBuiltinModule);
+  // Deno's writes to the process's stderr; the app's log is where an app's output goes.
+  set("_rawDebug", (...args) => globalThis.console.error(...args));
   set("memoryUsage", () => ({ rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 }));
   set("exit", (code) => {
     throw new Error(`The Node.js process.exit(${code ?? ""}) API was called. Canceling the request.`);
@@ -201,4 +205,15 @@ function describeIsolate(process, env) {
   });
 }
 
-internals.edgeNodejs = { install };
+/** The modules the app's flags provide, by name (`buffer`) and specifier (`node:buffer`). */
+let provided = { __proto__: null };
+
+/** `process.getBuiltinModule(id)`: a provided module's exports, else `undefined` (as Node). */
+function getBuiltinModule(id) {
+  const specifier = provided[String(id)];
+  if (specifier === undefined) return undefined;
+  const ns = core.createLazyLoader(specifier)();
+  return ns.default ?? ns;
+}
+
+internals.edgeNodejs = { install, getBuiltinModule };

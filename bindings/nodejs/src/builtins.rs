@@ -103,6 +103,11 @@ pub fn lookup(specifier: &str) -> Option<Builtin> {
     (prefixed || KNOWN.contains(&name)).then_some(Builtin::Unsupported)
 }
 
+/// The modules provided: each name with the specifier it is registered under.
+pub fn provided() -> impl Iterator<Item = (&'static str, &'static str)> {
+    PROVIDED.iter().copied()
+}
+
 /// The error for an import of a built-in edge does not provide.
 pub fn unsupported_message(specifier: &str) -> String {
     let name = specifier.strip_prefix("node:").unwrap_or(specifier);

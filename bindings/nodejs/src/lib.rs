@@ -22,7 +22,7 @@ mod builtins;
 mod ops;
 mod sources;
 
-pub use builtins::{Builtin, lookup, unsupported_message};
+pub use builtins::{Builtin, lookup, provided, unsupported_message};
 pub use sources::prepare;
 
 /// No npm packages are resolved by Deno's machinery: edge's loader resolves the app's files.

@@ -72,6 +72,15 @@ fn prepared(
         specifier: file.specifier,
         reason,
     };
+    // Deno's CommonJS loader reads files and opens native libraries: never loaded (see the file).
+    if file.specifier == "node:module" {
+        let text: Arc<str> = include_str!("../js/module.js").into();
+        cache()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(file.specifier, text.clone());
+        return Ok(text);
+    }
     // The file's name says whether it is TypeScript; its specifier may be an alias
     // (`node:process` is `process.ts`).
     #[allow(deprecated, reason = "the variant deno_core's macros still produce")]

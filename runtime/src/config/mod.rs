@@ -70,6 +70,9 @@ pub struct AppConfig {
     pub vars: serde_json::Map<String, serde_json::Value>,
     /// Outbound `fetch` may reach loopback and private networks (`[outbound] allow_private`).
     pub allow_private_network: bool,
+    /// The node grants the app its `nodejs_compat` (see [`AppConfig::node_compat`]); `true`
+    /// until a node that does not says otherwise.
+    pub nodejs_granted: bool,
     /// `[limits]`: what the app asks for; the node fills in defaults and applies ceilings.
     pub limits: crate::limits::LimitSettings,
     /// The bindings the app declares (KV namespaces, …), each a name on `env`, grouped by
@@ -304,6 +307,7 @@ impl AppConfig {
             routes,
             vars,
             allow_private_network: raw.outbound.allow_private,
+            nodejs_granted: true,
             limits: raw.limits,
             bindings,
             rules,

@@ -15,6 +15,9 @@ pub enum NodeModules {
     /// Every module edge provides, as `node:<name>` and as the bare `<name>`
     /// (`nodejs_compat` from 2024-09-23, or `nodejs_compat_v2`).
     All,
+    /// The app asks for Node.js modules but the node does not grant them (`edge serve
+    /// --allow-nodejs-compat NAME`): an import of `node:*` is an error saying so.
+    NotGranted,
 }
 
 /// An app's Node.js compatibility.
@@ -30,12 +33,30 @@ pub struct NodeCompat {
 }
 
 impl AppConfig {
-    /// The app's Node.js compatibility, from its flags and date.
+    /// The app's Node.js compatibility, from its flags and date (and the node's grant).
     pub fn node_compat(&self) -> NodeCompat {
+        let asked = node_compat(
+            self.compatibility_date.as_deref().unwrap_or(""),
+            &self.compatibility_flags,
+        );
+        if self.nodejs_granted || asked.modules == NodeModules::Off {
+            return asked;
+        }
+        NodeCompat {
+            modules: NodeModules::NotGranted,
+            globals: false,
+            process_env: false,
+        }
+    }
+
+    /// Whether the app's flags ask for any Node.js module.
+    pub fn asks_for_nodejs_compat(&self) -> bool {
         node_compat(
             self.compatibility_date.as_deref().unwrap_or(""),
             &self.compatibility_flags,
         )
+        .modules
+            != NodeModules::Off
     }
 }
 

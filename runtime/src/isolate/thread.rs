@@ -471,7 +471,15 @@ fn prepare_globals(runtime: &mut JsRuntime, guard: &Guard, spec: &IsolateSpec) -
                 (name.clone(), serde_json::Value::String(text))
             })
             .collect();
-        serde_json::json!({ "env": env, "globals": node.globals })
+        // What `process.getBuiltinModule` may return: what an import may (bare names too, as
+        // Node takes them there).
+        let builtins: serde_json::Map<String, serde_json::Value> = edge_nodejs::provided()
+            .flat_map(|(name, specifier)| {
+                [name.to_string(), specifier.to_string()]
+                    .map(|id| (id, serde_json::Value::String(specifier.to_string())))
+            })
+            .collect();
+        serde_json::json!({ "env": env, "globals": node.globals, "builtins": builtins })
     });
     let script = format!(
         "(() => {{ const k = Symbol.for('edge.prepare'); const prepare = globalThis[k]; delete globalThis[k]; prepare({}); }})()",

@@ -58,6 +58,9 @@ pub struct NodeOptions {
     /// Which apps may have their `[outbound] allow_private` (reach loopback and private
     /// networks). An app cannot grant itself that: the operator does.
     pub private_network: AppGrant,
+    /// Which apps may have `nodejs_compat` (Deno's Node modules, whose ops have not all been
+    /// checked against hostile input: see the README). An app cannot grant itself that.
+    pub nodejs_compat: AppGrant,
     /// Answer `/__scheduled?cron=…` by running the app's `scheduled` handler, as `wrangler dev
     /// --test-scheduled` does (`edge dev --test-scheduled`; never on a node).
     pub test_scheduled: bool,
@@ -120,6 +123,7 @@ impl Default for NodeOptions {
             warm_isolates: 0,
             front_door: Default::default(),
             private_network: AppGrant::default(),
+            nodejs_compat: AppGrant::default(),
             wildcard_routes: AppGrant::default(),
             test_scheduled: false,
             wasm_instances: 1000,
@@ -397,6 +401,15 @@ fn new_tenant(
             app.name
         );
         app.allow_private_network = false;
+    }
+    if app.asks_for_nodejs_compat() && !options.nodejs_compat.grants(&app.name) {
+        tracing::warn!(
+            tenant = %app.name,
+            "{}: `nodejs_compat` is not granted by the node (edge serve --allow-nodejs-compat {}); imports of node:* fail",
+            app.file.display(),
+            app.name
+        );
+        app.nodejs_granted = false;
     }
     for warning in &app.warnings {
         tracing::warn!(tenant = %app.name, "{warning}");
