@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::harness::{Edge, client, differences_from, edge_command, expected, get_json, scratch};
+use crate::harness::{
+    Edge, client, differences_from, edge_command, expected, get_json, get_text, scratch,
+};
 
 /// An app folder with `edge.toml` (name "n", main index.js, the given extra lines) and files.
 fn app(name: &str, toml: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
@@ -167,17 +169,8 @@ export default {
 "#,
         )],
     );
-    let edge = Edge::start_with_env(
-        &[
-            "dev",
-            dir.to_str().unwrap(),
-            "--port",
-            "0",
-            "--log-format",
-            "json",
-        ],
-        &[("EDGE_TEST_SECRET", "host-only")],
-    );
+    // The host's environment (PATH, HOME, …) is not the app's.
+    let edge = Edge::dev_dir(&dir, &[]);
     let got = get_json(&client(), &edge.url("/"), None).await;
     assert_eq!(
         got["topLevel"],
@@ -437,15 +430,7 @@ export default {
             Some(format!("{limit}-limit").as_str()),
             "{path}"
         );
-        let ok = c
-            .get(edge.url("/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(ok, "ok");
+        assert_eq!(get_text(&c, &edge.url("/"), None).await, "ok");
     }
 }
 
