@@ -19,6 +19,8 @@ mod isolates;
 mod kv;
 mod limits;
 mod node_admin;
+// Node.js modules run on V8 only (the QuickJS build refuses them: `quickjs_refuses_node`).
+#[cfg(not(feature = "quickjs"))]
 mod nodejs_compat;
 mod outbound;
 mod pool;

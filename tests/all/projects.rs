@@ -445,3 +445,27 @@ fn each_unsupported_import_is_a_load_error_naming_it() {
         );
     }
 }
+
+/// The QuickJS build does not run Deno's Node modules: an app with `nodejs_compat` gets an
+/// error that says so, not a crash.
+#[cfg(feature = "quickjs")]
+#[test]
+fn quickjs_refuses_node() {
+    let dir = scratch("quickjs-node");
+    std::fs::write(
+        dir.join("edge.toml"),
+        "name = \"q\"\nmain = \"index.js\"\ncompatibility_date = \"2025-06-01\"\ncompatibility_flags = [\"nodejs_compat\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("index.js"),
+        "import { Buffer } from \"node:buffer\";\nexport default { fetch() { return new Response(typeof Buffer) } };\n",
+    )
+    .unwrap();
+    let (ok, stderr) = check(&dir);
+    assert!(!ok);
+    assert!(
+        stderr.contains("nodejs_compat needs edge's V8 build; this binary is the QuickJS build"),
+        "{stderr}"
+    );
+}

@@ -18,6 +18,10 @@ pub enum NodeModules {
     /// The app asks for Node.js modules but the node does not grant them (`edge serve
     /// --allow-nodejs-compat NAME`): an import of `node:*` is an error saying so.
     NotGranted,
+    /// The app asks for Node.js modules and this is the QuickJS build, which does not run
+    /// them (the engine facade's module linking fails on Deno's modules): an import of
+    /// `node:*` is an error saying so.
+    NeedsV8,
 }
 
 /// An app's Node.js compatibility.
@@ -39,11 +43,14 @@ impl AppConfig {
             self.compatibility_date.as_deref().unwrap_or(""),
             &self.compatibility_flags,
         );
-        if self.nodejs_granted || asked.modules == NodeModules::Off {
-            return asked;
-        }
+        let modules = match asked.modules {
+            NodeModules::Off => return asked,
+            _ if cfg!(feature = "quickjs") => NodeModules::NeedsV8,
+            _ if self.nodejs_granted => return asked,
+            _ => NodeModules::NotGranted,
+        };
         NodeCompat {
-            modules: NodeModules::NotGranted,
+            modules,
             globals: false,
             process_env: false,
         }

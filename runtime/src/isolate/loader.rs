@@ -557,7 +557,7 @@ fn node_builtin(node: NodeModules, specifier: &str) -> Option<Result<ModuleSpeci
     let found = edge_nodejs::lookup(specifier)?;
     let prefixed = specifier.starts_with("node:");
     let allowed = match node {
-        NodeModules::Off | NodeModules::NotGranted => false,
+        NodeModules::Off | NodeModules::NotGranted | NodeModules::NeedsV8 => false,
         NodeModules::AsyncHooks => found == Builtin::Module("node:async_hooks"),
         NodeModules::Prefixed => prefixed,
         NodeModules::All => true,
@@ -567,6 +567,7 @@ fn node_builtin(node: NodeModules, specifier: &str) -> Option<Result<ModuleSpeci
         _ if !allowed && !prefixed => None,
         _ if !allowed => Some(Err(match node {
             NodeModules::AsyncHooks => "only node:async_hooks is available with the nodejs_als flag; add \"nodejs_compat\" to compatibility_flags for the rest".to_string(),
+            NodeModules::NeedsV8 => "nodejs_compat needs edge's V8 build; this binary is the QuickJS build".to_string(),
             NodeModules::NotGranted => "this node does not grant the app nodejs_compat (the operator runs edge serve --allow-nodejs-compat NAME)".to_string(),
             _ => "Node.js built-in modules need compatibility_flags = [\"nodejs_compat\"] in the app's config".to_string(),
         })),
