@@ -13,6 +13,7 @@ use deno_core::{
 };
 use deno_error::JsErrorBox;
 
+use super::builtins::{node_builtin, refusal, refused};
 use super::commonjs::{self, Dep};
 use super::resolve::{AppResolver, NotFound};
 use super::sources::{Sources, read_regular};
@@ -235,13 +236,7 @@ impl ModuleLoader for AppModuleLoader {
         _referrer: Option<&ModuleLoadReferrer>,
         options: ModuleLoadOptions,
     ) -> ModuleLoadResponse {
-        if specifier.scheme() == REFUSED {
-            let hex = specifier.path().as_bytes();
-            let bytes: Vec<u8> = hex
-                .chunks(2)
-                .filter_map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-                .collect();
-            let message = String::from_utf8_lossy(&bytes).into_owned();
+        if let Some(message) = refused(specifier) {
             return ModuleLoadResponse::Sync(Err(JsErrorBox::type_error(message)));
         }
         ModuleLoadResponse::Sync(self.load_sync(specifier, &options.requested_module_type))
@@ -527,55 +522,12 @@ fn plain(url: &ModuleSpecifier) -> ModuleSpecifier {
     plain
 }
 
-/// The scheme of a refused import's URL, whose path is the error (see `resolve`).
-const REFUSED: &str = "edge-refused";
-
-/// A URL that fails to load with `message` (in hex: any text makes a valid URL).
-fn refusal(message: &str) -> ModuleSpecifier {
-    use std::fmt::Write;
-    let mut url = format!("{REFUSED}:");
-    for byte in message.bytes() {
-        let _ = write!(url, "{byte:02x}");
-    }
-    ModuleSpecifier::parse(&url).unwrap_or_else(|_| {
-        ModuleSpecifier::parse(&format!("{REFUSED}:")).expect("a scheme and an empty path")
-    })
-}
-
 /// What a `require` resolves to at load.
 enum Required {
     /// A file the app may import, with its rule.
     File(ModuleSpecifier, rules::Rule),
     /// A file a package's `browser` map sets to `false`.
     Ignored,
-}
-
-/// The module a Node.js built-in name gives an app whose flags allow `node`, or why it gives
-/// none; `None` when `specifier` is not taken as a built-in (a package, a path).
-fn node_builtin(node: NodeModules, specifier: &str) -> Option<Result<ModuleSpecifier, String>> {
-    use edge_nodejs::Builtin;
-    let found = edge_nodejs::lookup(specifier)?;
-    let prefixed = specifier.starts_with("node:");
-    let allowed = match node {
-        NodeModules::Off | NodeModules::NotGranted | NodeModules::NeedsV8 => false,
-        NodeModules::AsyncHooks => found == Builtin::Module("node:async_hooks"),
-        NodeModules::Prefixed => prefixed,
-        NodeModules::All => true,
-    };
-    match found {
-        // A bare name the flags do not give to Node: a package of that name, as before.
-        _ if !allowed && !prefixed => None,
-        _ if !allowed => Some(Err(match node {
-            NodeModules::AsyncHooks => "only node:async_hooks is available with the nodejs_als flag; add \"nodejs_compat\" to compatibility_flags for the rest".to_string(),
-            NodeModules::NeedsV8 => "nodejs_compat needs edge's V8 build; this binary is the QuickJS build".to_string(),
-            NodeModules::NotGranted => "this node does not grant the app nodejs_compat (the operator runs edge serve --allow-nodejs-compat NAME)".to_string(),
-            _ => "Node.js built-in modules need compatibility_flags = [\"nodejs_compat\"] in the app's config".to_string(),
-        })),
-        Builtin::Module(name) => Some(
-            ModuleSpecifier::parse(name).map_err(|e| format!("{name}: {e}")),
-        ),
-        Builtin::Unsupported => Some(Err(edge_nodejs::unsupported_message(specifier))),
-    }
 }
 
 /// What `require(name)` in `dir` loads; `None` when it finds nothing the app may import.

@@ -11,6 +11,7 @@
 
 #[cfg(feature = "v8")]
 mod array_buffers;
+mod builtins;
 mod commonjs;
 mod embedded;
 mod engine;
