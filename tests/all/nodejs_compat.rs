@@ -481,3 +481,37 @@ async fn on_a_node_nodejs_compat_needs_the_operators_grant() {
     assert_eq!(res.status(), 200, "{}", edge.logs());
     assert_eq!(res.text().await.unwrap(), "6772616e746564");
 }
+
+/// A `Buffer` whose `length` lies made deno_node's compare op slice past the buffer and panic,
+/// which aborted the whole node: edge's checked op throws a `RangeError` instead.
+#[tokio::test]
+async fn a_lying_buffer_length_is_a_range_error_not_a_crash() {
+    let dir = app(
+        "node-lying-length",
+        COMPAT,
+        &[(
+            "index.js",
+            r#"import { Buffer } from "node:buffer";
+export default {
+  fetch(request) {
+    const a = Buffer.from("abc");
+    try {
+      if (new URL(request.url).pathname === "/lie") {
+        Object.defineProperty(a, "length", { value: 1 << 20 });
+        return new Response(String(a.compare(Buffer.from("abd"))));
+      }
+      return new Response(String(a.compare(Buffer.from("abd"), 0, 3, 0, 2)));
+    } catch (e) {
+      return new Response(e.name);
+    }
+  },
+};
+"#,
+        )],
+    );
+    let edge = Edge::dev_dir(&dir, &[]);
+    let c = client();
+    assert_eq!(get_text(&c, &edge.url("/lie"), None).await, "RangeError");
+    // `compare(target, targetStart, targetEnd, sourceStart, sourceEnd)`: "ab" before "abd".
+    assert_eq!(get_text(&c, &edge.url("/"), None).await, "-1");
+}

@@ -19,6 +19,7 @@
 
 mod absent;
 mod builtins;
+mod checked;
 mod ops;
 mod sources;
 

@@ -86,6 +86,9 @@ fn disable(ext: &mut Extension, keep: impl Fn(&str) -> bool) {
     for op in ext.ops.to_mut() {
         if !keep(op.name) {
             *op = op.disable();
+        } else if op.name == "op_node_buffer_compare_offset" {
+            // Kept, with edge's checked implementation (it panicked on a lying `length`).
+            *op = op.with_implementation_from(&crate::checked::op_edge_buffer_compare_offset());
         }
     }
 }

@@ -39,10 +39,7 @@ pub struct NodeCompat {
 impl AppConfig {
     /// The app's Node.js compatibility, from its flags and date (and the node's grant).
     pub fn node_compat(&self) -> NodeCompat {
-        let asked = node_compat(
-            self.compatibility_date.as_deref().unwrap_or(""),
-            &self.compatibility_flags,
-        );
+        let asked = self.asked_node_compat();
         let modules = match asked.modules {
             NodeModules::Off => return asked,
             _ if cfg!(feature = "quickjs") => NodeModules::NeedsV8,
@@ -58,12 +55,15 @@ impl AppConfig {
 
     /// Whether the app's flags ask for any Node.js module.
     pub fn asks_for_nodejs_compat(&self) -> bool {
+        self.asked_node_compat().modules != NodeModules::Off
+    }
+
+    /// What the flags and date ask for, whatever the node grants.
+    fn asked_node_compat(&self) -> NodeCompat {
         node_compat(
             self.compatibility_date.as_deref().unwrap_or(""),
             &self.compatibility_flags,
         )
-        .modules
-            != NodeModules::Off
     }
 }
 
